@@ -1,0 +1,108 @@
+package scenarios
+
+import (
+	"fmt"
+
+	"github.com/mtls-conformance/mtls-conformance/fixtures"
+)
+
+// Probe is one request of the matrix: a client workload curls a Service port.
+type Probe struct {
+	From fixtures.Ref `json:"from"`
+	To   fixtures.Ref `json:"to"`
+	Port int          `json:"port"`
+}
+
+func (p Probe) String() string { return fmt.Sprintf("%s → %s:%d", p.From, p.To, p.Port) }
+
+// XFCC holds the X-Forwarded-Client-Cert fields a scenario asserts: By is the server's SPIFFE
+// ID, URI the client's.
+type XFCC struct {
+	By  string `json:"by"`
+	URI string `json:"uri"`
+}
+
+// Outcome is the exact result a probe must observe.
+type Outcome struct {
+	// ExitCode is curl's exit code (56: connection reset while receiving).
+	ExitCode int `json:"exitCode"`
+	// HTTPCode is curl's %{http_code}; 0 when no response arrived (curl prints 000).
+	HTTPCode int `json:"httpCode"`
+	// MTLS is whether the server's sidecar saw mutual TLS, i.e. whether XFCC is present.
+	MTLS bool `json:"mtls"`
+	// XFCC is set exactly when MTLS is.
+	XFCC *XFCC `json:"xfcc,omitempty"`
+}
+
+// Class is the name a scenario file uses for an outcome; Expand turns it into an exact Outcome.
+type Class string
+
+// The outcome classes, each with the source that fixes its exact values.
+const (
+	// ClassMTLS: HTTP 200 with XFCC By=<server SPIFFE ID>, URI=<client SPIFFE ID>.
+	// Source: seed 000 step 7 and seed 001 "Mutual Authentication by Default"; Envoy's XFCC
+	// format with Istio's APPEND_FORWARD + Subject/URI/DNS details
+	// (istio/istio pilot/pkg/networking/core/listener_inbound.go).
+	ClassMTLS Class = "mtls"
+	// ClassPlaintext: HTTP 200, no XFCC (the sidecar strips it on non-mTLS connections;
+	// envoy source/common/http/conn_manager_utility.cc).
+	ClassPlaintext Class = "plaintext"
+	// ClassReset: curl exit 56, HTTP 000. A client with no sidecar sends plaintext into STRICT;
+	// "Due to the way Envoy rejects plain-text requests, you will see curl exit code 56."
+	// (istio.io content/en/docs/tasks/security/authentication/mtls-migration/index.md).
+	ClassReset Class = "reset"
+	// ClassUpstreamError: exit 0, HTTP 503. A sidecar client whose TLS choice the server cannot
+	// accept (ISTIO_MUTUAL to no sidecar, plaintext into STRICT, mTLS into DISABLE): the client's
+	// Envoy answers 503 "upstream connect error".
+	ClassUpstreamError Class = "503"
+)
+
+// Classes lists every class, in the order documentation shows them.
+var Classes = []Class{ClassMTLS, ClassPlaintext, ClassReset, ClassUpstreamError}
+
+// Outcome expands a class into the exact outcome of a probe from client to server identities.
+func (c Class) Outcome(serverID, clientID string) (Outcome, error) {
+	switch c {
+	case ClassMTLS:
+		return Outcome{ExitCode: 0, HTTPCode: 200, MTLS: true, XFCC: &XFCC{By: serverID, URI: clientID}}, nil
+	case ClassPlaintext:
+		return Outcome{ExitCode: 0, HTTPCode: 200}, nil
+	case ClassReset:
+		return Outcome{ExitCode: 56, HTTPCode: 0}, nil
+	case ClassUpstreamError:
+		return Outcome{ExitCode: 0, HTTPCode: 503}, nil
+	}
+	return Outcome{}, fmt.Errorf("unknown outcome %q (want one of %v)", string(c), Classes)
+}
+
+// Class names the class an outcome belongs to, or "" if it is none of them.
+func (o Outcome) Class() Class {
+	switch {
+	case o.ExitCode == 0 && o.HTTPCode == 200 && o.MTLS:
+		return ClassMTLS
+	case o.ExitCode == 0 && o.HTTPCode == 200:
+		return ClassPlaintext
+	case o.ExitCode == 56 && o.HTTPCode == 0:
+		return ClassReset
+	case o.ExitCode == 0 && o.HTTPCode == 503:
+		return ClassUpstreamError
+	}
+	return ""
+}
+
+// String renders an outcome the way a failure message shows it.
+func (o Outcome) String() string {
+	s := fmt.Sprintf("exit %d, HTTP %03d", o.ExitCode, o.HTTPCode)
+	if o.XFCC != nil {
+		s += fmt.Sprintf(", mTLS (By=%s, URI=%s)", o.XFCC.By, o.XFCC.URI)
+	} else {
+		s += ", no XFCC"
+	}
+	return s
+}
+
+// ProbeOutcome pairs a probe with its outcome; predictions and expectations are lists of them.
+type ProbeOutcome struct {
+	Probe
+	Outcome
+}
