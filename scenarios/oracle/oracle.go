@@ -1,0 +1,377 @@
+// Package oracle computes, from Istio's rules, what every probe of the fixture topology observes
+// under a set of PeerAuthentications and DestinationRules. The catalog's hand-written
+// expectations are tested against it, and it in turn is tested against Istio's own config
+// generator (tools/istiogen). Each rule cites the Istio source it follows.
+package oracle
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+
+	networkingv1alpha3 "istio.io/api/networking/v1alpha3"
+	securityv1beta1 "istio.io/api/security/v1beta1"
+
+	"github.com/mtls-conformance/mtls-conformance/fixtures"
+	"github.com/mtls-conformance/mtls-conformance/scenarios"
+	"github.com/mtls-conformance/mtls-conformance/scenarios/policy"
+)
+
+// Mode is a server sidecar's effective inbound mTLS mode on one workload port.
+type Mode string
+
+const (
+	Strict     Mode = "STRICT"
+	Permissive Mode = "PERMISSIVE"
+	Disable    Mode = "DISABLE"
+	// unset means "inherit from the level above"; it never leaves this package.
+	unset Mode = ""
+)
+
+// Input is everything a prediction depends on.
+type Input struct {
+	Topology *fixtures.Topology
+	// Objects in creation order: the first is the oldest.
+	Objects []policy.Object
+	// Injected namespaces have sidecars; nil means the topology's labels decide.
+	Injected map[string]bool
+	// TrustDomain defaults to cluster.local; RootNamespace to istio-system.
+	TrustDomain   string
+	RootNamespace string
+}
+
+func (in *Input) defaults() {
+	if in.TrustDomain == "" {
+		in.TrustDomain = fixtures.DefaultTrustDomain
+	}
+	if in.RootNamespace == "" {
+		in.RootNamespace = scenarios.RootNamespace
+	}
+	if in.Injected == nil {
+		in.Injected = map[string]bool{}
+		for _, ns := range in.Topology.InjectedNamespaces() {
+			in.Injected[ns] = true
+		}
+	}
+}
+
+// merged is a workload's composed PeerAuthentication: a mode and per-port overrides.
+type merged struct {
+	mode    Mode
+	perPort map[int]Mode
+}
+
+func modeOf(m *securityv1beta1.PeerAuthentication_MutualTLS) Mode {
+	if m == nil {
+		return unset
+	}
+	switch m.GetMode() {
+	case securityv1beta1.PeerAuthentication_MutualTLS_STRICT:
+		return Strict
+	case securityv1beta1.PeerAuthentication_MutualTLS_PERMISSIVE:
+		return Permissive
+	case securityv1beta1.PeerAuthentication_MutualTLS_DISABLE:
+		return Disable
+	}
+	return unset
+}
+
+// compose follows Istio's ComposePeerAuthentication (istio/istio
+// pilot/pkg/security/authn/policy_applier.go) and the selection in pilot/pkg/model/authentication.go:
+//   - only policies in the root namespace and in the workload's namespace count;
+//   - no selector (or empty matchLabels) in the root namespace = mesh-wide; elsewhere = namespace-wide;
+//   - a selector policy in the root namespace is ignored (istio/api security/v1beta1/peer_authentication.proto);
+//   - at each level only the OLDEST policy applies (objects arrive in creation order, oldest first);
+//   - resolution runs mesh → namespace → workload → port; UNSET inherits the level above;
+//   - portLevelMtls is read from the workload-level policy only; its keys are workload (container)
+//     ports, so a key naming a Service port matches nothing (istio#49098);
+//   - nothing set anywhere (or mesh UNSET) is PERMISSIVE (pilot/pkg/model/authentication.go).
+func compose(in *Input, w fixtures.Workload) merged {
+	var mesh, namespace, workload *securityv1beta1.PeerAuthentication
+	for _, o := range in.Objects {
+		pa := o.PeerAuthentication
+		if pa == nil {
+			continue
+		}
+		ns := pa.Namespace
+		if ns != in.RootNamespace && ns != w.Namespace {
+			continue
+		}
+		spec := &pa.Spec
+		noSelector := len(spec.GetSelector().GetMatchLabels()) == 0
+		switch {
+		case noSelector && ns == in.RootNamespace:
+			if mesh == nil {
+				mesh = spec
+			}
+		case noSelector:
+			if namespace == nil {
+				namespace = spec
+			}
+		case ns == in.RootNamespace:
+			// A selector policy in the root namespace is ignored.
+		case matches(spec.GetSelector().GetMatchLabels(), w.PodLabels):
+			if workload == nil {
+				workload = spec
+			}
+		}
+	}
+	out := merged{mode: Permissive}
+	if m := modeOf(mesh.GetMtls()); m != unset {
+		out.mode = m
+	}
+	if m := modeOf(namespace.GetMtls()); m != unset {
+		out.mode = m
+	}
+	if workload == nil {
+		return out
+	}
+	if m := modeOf(workload.GetMtls()); m != unset {
+		out.mode = m
+	}
+	if len(workload.GetPortLevelMtls()) > 0 {
+		out.perPort = map[int]Mode{}
+		for port, m := range workload.GetPortLevelMtls() {
+			if pm := modeOf(m); pm != unset {
+				out.perPort[int(port)] = pm
+			} else {
+				out.perPort[int(port)] = out.mode
+			}
+		}
+	}
+	return out
+}
+
+func matches(selector, labels map[string]string) bool {
+	for k, v := range selector {
+		if labels[k] != v {
+			return false
+		}
+	}
+	return true
+}
+
+func (m merged) at(port int) Mode {
+	if pm, ok := m.perPort[port]; ok {
+		return pm
+	}
+	return m.mode
+}
+
+// EffectiveModes returns, for every server workload with a sidecar, its inbound mode on each of
+// its workload ports. Servers without a sidecar have no entry: nothing enforces anything there.
+func EffectiveModes(in Input) (map[fixtures.Ref]map[int]Mode, error) {
+	if err := check(&in); err != nil {
+		return nil, err
+	}
+	out := map[fixtures.Ref]map[int]Mode{}
+	for _, w := range in.Topology.Servers {
+		if !in.Injected[w.Namespace] {
+			continue
+		}
+		m := compose(&in, w)
+		ports := map[int]Mode{}
+		for _, p := range w.ContainerPorts {
+			ports[p] = m.at(p)
+		}
+		out[w.Ref] = ports
+	}
+	return out, nil
+}
+
+// clientTLS is what a client puts on the wire toward one endpoint.
+type clientTLS int
+
+const (
+	sendsPlaintext clientTLS = iota
+	sendsMTLS
+)
+
+// Predict returns the outcome of every probe of the matrix, in matrix order.
+func Predict(in Input) ([]scenarios.ProbeOutcome, error) {
+	if err := check(&in); err != nil {
+		return nil, err
+	}
+	var out []scenarios.ProbeOutcome
+	for _, probe := range scenarios.Matrix(in.Topology) {
+		o, err := predictOne(&in, probe)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, scenarios.ProbeOutcome{Probe: probe, Outcome: o})
+	}
+	return out, nil
+}
+
+func predictOne(in *Input, p scenarios.Probe) (scenarios.Outcome, error) {
+	client, _ := in.Topology.Workload(p.From)
+	svc, _ := in.Topology.Service(p.To)
+	server := in.Topology.ServiceWorkloads(svc)[0]
+	sp := svc.Ports[slices.IndexFunc(svc.Ports, func(x fixtures.ServicePort) bool { return x.Port == p.Port })]
+	clientSidecar := in.Injected[client.Namespace]
+	serverSidecar := in.Injected[server.Namespace]
+	var serverMode Mode
+	if serverSidecar {
+		serverMode = compose(in, server).at(sp.TargetPort)
+	}
+
+	send := sendsPlaintext
+	if clientSidecar {
+		var err error
+		send, err = clientChoice(in, client, svc, sp, serverSidecar, serverMode)
+		if err != nil {
+			return scenarios.Outcome{}, err
+		}
+	}
+
+	var class scenarios.Class
+	switch {
+	case !clientSidecar && serverMode == Strict:
+		// Plaintext from an app straight into a STRICT listener: Envoy resets the connection
+		// (istio.io mtls-migration: "you will see curl exit code 56").
+		class = scenarios.ClassReset
+	case !clientSidecar:
+		class = scenarios.ClassPlaintext
+	case send == sendsMTLS && (!serverSidecar || serverMode == Disable):
+		// The client's Envoy starts a TLS handshake that a plaintext server cannot answer; the
+		// app gets Envoy's 503 "upstream connect error".
+		class = scenarios.ClassUpstreamError
+	case send == sendsMTLS:
+		class = scenarios.ClassMTLS
+	case serverMode == Strict:
+		// Plaintext from a sidecar into STRICT: the server resets, the client's Envoy answers 503.
+		class = scenarios.ClassUpstreamError
+	default:
+		class = scenarios.ClassPlaintext
+	}
+	return class.Outcome(
+		fixtures.SPIFFEID(in.TrustDomain, server.Namespace, server.ServiceAccount),
+		fixtures.SPIFFEID(in.TrustDomain, client.Namespace, client.ServiceAccount))
+}
+
+// clientChoice decides what a sidecar client sends. A DestinationRule TLS setting wins; without
+// one, auto-mTLS sends mTLS exactly when the endpoint has a sidecar and its PeerAuthentication
+// mode on the target port is not DISABLE (istio/istio pilot/pkg/xds/endpoints/mtls_checker.go).
+func clientChoice(in *Input, client fixtures.Workload, svc fixtures.Service, sp fixtures.ServicePort, serverSidecar bool, serverMode Mode) (clientTLS, error) {
+	if dr := lookupDestinationRule(in, client.Namespace, svc); dr != nil {
+		tls, err := tlsFor(dr, sp.Port)
+		if err != nil {
+			return 0, err
+		}
+		switch tls {
+		case networkingv1alpha3.ClientTLSSettings_ISTIO_MUTUAL:
+			return sendsMTLS, nil
+		case networkingv1alpha3.ClientTLSSettings_DISABLE:
+			return sendsPlaintext, nil
+		}
+	}
+	if serverSidecar && serverMode != Disable {
+		return sendsMTLS, nil
+	}
+	return sendsPlaintext, nil
+}
+
+// autoTLS marks "the DestinationRule says nothing about TLS here".
+const autoTLS networkingv1alpha3.ClientTLSSettings_TLSmode = -1
+
+// tlsFor reads a DestinationRule's TLS mode for a Service port. Port-level settings are keyed by
+// Service port and, when one matches, replace the destination-level policy entirely ("Traffic
+// policies specified at the destination-level will not be inherited when overridden by
+// port-level settings", istio/api networking/v1alpha3/destination_rule.proto).
+func tlsFor(dr *networkingv1alpha3.DestinationRule, servicePort int) (networkingv1alpha3.ClientTLSSettings_TLSmode, error) {
+	tp := dr.GetTrafficPolicy()
+	tls := tp.GetTls()
+	for _, pls := range tp.GetPortLevelSettings() {
+		if int(pls.GetPort().GetNumber()) == servicePort {
+			tls = pls.GetTls()
+			break
+		}
+	}
+	if tls == nil {
+		return autoTLS, nil
+	}
+	switch m := tls.GetMode(); m {
+	case networkingv1alpha3.ClientTLSSettings_ISTIO_MUTUAL, networkingv1alpha3.ClientTLSSettings_DISABLE:
+		return m, nil
+	default:
+		return 0, fmt.Errorf("DestinationRule host %s: tls mode %s is outside what the oracle models (DISABLE, ISTIO_MUTUAL)", dr.GetHost(), m)
+	}
+}
+
+// lookupDestinationRule follows PushContext.destinationRule (istio/istio
+// pilot/pkg/model/push_context.go): the client's namespace first, then the Service's namespace,
+// then the root namespace; within a namespace the most specific host match wins, and among equal
+// hosts the oldest rule.
+func lookupDestinationRule(in *Input, clientNamespace string, svc fixtures.Service) *networkingv1alpha3.DestinationRule {
+	host := svc.Name + "." + svc.Namespace + ".svc.cluster.local"
+	for _, ns := range []string{clientNamespace, svc.Namespace, in.RootNamespace} {
+		var best *networkingv1alpha3.DestinationRule
+		bestHost := ""
+		for _, o := range in.Objects {
+			dr := o.DestinationRule
+			if dr == nil || dr.Namespace != ns {
+				continue
+			}
+			h := fqdn(dr.Spec.GetHost(), dr.Namespace)
+			if !hostMatches(h, host) {
+				continue
+			}
+			if best == nil || moreSpecific(h, bestHost) {
+				best, bestHost = &dr.Spec, h
+			}
+		}
+		if best != nil {
+			return best
+		}
+	}
+	return nil
+}
+
+// fqdn resolves a short DestinationRule host against the rule's namespace, as Istio's
+// ResolveShortnameToFQDN does: "httpbin" in bar means httpbin.bar.svc.cluster.local.
+func fqdn(host, namespace string) string {
+	if strings.HasPrefix(host, "*") || strings.Contains(host, ".") {
+		return host
+	}
+	return host + "." + namespace + ".svc.cluster.local"
+}
+
+func hostMatches(pattern, host string) bool {
+	if pattern == "*" {
+		return true
+	}
+	if suffix, ok := strings.CutPrefix(pattern, "*"); ok {
+		return strings.HasSuffix(host, suffix)
+	}
+	return pattern == host
+}
+
+// moreSpecific: an exact host beats a wildcard; a longer wildcard beats a shorter one.
+func moreSpecific(a, b string) bool {
+	aw, bw := strings.HasPrefix(a, "*"), strings.HasPrefix(b, "*")
+	if aw != bw {
+		return !aw
+	}
+	return len(a) > len(b)
+}
+
+// check rejects inputs the oracle cannot reason about, before anything is predicted.
+func check(in *Input) error {
+	if in.Topology == nil {
+		return fmt.Errorf("oracle: no topology")
+	}
+	in.defaults()
+	for _, o := range in.Objects {
+		if dr := o.DestinationRule; dr != nil {
+			if _, err := tlsFor(&dr.Spec, 0); err != nil {
+				return err
+			}
+			for _, pls := range dr.Spec.GetTrafficPolicy().GetPortLevelSettings() {
+				if _, err := tlsFor(&dr.Spec, int(pls.GetPort().GetNumber())); err != nil {
+					return err
+				}
+			}
+		}
+	}
+	return nil
+}

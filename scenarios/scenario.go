@@ -1,0 +1,384 @@
+// Package scenarios is the catalog: every documented mTLS behaviour as a YAML file under
+// catalog/ that a reviewer can read without Go — what is applied, in which order, and the exact
+// outcome of every probe. This file is the format and its loader; outcome.go the outcome types.
+package scenarios
+
+import (
+	"embed"
+	"fmt"
+	"path"
+	"slices"
+	"sort"
+	"strings"
+
+	"sigs.k8s.io/yaml"
+
+	"github.com/mtls-conformance/mtls-conformance/fixtures"
+	"github.com/mtls-conformance/mtls-conformance/scenarios/policy"
+)
+
+//go:embed catalog/*.yaml
+var catalogFS embed.FS
+
+// RootNamespace is Istio's default root namespace (meshConfig.rootNamespace): a
+// PeerAuthentication there with no selector is mesh-wide.
+const RootNamespace = "istio-system"
+
+// Levels a scenario can have; the suite labels specs `level:<level>`.
+var Levels = []string{"baseline", "mesh", "namespace", "workload", "port", "destinationrule"}
+
+// Tags a scenario may declare; `destinationrule`, `xfcc` and `injection` are also derived
+// from what the scenario does (see Labels).
+var Tags = []string{"destinationrule", "xfcc", "injection", "precedence", "migration"}
+
+// Source says where a scenario's expectations come from: a seed article's section, or an Istio
+// doc, doc test, integration test or source file.
+type Source struct {
+	Seed    string `json:"seed,omitempty"`
+	Section string `json:"section,omitempty"`
+	Istio   string `json:"istio,omitempty"`
+	Note    string `json:"note,omitempty"`
+}
+
+func (s Source) String() string {
+	switch {
+	case s.Seed != "" && s.Section != "":
+		return "seed " + s.Seed + " § " + s.Section
+	case s.Seed != "":
+		return "seed " + s.Seed
+	default:
+		return s.Istio
+	}
+}
+
+// NamespaceChange relabels a namespace's injection and restarts its workloads; the webhook
+// acts on pod CREATE only, so a label change without a restart changes nothing.
+type NamespaceChange struct {
+	Name      string `json:"name"`
+	Injection string `json:"injection"` // enabled | disabled | none (label removed)
+	Restart   bool   `json:"restart"`
+}
+
+// Step is one state of a scenario: the objects it applies (after those of earlier steps, so
+// they are younger), the objects it deletes, its namespace changes, and what every probe must
+// observe once the mesh has converged.
+type Step struct {
+	Name       string
+	Apply      []policy.Object
+	Delete     []string // object keys, "Kind namespace/name"
+	Namespaces []NamespaceChange
+	Expect     []ProbeOutcome // one per probe of the matrix, in matrix order
+}
+
+// Scenario is one catalog entry.
+type Scenario struct {
+	Name    string
+	Title   string
+	Level   string
+	Tags    []string
+	Sources []Source
+	Notes   string
+	Steps   []Step
+	File    string
+}
+
+// State is what is in force at one step: the objects in creation order and the namespaces
+// whose pods have sidecars.
+type State struct {
+	Objects  []policy.Object
+	Injected map[string]bool
+}
+
+// StateAt accumulates the scenario's steps up to and including step i, starting from the
+// topology's own injection labels.
+func (s *Scenario) StateAt(topo *fixtures.Topology, i int) State {
+	st := State{Injected: map[string]bool{}}
+	for _, ns := range topo.InjectedNamespaces() {
+		st.Injected[ns] = true
+	}
+	for _, step := range s.Steps[:i+1] {
+		for _, key := range step.Delete {
+			st.Objects = slices.DeleteFunc(st.Objects, func(o policy.Object) bool { return o.Key() == key })
+		}
+		st.Objects = append(st.Objects, step.Apply...)
+		for _, c := range step.Namespaces {
+			st.Injected[c.Name] = c.Injection == "enabled"
+		}
+	}
+	return st
+}
+
+// MeshWide reports whether any step puts an object in the root namespace: such a scenario
+// changes the mesh for everyone and runs on a cluster the suite did not create only on request.
+func (s *Scenario) MeshWide() bool {
+	for _, step := range s.Steps {
+		for _, o := range step.Apply {
+			if o.Meta().Namespace == RootNamespace {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// Labels are the Ginkgo labels of the scenario's specs: its name, `level:<level>`, its declared
+// tags, and the tags its content implies.
+func (s *Scenario) Labels() []string {
+	set := map[string]bool{s.Name: true, "level:" + s.Level: true}
+	for _, t := range s.Tags {
+		set[t] = true
+	}
+	for _, step := range s.Steps {
+		if len(step.Namespaces) > 0 {
+			set["injection"] = true
+		}
+		for _, o := range step.Apply {
+			if o.DestinationRule != nil {
+				set["destinationrule"] = true
+			}
+		}
+		for _, e := range step.Expect {
+			if e.MTLS {
+				set["xfcc"] = true
+			}
+		}
+	}
+	out := make([]string, 0, len(set))
+	for l := range set {
+		out = append(out, l)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// Matrix is every probe of the topology: each client × each Service × each Service port, in
+// placement order. Scenarios must expect every one of them.
+func Matrix(topo *fixtures.Topology) []Probe {
+	var out []Probe
+	for _, c := range topo.Clients {
+		for _, svc := range topo.Services {
+			for _, p := range svc.Ports {
+				out = append(out, Probe{From: c.Ref, To: svc.Ref, Port: p.Port})
+			}
+		}
+	}
+	return out
+}
+
+// Catalog loads every scenario under catalog/, sorted by file name.
+func Catalog() ([]*Scenario, error) {
+	topo, err := fixtures.Load()
+	if err != nil {
+		return nil, err
+	}
+	entries, err := catalogFS.ReadDir("catalog")
+	if err != nil {
+		return nil, err
+	}
+	var out []*Scenario
+	names := map[string]string{}
+	for _, e := range entries {
+		name := path.Join("catalog", e.Name())
+		data, err := catalogFS.ReadFile(name)
+		if err != nil {
+			return nil, err
+		}
+		s, err := Parse(name, data, topo)
+		if err != nil {
+			return nil, err
+		}
+		if prev, dup := names[s.Name]; dup {
+			return nil, fmt.Errorf("%s: name: %q is already used by %s", name, s.Name, prev)
+		}
+		names[s.Name] = name
+		out = append(out, s)
+	}
+	return out, nil
+}
+
+// fileFormat is a scenario file as written; see catalog/README.md.
+type fileFormat struct {
+	Name    string     `json:"name"`
+	Title   string     `json:"title"`
+	Level   string     `json:"level"`
+	Tags    []string   `json:"tags"`
+	Sources []Source   `json:"sources"`
+	Notes   string     `json:"notes"`
+	Steps   []stepFile `json:"steps"`
+}
+
+type stepFile struct {
+	Name       string            `json:"name"`
+	Apply      []map[string]any  `json:"apply"`
+	Delete     []string          `json:"delete"`
+	Namespaces []NamespaceChange `json:"namespaces"`
+	Expect     []expectFile      `json:"expect"`
+}
+
+// expectFile is one block of expectations: for one Service, on the listed Service ports (all of
+// them if none), what each client observes.
+type expectFile struct {
+	To    string           `json:"to"`
+	Ports []int            `json:"ports"`
+	From  map[string]Class `json:"from"`
+}
+
+// fieldError names the file and the field, so a malformed scenario is one clear line.
+func fieldError(file, field, format string, args ...any) error {
+	return fmt.Errorf("%s: %s: %s", file, field, fmt.Sprintf(format, args...))
+}
+
+// Parse reads one scenario file and checks it against the topology: every probe of the matrix
+// is expected exactly once, and every policy passes Istio's own validation.
+func Parse(file string, data []byte, topo *fixtures.Topology) (*Scenario, error) {
+	var f fileFormat
+	if err := yaml.UnmarshalStrict(data, &f); err != nil {
+		return nil, fmt.Errorf("%s: %v", file, err)
+	}
+	s := &Scenario{Name: f.Name, Title: f.Title, Level: f.Level, Tags: f.Tags, Sources: f.Sources, Notes: f.Notes, File: file}
+	switch {
+	case f.Name == "" || strings.ContainsAny(f.Name, " \t:,"):
+		return nil, fieldError(file, "name", "required, a single word (it becomes a Ginkgo label), got %q", f.Name)
+	case f.Title == "":
+		return nil, fieldError(file, "title", "required")
+	case !slices.Contains(Levels, f.Level):
+		return nil, fieldError(file, "level", "%q is not one of %v", f.Level, Levels)
+	case len(f.Sources) == 0:
+		return nil, fieldError(file, "sources", "every scenario cites at least one source")
+	case len(f.Steps) == 0:
+		return nil, fieldError(file, "steps", "at least one step is required")
+	}
+	for i, t := range f.Tags {
+		if !slices.Contains(Tags, t) {
+			return nil, fieldError(file, fmt.Sprintf("tags[%d]", i), "%q is not one of %v", t, Tags)
+		}
+	}
+	for i, src := range f.Sources {
+		if (src.Seed == "") == (src.Istio == "") {
+			return nil, fieldError(file, fmt.Sprintf("sources[%d]", i), "set exactly one of seed or istio")
+		}
+	}
+
+	matrix := Matrix(topo)
+	live := map[string]bool{}
+	for i, sf := range f.Steps {
+		where := fmt.Sprintf("steps[%d]", i)
+		step := Step{Name: sf.Name, Delete: sf.Delete, Namespaces: sf.Namespaces}
+		if sf.Name == "" {
+			return nil, fieldError(file, where+".name", "required")
+		}
+		for j, key := range sf.Delete {
+			if !live[key] {
+				return nil, fieldError(file, fmt.Sprintf("%s.delete[%d]", where, j), "%q is not applied at this point (write \"Kind namespace/name\")", key)
+			}
+			delete(live, key)
+		}
+		for j, raw := range sf.Apply {
+			field := fmt.Sprintf("%s.apply[%d]", where, j)
+			obj, err := policy.FromMap(raw, field)
+			if err != nil {
+				return nil, fmt.Errorf("%s: %s: %w", file, field, err)
+			}
+			if live[obj.Key()] {
+				return nil, fieldError(file, field, "%s is already applied; delete it first", obj.Key())
+			}
+			live[obj.Key()] = true
+			step.Apply = append(step.Apply, obj)
+		}
+		for j, c := range sf.Namespaces {
+			field := fmt.Sprintf("%s.namespaces[%d]", where, j)
+			if _, ok := topo.Namespace(c.Name); !ok {
+				return nil, fieldError(file, field+".name", "%q is not a fixture namespace", c.Name)
+			}
+			if !slices.Contains([]string{"enabled", "disabled", "none"}, c.Injection) {
+				return nil, fieldError(file, field+".injection", "%q is not enabled, disabled or none", c.Injection)
+			}
+			if !c.Restart {
+				return nil, fieldError(file, field+".restart", "must be true: the injection webhook acts on pod CREATE only, so a relabelled namespace needs its pods restarted")
+			}
+		}
+		expect, err := expandExpect(file, where, sf.Expect, topo, matrix)
+		if err != nil {
+			return nil, err
+		}
+		step.Expect = expect
+		s.Steps = append(s.Steps, step)
+	}
+	return s, nil
+}
+
+// expandExpect turns the file's per-Service blocks into one exact outcome per matrix probe,
+// rejecting gaps and duplicates.
+func expandExpect(file, where string, blocks []expectFile, topo *fixtures.Topology, matrix []Probe) ([]ProbeOutcome, error) {
+	// XFCC identities come from service accounts, so the topology alone fixes them.
+	got := map[Probe]Outcome{}
+	for bi, b := range blocks {
+		field := fmt.Sprintf("%s.expect[%d]", where, bi)
+		to, err := fixtures.ParseRef(b.To)
+		if err != nil {
+			return nil, fieldError(file, field+".to", "%v", err)
+		}
+		svc, ok := topo.Service(to)
+		if !ok {
+			return nil, fieldError(file, field+".to", "%q is not a fixture Service", b.To)
+		}
+		ports := b.Ports
+		if len(ports) == 0 {
+			for _, p := range svc.Ports {
+				ports = append(ports, p.Port)
+			}
+		}
+		server := topo.ServiceWorkloads(svc)[0]
+		for _, port := range ports {
+			if !slices.ContainsFunc(svc.Ports, func(p fixtures.ServicePort) bool { return p.Port == port }) {
+				return nil, fieldError(file, field+".ports", "%d is not a port of Service %s", port, to)
+			}
+			for from, class := range b.From {
+				fref, err := fixtures.ParseRef(from)
+				if err != nil {
+					return nil, fieldError(file, field+".from", "%v", err)
+				}
+				client, ok := topo.Workload(fref)
+				if !ok || client.Role != fixtures.RoleClient {
+					return nil, fieldError(file, field+".from", "%q is not a fixture client", from)
+				}
+				out, err := class.Outcome(
+					fixtures.SPIFFEID(fixtures.DefaultTrustDomain, server.Namespace, server.ServiceAccount),
+					fixtures.SPIFFEID(fixtures.DefaultTrustDomain, client.Namespace, client.ServiceAccount))
+				if err != nil {
+					return nil, fieldError(file, field+".from["+from+"]", "%v", err)
+				}
+				p := Probe{From: fref, To: to, Port: port}
+				if _, dup := got[p]; dup {
+					return nil, fieldError(file, field, "%s is expected twice", p)
+				}
+				got[p] = out
+			}
+		}
+	}
+	out := make([]ProbeOutcome, 0, len(matrix))
+	for _, p := range matrix {
+		o, ok := got[p]
+		if !ok {
+			return nil, fieldError(file, where+".expect", "%s has no expected outcome (every probe of the matrix must be listed)", p)
+		}
+		out = append(out, ProbeOutcome{Probe: p, Outcome: o})
+	}
+	return out, nil
+}
+
+// WithTrustDomain rewrites the SPIFFE IDs of expectations for a mesh whose trust domain is not
+// cluster.local.
+func WithTrustDomain(expect []ProbeOutcome, trustDomain string) []ProbeOutcome {
+	out := slices.Clone(expect)
+	prefix := "spiffe://" + fixtures.DefaultTrustDomain + "/"
+	for i := range out {
+		if x := out[i].XFCC; x != nil {
+			out[i].XFCC = &XFCC{
+				By:  "spiffe://" + trustDomain + "/" + strings.TrimPrefix(x.By, prefix),
+				URI: "spiffe://" + trustDomain + "/" + strings.TrimPrefix(x.URI, prefix),
+			}
+		}
+	}
+	return out
+}
