@@ -47,13 +47,19 @@ const (
 	// ClassPlaintext: HTTP 200, no XFCC (the sidecar strips it on non-mTLS connections;
 	// envoy source/common/http/conn_manager_utility.cc).
 	ClassPlaintext Class = "plaintext"
-	// ClassReset: curl exit 56, HTTP 000. A client with no sidecar sends plaintext into STRICT;
-	// "Due to the way Envoy rejects plain-text requests, you will see curl exit code 56."
-	// (istio.io content/en/docs/tasks/security/authentication/mtls-migration/index.md).
+	// ClassReset: curl exit 56, HTTP 000. A client with no sidecar sends plaintext into STRICT.
+	// istio.io content/en/docs/tasks/security/authentication/authn-policy/snips.sh prints
+	// "curl.legacy to httpbin.foo: 000" + "command terminated with exit code 56" (verified by its
+	// test.sh); the pre-1.5 page explained "Due to the way Envoy rejects plain-text requests, you
+	// will see curl exit code 56" (istio.io commit e59a1998b^, authn-policy/index.md).
 	ClassReset Class = "reset"
 	// ClassUpstreamError: exit 0, HTTP 503. A sidecar client whose TLS choice the server cannot
 	// accept (ISTIO_MUTUAL to no sidecar, plaintext into STRICT, mTLS into DISABLE): the client's
-	// Envoy answers 503 "upstream connect error".
+	// Envoy answers 503 "upstream connect error or disconnect/reset before headers". The pre-1.5
+	// authn-policy page printed "sleep.foo to httpbin.legacy: 503" and "sleep.foo to httpbin.foo:
+	// 503" (istio.io commit e59a1998b^); istio.io content/en/docs/ops/common-problems/
+	// network-issues/index.md "503 errors after setting destination rule". No current doc test
+	// prints it; istio/istio tests/integration/security/reachability_test.go asserts "not OK".
 	ClassUpstreamError Class = "503"
 )
 
