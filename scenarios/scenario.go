@@ -233,7 +233,7 @@ func fieldError(file, field, format string, args ...any) error {
 func Parse(file string, data []byte, topo *fixtures.Topology) (*Scenario, error) {
 	var f fileFormat
 	if err := yaml.UnmarshalStrict(data, &f); err != nil {
-		return nil, fmt.Errorf("%s: %v", file, err)
+		return nil, fmt.Errorf("%s: %s", file, policy.CleanYAMLError(err))
 	}
 	s := &Scenario{Name: f.Name, Title: f.Title, Level: f.Level, Tags: f.Tags, Sources: f.Sources, Notes: f.Notes, File: file}
 	switch {

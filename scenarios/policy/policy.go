@@ -121,7 +121,7 @@ func FromMap(raw map[string]any, where string) (Object, error) {
 	}
 	var env envelope
 	if err := yaml.UnmarshalStrict(data, &env); err != nil {
-		return Object{}, &Error{Object: where, Msg: err.Error()}
+		return Object{}, &Error{Object: where, Msg: CleanYAMLError(err)}
 	}
 	versions, ok := servedVersions[env.Kind]
 	if !ok {
@@ -237,4 +237,14 @@ func contains(list []string, s string) bool {
 		}
 	}
 	return false
+}
+
+// CleanYAMLError drops sigs.k8s.io/yaml's wrapping ("error unmarshaling JSON: while decoding
+// JSON: ") so that the one line a user reads says what is wrong.
+func CleanYAMLError(err error) string {
+	msg := err.Error()
+	msg = strings.TrimPrefix(msg, "error unmarshaling JSON: ")
+	msg = strings.TrimPrefix(msg, "while decoding JSON: ")
+	msg = strings.TrimPrefix(msg, "error converting YAML to JSON: ")
+	return msg
 }
