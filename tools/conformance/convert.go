@@ -1,0 +1,69 @@
+package main
+
+import (
+	"flag"
+	"fmt"
+	"io"
+	"strings"
+
+	"github.com/mtls-conformance/mtls-conformance/scenarios/convert"
+)
+
+func init() {
+	register("convert", "convert a removed v1alpha1 Policy/MeshPolicy (+ DestinationRules) to PeerAuthentication", runConvert)
+}
+
+func runConvert(args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("convert", flag.ContinueOnError)
+	var files, selectors stringList
+	fs.Var(&files, "f", "file with v1alpha1 Policy/MeshPolicy and DestinationRule documents (repeatable; - for stdin)")
+	fs.Var(&selectors, "selector", "SERVICE=key=value[,key=value]: pod labels of a v1alpha1 target Service (repeatable)")
+	root := fs.String("root-namespace", "istio-system", "Istio root namespace (where a MeshPolicy goes)")
+	if ok, code := parseFlags(fs, args, stderr); !ok {
+		return code
+	}
+	fail := func(format string, a ...any) int {
+		fmt.Fprintf(stderr, "conformance convert: "+format+"\n", a...)
+		return 2
+	}
+	if len(files) == 0 {
+		return fail("-f FILE is required")
+	}
+	opts := convert.Options{RootNamespace: *root, Selectors: map[string]map[string]string{}}
+	for _, s := range selectors {
+		svc, labels, ok := strings.Cut(s, "=")
+		if !ok || svc == "" || labels == "" {
+			return fail("--selector %q: want SERVICE=key=value[,key=value]", s)
+		}
+		m := map[string]string{}
+		for _, kv := range strings.Split(labels, ",") {
+			k, v, ok := strings.Cut(kv, "=")
+			if !ok || k == "" {
+				return fail("--selector %q: want SERVICE=key=value[,key=value]", s)
+			}
+			m[k] = v
+		}
+		opts.Selectors[svc] = m
+	}
+	var out []byte
+	for _, f := range files {
+		data, err := readInput(f)
+		if err != nil {
+			return fail("%v", err)
+		}
+		objs, err := convert.Convert(data, opts)
+		if err != nil {
+			return fail("%s: %v", f, err)
+		}
+		y, err := convert.YAML(objs)
+		if err != nil {
+			return fail("%v", err)
+		}
+		if len(out) > 0 && len(y) > 0 {
+			out = append(out, "---\n"...)
+		}
+		out = append(out, y...)
+	}
+	_, _ = stdout.Write(out)
+	return 0
+}

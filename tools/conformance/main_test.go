@@ -1,0 +1,147 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+func runCLI(t *testing.T, args ...string) (stdout, stderr string, code int) {
+	t.Helper()
+	var out, errb bytes.Buffer
+	code = run(args, &out, &errb)
+	return out.String(), errb.String(), code
+}
+
+func writeFile(t *testing.T, content string) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), "in.yaml")
+	if err := os.WriteFile(p, []byte(content), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+const strictFoo = "apiVersion: security.istio.io/v1beta1\nkind: PeerAuthentication\nmetadata: {name: default, namespace: foo}\nspec: {mtls: {mode: STRICT}}\n"
+
+func TestPredictJSON(t *testing.T) {
+	out, errOut, code := runCLI(t, "predict", "-f", writeFile(t, strictFoo), "-o", "json")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	var doc struct {
+		Probes []map[string]any `json:"probes"`
+	}
+	if err := json.Unmarshal([]byte(out), &doc); err != nil {
+		t.Fatal(err)
+	}
+	if len(doc.Probes) != 36 {
+		t.Fatalf("%d probes, want 36", len(doc.Probes))
+	}
+	find := func(from, to string, port float64) map[string]any {
+		for _, p := range doc.Probes {
+			if p["from"] == from && p["to"] == to && p["port"] == port {
+				return p
+			}
+		}
+		t.Fatalf("no probe %s → %s:%v", from, to, port)
+		return nil
+	}
+	reset, _ := json.Marshal(find("sleep.legacy", "httpbin.foo", 8000))
+	if string(reset) != `{"exitCode":56,"from":"sleep.legacy","httpCode":0,"mtls":false,"port":8000,"to":"httpbin.foo"}` {
+		t.Fatalf("reset probe = %s", reset)
+	}
+	mtls, _ := json.Marshal(find("sleep.bar", "httpbin.foo", 8080))
+	if string(mtls) != `{"exitCode":0,"from":"sleep.bar","httpCode":200,"mtls":true,"port":8080,"to":"httpbin.foo","xfcc":{"by":"spiffe://cluster.local/ns/foo/sa/httpbin","uri":"spiffe://cluster.local/ns/bar/sa/sleep"}}` {
+		t.Fatalf("mTLS probe = %s", mtls)
+	}
+	// Field order on the wire is stable (struct order), as the issue's example shows.
+	if !strings.Contains(out, "\"from\": \"sleep.foo\",\n      \"to\": \"httpbin.foo\",\n      \"port\": 8000,\n      \"exitCode\": 0,\n      \"httpCode\": 200,\n      \"mtls\": true,\n      \"xfcc\"") {
+		t.Fatalf("unexpected field order:\n%s", out[:300])
+	}
+}
+
+func TestPredictBaselineAndInject(t *testing.T) {
+	empty := writeFile(t, "")
+	noFile, _, _ := runCLI(t, "predict", "-o", "json")
+	emptyFile, _, _ := runCLI(t, "predict", "-o", "json", "-f", empty)
+	if noFile != emptyFile || strings.Contains(noFile, `"httpCode": 0`) {
+		t.Fatal("no -f and an empty file must both predict the baseline, where nothing fails")
+	}
+	out, _, code := runCLI(t, "predict", "-o", "json", "-f", writeFile(t, strictFoo), "--inject", "utilities")
+	if code != 0 || !strings.Contains(out, `"uri": "spiffe://cluster.local/ns/utilities/sa/curl"`) {
+		t.Fatalf("--inject utilities should give curl.utilities an mTLS identity:\n%s", out)
+	}
+	table, _, _ := runCLI(t, "predict", "-f", writeFile(t, strictFoo))
+	for _, want := range []string{"sleep.legacy    000 (exit 56)", "curl.utilities  000 (exit 56)        000 (exit 56)        000 (exit 56)        200 ", "200 🔒", "httpbin.legacy:9080"} {
+		if !strings.Contains(table, want) {
+			t.Errorf("table lacks %q:\n%s", want, table)
+		}
+	}
+}
+
+// TestPredictBadInput: one line on stderr, exit 2, nothing on stdout.
+func TestPredictBadInput(t *testing.T) {
+	cases := map[string][]string{
+		"invalid policy": {"predict", "-f", writeFile(t, "apiVersion: security.istio.io/v1\nkind: PeerAuthentication\nmetadata: {name: a, namespace: foo}\nspec: {portLevelMtls: {8080: {mode: STRICT}}}\n")},
+		"missing file":   {"predict", "-f", "/nonexistent.yaml"},
+		"bad output":     {"predict", "-o", "xml"},
+		"bad namespace":  {"predict", "--inject", "nope"},
+		"bad flag":       {"predict", "--nope"},
+		"stray argument": {"predict", "extra"},
+		"v1alpha1":       {"predict", "-f", writeFile(t, "apiVersion: authentication.istio.io/v1alpha1\nkind: Policy\nmetadata: {name: default, namespace: foo}\n")},
+		"SIMPLE tls":     {"predict", "-f", writeFile(t, "apiVersion: networking.istio.io/v1\nkind: DestinationRule\nmetadata: {name: d, namespace: foo}\nspec: {host: httpbin, trafficPolicy: {tls: {mode: SIMPLE}}}\n")},
+		"bad engine":     {"predict", "--engine", "magic"},
+	}
+	for name, args := range cases {
+		t.Run(name, func(t *testing.T) {
+			out, errOut, code := runCLI(t, args...)
+			if code != 2 || out != "" || strings.Count(errOut, "\n") != 1 || !strings.HasPrefix(errOut, "conformance predict: ") {
+				t.Fatalf("exit %d, stdout %q, stderr %q", code, out, errOut)
+			}
+		})
+	}
+}
+
+func TestScenariosList(t *testing.T) {
+	out, _, code := runCLI(t, "scenarios")
+	if code != 0 {
+		t.Fatal(code)
+	}
+	for _, want := range []string{"baseline", "mesh-strict", "migration", "utilities-injection", "port-key-trap"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("list lacks %s", want)
+		}
+	}
+	js, _, _ := runCLI(t, "scenarios", "-o", "json")
+	var rows []scenarioRow
+	if err := json.Unmarshal([]byte(js), &rows); err != nil || len(rows) < 16 {
+		t.Fatalf("%d rows, %v", len(rows), err)
+	}
+}
+
+func TestConvertCommand(t *testing.T) {
+	out, errOut, code := runCLI(t, "convert", "-f", "../../scenarios/convert/testdata/seed002-hipster.yaml")
+	want, _ := os.ReadFile("../../scenarios/convert/testdata/seed002-hipster.converted.yaml")
+	if code != 0 || out != string(want) {
+		t.Fatalf("exit %d %s\n%s", code, errOut, out)
+	}
+	_, errOut, code = runCLI(t, "convert", "-f", writeFile(t, "apiVersion: authentication.istio.io/v1alpha1\nkind: Policy\nmetadata: {name: j, namespace: foo}\nspec: {origins: [{jwt: {issuer: x}}]}\n"))
+	if code != 2 || !strings.Contains(errOut, "RequestAuthentication") || strings.Count(errOut, "\n") != 1 {
+		t.Fatalf("exit %d %q", code, errOut)
+	}
+	_, errOut, code = runCLI(t, "convert", "-f", writeFile(t, "apiVersion: authentication.istio.io/v1alpha1\nkind: Policy\nmetadata: {name: t, namespace: foo}\nspec: {targets: [{name: httpbin}], peers: [{mtls: {}}]}\n"), "--selector", "httpbin=app=httpbin")
+	if code != 0 {
+		t.Fatalf("exit %d %q", code, errOut)
+	}
+}
+
+func TestUnknownCommand(t *testing.T) {
+	_, errOut, code := runCLI(t, "frobnicate")
+	if code != 2 || !strings.Contains(errOut, "unknown command") {
+		t.Fatalf("exit %d %q", code, errOut)
+	}
+}

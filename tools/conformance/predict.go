@@ -1,0 +1,168 @@
+package main
+
+import (
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+
+	"github.com/mtls-conformance/mtls-conformance/fixtures"
+	"github.com/mtls-conformance/mtls-conformance/scenarios"
+	"github.com/mtls-conformance/mtls-conformance/scenarios/oracle"
+	"github.com/mtls-conformance/mtls-conformance/scenarios/policy"
+)
+
+func init() {
+	register("predict", "predict every probe's outcome under the given policies (-f FILE ...)", runPredict)
+}
+
+// prediction is predict's JSON document: stable field names, one object per probe.
+type prediction struct {
+	Probes []scenarios.ProbeOutcome `json:"probes"`
+}
+
+func runPredict(args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("predict", flag.ContinueOnError)
+	var files, inject stringList
+	fs.Var(&files, "f", "file of PeerAuthentication/DestinationRule documents, in creation order (repeatable; - for stdin)")
+	fs.Var(&inject, "inject", "treat this namespace as sidecar-injected (repeatable), e.g. utilities")
+	output := fs.String("o", "table", "output format: table or json")
+	trustDomain := fs.String("trust-domain", fixtures.DefaultTrustDomain, "mesh trust domain for the SPIFFE IDs")
+	engine := fs.String("engine", "oracle", "oracle (this project's rules) or istio (Istio's own config generator, see tools/istiogen)")
+	if ok, code := parseFlags(fs, args, stderr); !ok {
+		return code
+	}
+	fail := func(format string, a ...any) int {
+		fmt.Fprintf(stderr, "conformance predict: "+format+"\n", a...)
+		return 2
+	}
+	if *output != "table" && *output != "json" {
+		return fail("-o %q: want table or json", *output)
+	}
+	topo, err := fixtures.Load()
+	if err != nil {
+		return fail("%v", err)
+	}
+	var objs []policy.Object
+	for _, f := range files {
+		data, err := readInput(f)
+		if err != nil {
+			return fail("%v", err)
+		}
+		more, err := policy.Decode(data)
+		if err != nil {
+			return fail("%s: %v", f, err)
+		}
+		objs = append(objs, more...)
+	}
+	injected := map[string]bool{}
+	for _, ns := range topo.InjectedNamespaces() {
+		injected[ns] = true
+	}
+	for _, ns := range inject {
+		if _, ok := topo.Namespace(ns); !ok {
+			return fail("--inject %q: not a fixture namespace", ns)
+		}
+		injected[ns] = true
+	}
+
+	var probes []scenarios.ProbeOutcome
+	switch *engine {
+	case "oracle":
+		probes, err = oracle.Predict(oracle.Input{Topology: topo, Objects: objs, Injected: injected, TrustDomain: *trustDomain})
+	case "istio":
+		probes, err = predictWithIstio(files, inject, *trustDomain)
+	default:
+		return fail("--engine %q: want oracle or istio", *engine)
+	}
+	if err != nil {
+		return fail("%v", err)
+	}
+	// Everything is computed before anything is written: bad input never leaves partial output.
+	if *output == "json" {
+		enc := json.NewEncoder(stdout)
+		enc.SetIndent("", "  ")
+		if err := enc.Encode(prediction{Probes: probes}); err != nil {
+			return fail("%v", err)
+		}
+		return 0
+	}
+	fmt.Fprint(stdout, MatrixTable(topo, probes))
+	return 0
+}
+
+func readInput(name string) ([]byte, error) {
+	if name == "-" {
+		return io.ReadAll(os.Stdin)
+	}
+	return os.ReadFile(name)
+}
+
+// MatrixTable renders probes as the seed articles' grid: a row per client, a column per
+// Service port; 🔒 marks mutual TLS (XFCC present).
+func MatrixTable(topo *fixtures.Topology, probes []scenarios.ProbeOutcome) string {
+	type col struct {
+		to   fixtures.Ref
+		port int
+	}
+	var cols []col
+	for _, svc := range topo.Services {
+		for _, p := range svc.Ports {
+			cols = append(cols, col{svc.Ref, p.Port})
+		}
+	}
+	cell := map[scenarios.Probe]string{}
+	for _, p := range probes {
+		cell[p.Probe] = CellText(p.Outcome)
+	}
+	var b strings.Builder
+	width := 16
+	fmt.Fprintf(&b, "%-16s", "FROM \\ TO")
+	for _, c := range cols {
+		h := fmt.Sprintf("%s:%d", c.to, c.port)
+		if len(h)+2 > width {
+			width = len(h) + 2
+		}
+	}
+	for _, c := range cols {
+		fmt.Fprintf(&b, "%-*s", width, fmt.Sprintf("%s:%d", c.to, c.port))
+	}
+	b.WriteString("\n")
+	for _, cl := range topo.Clients {
+		fmt.Fprintf(&b, "%-16s", cl.Ref)
+		for _, c := range cols {
+			text := cell[scenarios.Probe{From: cl.Ref, To: c.to, Port: c.port}]
+			fmt.Fprintf(&b, "%s%s", text, strings.Repeat(" ", max(1, width-displayWidth(text))))
+		}
+		b.WriteString("\n")
+	}
+	b.WriteString("\n200 🔒 = mutual TLS (XFCC present) · 200 = plaintext · 000 (exit 56) = connection reset · 503 = the client's sidecar could not connect\n")
+	return b.String()
+}
+
+// CellText is one outcome as the seed articles write it ("200", "000 (exit 56)"), with a lock
+// for mutual TLS.
+func CellText(o scenarios.Outcome) string {
+	s := fmt.Sprintf("%03d", o.HTTPCode)
+	if o.ExitCode != 0 {
+		s += fmt.Sprintf(" (exit %d)", o.ExitCode)
+	}
+	if o.MTLS {
+		s += " 🔒"
+	}
+	return s
+}
+
+// displayWidth counts terminal columns: the lock is one rune but two columns wide.
+func displayWidth(s string) int {
+	w := 0
+	for _, r := range s {
+		w++
+		if r == '🔒' {
+			w++
+		}
+	}
+	return w
+}
