@@ -1,0 +1,185 @@
+// Package settings holds what a user can set for a conformance run. Every setting is both a
+// flag and an environment variable of the same name (flag --istio-version, env ISTIO_VERSION),
+// so `make conformance ISTIO_VERSION=1.30.5` and `go tool ginkgo ... -- --istio-version=1.30.5`
+// mean the same. A flag given explicitly wins over the environment.
+package settings
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Cluster modes.
+const (
+	ModeKind     = "kind"
+	ModeExisting = "existing"
+)
+
+// Settings is one run's configuration.
+type Settings struct {
+	ClusterMode   string        // kind (create or reuse a kind cluster) or existing (a cluster you have)
+	ClusterName   string        // kind cluster name
+	IstioVersion  string        // Istio to install; "" = the default pin of versions/versions.yaml
+	InstallIstio  bool          // existing mode: install Istio if absent (never by default)
+	IstioCharts   string        // directory with the base and istiod charts, for air-gapped runs
+	IstioHub      string        // image hub override (with IstioCharts)
+	IstioTag      string        // image tag override
+	NodeImage     string        // kind node image; "" = the pin for the Istio version
+	Kubeconfig    string        // existing mode: kubeconfig path ("" = KUBECONFIG or ~/.kube/config)
+	Context       string        // existing mode: kubeconfig context
+	KeepCluster   bool          // do not delete the kind cluster at the end
+	AllowMeshWide bool          // run mesh-wide scenarios on a cluster the suite did not create
+	ReportsDir    string        // where runs write junit.xml, results.json, summary.md
+	Timeout       time.Duration // convergence timeout per probe
+	Consecutive   int           // consecutive identical observations that count as converged
+	Concurrency   int           // probes in flight at once
+	TrustDomain   string        // mesh trust domain in SPIFFE IDs
+}
+
+// Defaults are the values used when neither a flag nor the environment says otherwise.
+func Defaults() Settings {
+	return Settings{
+		ClusterMode: ModeKind,
+		ClusterName: "mtls-conformance",
+		ReportsDir:  "reports",
+		Timeout:     120 * time.Second, // istio.io doc tests retry for 2 minutes (tests/util/helpers.sh)
+		Consecutive: 3,
+		Concurrency: 8,
+		TrustDomain: "cluster.local",
+	}
+}
+
+// setting binds one field to a flag name and an environment variable.
+type setting struct {
+	flag, env, usage string
+	value            flag.Value
+}
+
+func (s *Settings) table() []setting {
+	return []setting{
+		{"cluster", "CLUSTER", "cluster mode: kind or existing", (*stringValue)(&s.ClusterMode)},
+		{"cluster-name", "CLUSTER_NAME", "kind cluster name", (*stringValue)(&s.ClusterName)},
+		{"istio-version", "ISTIO_VERSION", "Istio version to install (default: the pin in versions/versions.yaml)", (*stringValue)(&s.IstioVersion)},
+		{"install-istio", "INSTALL_ISTIO", "existing cluster: install Istio when it is absent", (*boolValue)(&s.InstallIstio)},
+		{"istio-charts", "ISTIO_CHARTS", "directory holding the base and istiod charts (air-gapped)", (*stringValue)(&s.IstioCharts)},
+		{"istio-hub", "ISTIO_HUB", "Istio image hub override", (*stringValue)(&s.IstioHub)},
+		{"istio-tag", "ISTIO_TAG", "Istio image tag override", (*stringValue)(&s.IstioTag)},
+		{"node-image", "NODE_IMAGE", "kind node image (default: pinned for the Istio version)", (*stringValue)(&s.NodeImage)},
+		{"kubeconfig", "KUBECONFIG", "existing cluster: kubeconfig path", (*stringValue)(&s.Kubeconfig)},
+		{"context", "KUBE_CONTEXT", "existing cluster: kubeconfig context", (*stringValue)(&s.Context)},
+		{"keep-cluster", "KEEP_CLUSTER", "keep the kind cluster after the run", (*boolValue)(&s.KeepCluster)},
+		{"allow-mesh-wide", "ALLOW_MESH_WIDE", "run mesh-wide scenarios on a cluster the suite did not create", (*boolValue)(&s.AllowMeshWide)},
+		{"reports-dir", "REPORTS_DIR", "directory for run reports", (*stringValue)(&s.ReportsDir)},
+		{"converge-timeout", "CONVERGE_TIMEOUT", "how long a probe may take to converge", (*durationValue)(&s.Timeout)},
+		{"consecutive", "CONSECUTIVE", "identical observations in a row that count as converged", (*intValue)(&s.Consecutive)},
+		{"concurrency", "CONCURRENCY", "probes in flight at once", (*intValue)(&s.Concurrency)},
+		{"trust-domain", "TRUST_DOMAIN", "mesh trust domain", (*stringValue)(&s.TrustDomain)},
+	}
+}
+
+// Bind registers every setting on fs with the defaults, to be resolved by Resolve after parsing.
+func (s *Settings) Bind(fs *flag.FlagSet) {
+	for _, st := range s.table() {
+		fs.Var(st.value, st.flag, st.usage+" (env "+st.env+")")
+	}
+}
+
+// Resolve applies the environment to every setting whose flag was not given, then validates.
+func (s *Settings) Resolve(fs *flag.FlagSet, getenv func(string) string) error {
+	given := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { given[f.Name] = true })
+	for _, st := range s.table() {
+		if given[st.flag] {
+			continue
+		}
+		if v := getenv(st.env); v != "" {
+			if err := st.value.Set(v); err != nil {
+				return fmt.Errorf("%s=%q: %v", st.env, v, err)
+			}
+		}
+	}
+	return s.Validate()
+}
+
+// Validate rejects settings that cannot describe a run, before anything is created.
+func (s *Settings) Validate() error {
+	var errs []string
+	if s.ClusterMode != ModeKind && s.ClusterMode != ModeExisting {
+		errs = append(errs, fmt.Sprintf("cluster mode %q: want kind or existing", s.ClusterMode))
+	}
+	if s.Timeout <= 0 {
+		errs = append(errs, "converge-timeout must be positive")
+	}
+	if s.Consecutive < 1 {
+		errs = append(errs, "consecutive must be at least 1")
+	}
+	if s.Concurrency < 1 {
+		errs = append(errs, "concurrency must be at least 1")
+	}
+	if s.ClusterMode == ModeKind && s.Context != "" {
+		// KUBECONFIG alone is common in a shell and is ignored in kind mode; a context is not.
+		errs = append(errs, "--context applies to CLUSTER=existing")
+	}
+	if (s.IstioHub != "" || s.IstioTag != "") && s.IstioCharts == "" && s.IstioVersion == "" {
+		errs = append(errs, "istio-hub/istio-tag override the images of a chart: give --istio-version or --istio-charts")
+	}
+	if len(errs) > 0 {
+		return errors.New(strings.Join(errs, "; "))
+	}
+	return nil
+}
+
+// Describe lists the settings as the README's table does: flag, environment variable, usage.
+func Describe(w io.Writer) {
+	s := Defaults()
+	for _, st := range s.table() {
+		fmt.Fprintf(w, "| `--%s` | `%s` | %s | `%s` |\n", st.flag, st.env, st.usage, st.value.String())
+	}
+}
+
+type stringValue string
+
+func (v *stringValue) String() string     { return string(*v) }
+func (v *stringValue) Set(s string) error { *v = stringValue(s); return nil }
+
+type boolValue bool
+
+func (v *boolValue) String() string { return strconv.FormatBool(bool(*v)) }
+func (v *boolValue) Set(s string) error {
+	b, err := strconv.ParseBool(s)
+	if err != nil {
+		return fmt.Errorf("not a boolean")
+	}
+	*v = boolValue(b)
+	return nil
+}
+func (v *boolValue) IsBoolFlag() bool { return true }
+
+type intValue int
+
+func (v *intValue) String() string { return strconv.Itoa(int(*v)) }
+func (v *intValue) Set(s string) error {
+	n, err := strconv.Atoi(s)
+	if err != nil {
+		return fmt.Errorf("not a whole number")
+	}
+	*v = intValue(n)
+	return nil
+}
+
+type durationValue time.Duration
+
+func (v *durationValue) String() string { return time.Duration(*v).String() }
+func (v *durationValue) Set(s string) error {
+	d, err := time.ParseDuration(s)
+	if err != nil {
+		return fmt.Errorf("not a duration (e.g. 90s, 2m)")
+	}
+	*v = durationValue(d)
+	return nil
+}

@@ -1,0 +1,65 @@
+package settings
+
+import (
+	"flag"
+	"strings"
+	"testing"
+	"time"
+)
+
+func resolve(t *testing.T, args []string, env map[string]string) (Settings, error) {
+	t.Helper()
+	s := Defaults()
+	fs := flag.NewFlagSet("t", flag.ContinueOnError)
+	s.Bind(fs)
+	if err := fs.Parse(args); err != nil {
+		return s, err
+	}
+	return s, s.Resolve(fs, func(k string) string { return env[k] })
+}
+
+func TestDefaults(t *testing.T) {
+	s, err := resolve(t, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.ClusterMode != ModeKind || s.Timeout != 120*time.Second || s.Consecutive != 3 || s.Concurrency != 8 || s.KeepCluster || s.AllowMeshWide {
+		t.Fatalf("defaults = %+v", s)
+	}
+}
+
+func TestEnvironmentAndFlags(t *testing.T) {
+	s, err := resolve(t, []string{"--concurrency=4"}, map[string]string{
+		"CLUSTER": "existing", "KEEP_CLUSTER": "1", "CONVERGE_TIMEOUT": "90s", "CONCURRENCY": "2", "ALLOW_MESH_WIDE": "true", "ISTIO_VERSION": "1.30.5",
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.ClusterMode != ModeExisting || !s.KeepCluster || s.Timeout != 90*time.Second || !s.AllowMeshWide || s.IstioVersion != "1.30.5" {
+		t.Fatalf("env not applied: %+v", s)
+	}
+	if s.Concurrency != 4 {
+		t.Fatalf("an explicit flag must win over the environment: concurrency = %d", s.Concurrency)
+	}
+}
+
+func TestInvalid(t *testing.T) {
+	cases := []struct {
+		args []string
+		env  map[string]string
+		want string
+	}{
+		{nil, map[string]string{"CLUSTER": "minikube"}, `cluster mode "minikube"`},
+		{nil, map[string]string{"KEEP_CLUSTER": "maybe"}, `KEEP_CLUSTER="maybe": not a boolean`},
+		{nil, map[string]string{"CONVERGE_TIMEOUT": "2"}, "not a duration"},
+		{[]string{"--consecutive=0"}, nil, "consecutive must be at least 1"},
+		{[]string{"--concurrency=0"}, nil, "concurrency must be at least 1"},
+		{nil, map[string]string{"KUBE_CONTEXT": "prod"}, "--context applies to CLUSTER=existing"},
+	}
+	for _, c := range cases {
+		_, err := resolve(t, c.args, c.env)
+		if err == nil || !strings.Contains(err.Error(), c.want) || strings.Contains(err.Error(), "\n") {
+			t.Errorf("%v %v: error = %v, want one line containing %q", c.args, c.env, err, c.want)
+		}
+	}
+}
