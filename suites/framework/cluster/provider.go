@@ -1,0 +1,664 @@
+// Package cluster stands up the Kubernetes cluster the suite runs in: a kind cluster created
+// through kind's Go library (sigs.k8s.io/kind/pkg/cluster) behind e2e-framework's
+// E2EClusterProvider, so envfuncs.CreateCluster / DestroyCluster / ExportClusterLogs /
+// LoadImageToCluster work with it, or an existing cluster reached through a kubeconfig.
+package cluster
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/mtls-conformance/mtls-conformance/versions"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/wait"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/clientcmd"
+	"sigs.k8s.io/e2e-framework/klient"
+	"sigs.k8s.io/e2e-framework/support"
+	kindcluster "sigs.k8s.io/kind/pkg/cluster"
+	"sigs.k8s.io/kind/pkg/cluster/nodes"
+	"sigs.k8s.io/kind/pkg/cluster/nodeutils"
+)
+
+// Environment variables the provider reads in SetDefaults (flags of the suite map onto them).
+const (
+	// EnvKeepCluster=1 keeps the cluster after the run.
+	EnvKeepCluster = "KEEP_CLUSTER"
+	// EnvReuseCluster=1 uses a kind cluster of the same name if one exists.
+	EnvReuseCluster = "REUSE_CLUSTER"
+	// EnvClusterName overrides DefaultName.
+	EnvClusterName = "CLUSTER_NAME"
+	// EnvNodeImage overrides the node image chosen from versions.yaml.
+	EnvNodeImage = "KIND_NODE_IMAGE"
+	// EnvReportsDir is where failure logs go (default: the repository's reports/).
+	EnvReportsDir = "MTLS_REPORTS_DIR"
+)
+
+// Provider is a kind cluster driven through kind's Go library.
+type Provider struct {
+	name       string
+	nodeImage  string
+	workers    int
+	reuse      bool
+	keep       bool
+	reportsDir string
+	// kubeconfigPath is where the cluster's kubeconfig is written; empty means a fresh temp file.
+	kubeconfigPath string
+	// allowUserKubeconfig permits kubeconfigPath to be the user's own kubeconfig.
+	allowUserKubeconfig bool
+	waitForReady        time.Duration
+	controlPlaneTimeout time.Duration
+	getenv              func(string) string
+	out                 io.Writer
+	// optErr records a bad option: the interface's With* methods cannot return errors.
+	optErr error
+
+	runtime DetectedRuntime
+	kind    *kindcluster.Provider
+	rest    *rest.Config
+	// created is true when this provider created the cluster (and so may delete it).
+	created bool
+	tempDir string
+}
+
+var (
+	_ support.E2EClusterProvider                = (*Provider)(nil)
+	_ support.E2EClusterProviderWithImageLoader = (*Provider)(nil)
+)
+
+// NewProvider returns a provider with defaults from versions.yaml and the environment; pass it
+// to envfuncs.CreateCluster (which calls SetDefaults, WithName and WithOpts).
+func NewProvider() *Provider {
+	p := &Provider{getenv: os.Getenv, out: io.Discard}
+	p.SetDefaults()
+	return p
+}
+
+// SetDefaults fills unset fields: the name (CLUSTER_NAME) and the node image (KIND_NODE_IMAGE, else
+// the pinned image of ISTIO_VERSION or the default Istio). KEEP_CLUSTER and REUSE_CLUSTER are read
+// when they matter, so WithEnv applies to them too.
+func (p *Provider) SetDefaults() support.E2EClusterProvider {
+	if p.getenv == nil {
+		p.getenv = os.Getenv
+	}
+	if p.out == nil {
+		p.out = io.Discard
+	}
+	if p.name == "" {
+		p.name = DefaultName
+		if n := p.getenv(EnvClusterName); n != "" {
+			p.name = n
+		}
+	}
+	if p.nodeImage == "" {
+		if img := p.getenv(EnvNodeImage); img != "" {
+			p.WithVersion(img)
+		} else if pins, err := versions.Load(); err != nil {
+			p.optErr = err
+		} else {
+			istio := p.getenv("ISTIO_VERSION")
+			if istio == "" {
+				istio = pins.DefaultIstio
+			}
+			if img, err := pins.NodeImageFor(istio); err != nil {
+				p.optErr = err
+			} else {
+				p.nodeImage = img
+			}
+		}
+	}
+	if p.waitForReady == 0 {
+		p.waitForReady = 3 * time.Minute
+	}
+	if p.controlPlaneTimeout == 0 {
+		p.controlPlaneTimeout = 3 * time.Minute
+	}
+	return p
+}
+
+// WithName sets the kind cluster name.
+func (p *Provider) WithName(name string) support.E2EClusterProvider {
+	p.name = name
+	return p
+}
+
+// WithVersion selects the Kubernetes version: a version one of kind's pinned node images carries
+// ("v1.36.4") or a full kindest/node image pinned by digest.
+func (p *Provider) WithVersion(version string) support.E2EClusterProvider {
+	img, err := resolveNodeImage(version)
+	if err != nil {
+		p.optErr = err
+		return p
+	}
+	p.nodeImage = img
+	return p
+}
+
+func resolveNodeImage(version string) (string, error) {
+	if strings.HasPrefix(version, "kindest/node:") {
+		if _, err := versions.ParseNodeImage(version); err != nil {
+			return "", err
+		}
+		return version, nil
+	}
+	pins, err := versions.Load()
+	if err != nil {
+		return "", err
+	}
+	var tags []string
+	for _, ref := range pins.Kind.NodeImages {
+		img, _ := versions.ParseNodeImage(ref)
+		if img.Kubernetes == version {
+			return ref, nil
+		}
+		tags = append(tags, img.Kubernetes)
+	}
+	return "", fmt.Errorf("kind %s has no node image for Kubernetes %q (it ships %s); pass a kindest/node image pinned by digest instead", pins.Kind.Version, version, strings.Join(tags, ", "))
+}
+
+// WithPath is part of E2EClusterProvider for providers backed by a binary. kind is linked in as a
+// library here, so there is no binary to point at; the interface allows such providers to
+// ignore it (sigs.k8s.io/e2e-framework pkg/types/types.go).
+func (p *Provider) WithPath(string) support.E2EClusterProvider { return p }
+
+// WithOpts applies options made by the With* functions of this package.
+func (p *Provider) WithOpts(opts ...support.ClusterOpts) support.E2EClusterProvider {
+	for _, o := range opts {
+		o(p)
+	}
+	return p
+}
+
+func option(f func(*Provider)) support.ClusterOpts {
+	return func(c support.E2EClusterProvider) {
+		if p, ok := c.(*Provider); ok {
+			f(p)
+		}
+	}
+}
+
+// WithKubeconfigPath writes the kubeconfig to path instead of a temp file. The user's own
+// kubeconfig ($KUBECONFIG, ~/.kube/config) is refused unless WithUserKubeconfig is also given.
+func WithKubeconfigPath(path string) support.ClusterOpts {
+	return option(func(p *Provider) { p.kubeconfigPath = path })
+}
+
+// WithUserKubeconfig allows WithKubeconfigPath to name the user's own kubeconfig, into which kind
+// then merges its context (as `kind create cluster` does).
+func WithUserKubeconfig() support.ClusterOpts {
+	return option(func(p *Provider) { p.allowUserKubeconfig = true })
+}
+
+// WithReuse uses an existing kind cluster of the same name instead of failing.
+func WithReuse(reuse bool) support.ClusterOpts {
+	return option(func(p *Provider) { p.reuse = reuse })
+}
+
+// WithKeep keeps the cluster in Destroy (as KEEP_CLUSTER=1 does).
+func WithKeep(keep bool) support.ClusterOpts {
+	return option(func(p *Provider) { p.keep = keep })
+}
+
+// WithReportsDir sets where kind's logs are exported when creation fails.
+func WithReportsDir(dir string) support.ClusterOpts {
+	return option(func(p *Provider) { p.reportsDir = dir })
+}
+
+// WithWorkers adds worker nodes.
+func WithWorkers(n int) support.ClusterOpts {
+	return option(func(p *Provider) { p.workers = n })
+}
+
+// WithOutput sends kind's progress messages to w (e.g. GinkgoWriter).
+func WithOutput(w io.Writer) support.ClusterOpts {
+	return option(func(p *Provider) { p.out = w })
+}
+
+// WithEnv replaces os.Getenv (tests).
+func WithEnv(getenv func(string) string) support.ClusterOpts {
+	return option(func(p *Provider) { p.getenv = getenv })
+}
+
+func (p *Provider) keeping() bool { return p.keep || p.getenv(EnvKeepCluster) == "1" }
+
+func (p *Provider) reusing() bool { return p.reuse || p.getenv(EnvReuseCluster) == "1" }
+
+// Name is the kind cluster name.
+func (p *Provider) Name() string { return p.name }
+
+// NodeImage is the node image the cluster is (or will be) created with.
+func (p *Provider) NodeImage() string { return p.nodeImage }
+
+// Created reports whether this provider created the cluster, as opposed to reusing one. Only a
+// created cluster is deleted by Destroy, and mesh-wide scenarios run freely only there.
+func (p *Provider) Created() bool { return p.created }
+
+// Create creates the cluster. args are a subset of `kind create cluster` flags: --image,
+// --retain (keep nodes on failure), --wait DURATION, --workers N.
+func (p *Provider) Create(ctx context.Context, args ...string) (string, error) {
+	fs := flag.NewFlagSet("kind create cluster", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	image := fs.String("image", "", "node image")
+	retain := fs.Bool("retain", false, "keep nodes when creation fails")
+	waitFor := fs.Duration("wait", 0, "wait for the control plane")
+	workers := fs.Int("workers", p.workers, "worker nodes")
+	if err := fs.Parse(args); err != nil {
+		return "", fmt.Errorf("kind cluster %s: %w", p.name, err)
+	}
+	if fs.NArg() > 0 {
+		return "", fmt.Errorf("kind cluster %s: unexpected argument %q", p.name, fs.Arg(0))
+	}
+	if *image != "" {
+		p.WithVersion(*image)
+	}
+	if *waitFor > 0 {
+		p.waitForReady = *waitFor
+	}
+	p.workers = *workers
+	if p.optErr != nil {
+		return "", fmt.Errorf("kind cluster %s: %w", p.name, p.optErr)
+	}
+	raw, err := RenderConfigYAML(ConfigSpec{Name: p.name, NodeImage: p.nodeImage, Workers: p.workers})
+	if err != nil {
+		return "", err
+	}
+	return p.create(ctx, kindcluster.CreateWithRawConfig(raw), *retain)
+}
+
+// CreateWithConfig creates the cluster from a kind config file; the pinned node image still
+// applies to every node (kind's CreateWithNodeImage) so the Kubernetes version stays inside the
+// chosen Istio's range.
+func (p *Provider) CreateWithConfig(ctx context.Context, configFile string) (string, error) {
+	if p.optErr != nil {
+		return "", fmt.Errorf("kind cluster %s: %w", p.name, p.optErr)
+	}
+	if _, err := os.Stat(configFile); err != nil {
+		return "", fmt.Errorf("kind cluster %s: config: %w", p.name, err)
+	}
+	return p.create(ctx, kindcluster.CreateWithConfigFile(configFile), false)
+}
+
+func (p *Provider) create(ctx context.Context, configOpt kindcluster.CreateOption, retainOnFailure bool) (string, error) {
+	kubeconfig, err := p.checkKubeconfigPath()
+	if err != nil {
+		return "", err
+	}
+	// Nothing is created before the runtime has answered.
+	if err := p.connectRuntime(ctx); err != nil {
+		return "", err
+	}
+	existing, err := p.kind.List()
+	if err != nil {
+		return "", fmt.Errorf("kind cluster %s: listing clusters with %s: %w", p.name, p.runtime.Binary, err)
+	}
+	if slices.Contains(existing, p.name) {
+		if !p.reusing() {
+			return "", fmt.Errorf("kind cluster %q already exists; set %s=1 to run on it, or delete it with: kind delete cluster --name %s", p.name, EnvReuseCluster, p.name)
+		}
+		return p.adopt(kubeconfig)
+	}
+	if kubeconfig == "" {
+		if kubeconfig, err = p.tempKubeconfig(); err != nil {
+			return "", err
+		}
+	}
+	fmt.Fprintf(p.out, "creating kind cluster %s (%s, node image %s)\n", p.name, p.runtime.Binary, p.nodeImage)
+	err = p.kind.Create(p.name,
+		configOpt,
+		kindcluster.CreateWithNodeImage(p.nodeImage),
+		kindcluster.CreateWithKubeconfigPath(kubeconfig),
+		// Keep the nodes on failure long enough to export their logs; deleted below.
+		kindcluster.CreateWithRetain(true),
+		kindcluster.CreateWithWaitForReady(p.waitForReady),
+		kindcluster.CreateWithDisplayUsage(false),
+		kindcluster.CreateWithDisplaySalutation(false),
+	)
+	if err != nil {
+		logs := p.exportFailureLogs()
+		if !retainOnFailure && !p.keeping() {
+			if derr := p.kind.Delete(p.name, kubeconfig); derr != nil {
+				err = errors.Join(err, fmt.Errorf("deleting the failed cluster: %w", derr))
+			}
+			p.removeTemp()
+		}
+		return "", fmt.Errorf("kind cluster %s: creation failed (%s): %w", p.name, logs, err)
+	}
+	p.created = true
+	p.kubeconfigPath = kubeconfig
+	// kind's library has no context: a Ctrl-C during creation is honoured once it returns.
+	if ctx.Err() != nil {
+		derr := p.Destroy(context.WithoutCancel(ctx))
+		return "", errors.Join(fmt.Errorf("kind cluster %s: interrupted: %w", p.name, ctx.Err()), derr)
+	}
+	if err := p.loadRESTConfig(); err != nil {
+		return "", err
+	}
+	return kubeconfig, nil
+}
+
+// adopt writes the kubeconfig of an existing kind cluster and uses it without owning it.
+func (p *Provider) adopt(kubeconfig string) (string, error) {
+	var err error
+	if kubeconfig == "" {
+		if kubeconfig, err = p.tempKubeconfig(); err != nil {
+			return "", err
+		}
+	}
+	if err := p.kind.ExportKubeConfig(p.name, kubeconfig, false); err != nil {
+		return "", fmt.Errorf("kind cluster %s: writing kubeconfig: %w", p.name, err)
+	}
+	p.created = false
+	p.kubeconfigPath = kubeconfig
+	fmt.Fprintf(p.out, "reusing kind cluster %s\n", p.name)
+	if err := p.loadRESTConfig(); err != nil {
+		return "", err
+	}
+	return kubeconfig, nil
+}
+
+func (p *Provider) connectRuntime(ctx context.Context) error {
+	if p.kind != nil {
+		return nil
+	}
+	det, err := DetectRuntime(ctx, p.getenv)
+	if err != nil {
+		return err
+	}
+	p.runtime = det
+	p.kind = kindcluster.NewProvider(kindcluster.ProviderWithLogger(newKindLogger(p.out)), det.ProviderOption())
+	return nil
+}
+
+// checkKubeconfigPath refuses to write into the user's own kubeconfig unless asked to.
+func (p *Provider) checkKubeconfigPath() (string, error) {
+	if p.kubeconfigPath == "" || p.allowUserKubeconfig {
+		return p.kubeconfigPath, nil
+	}
+	target, err := filepath.Abs(p.kubeconfigPath)
+	if err != nil {
+		return "", err
+	}
+	for _, user := range userKubeconfigs(p.getenv) {
+		if abs, err := filepath.Abs(user); err == nil && abs == target {
+			return "", fmt.Errorf("kind cluster %s: refusing to write the kubeconfig into %s, the user's own kubeconfig; choose another path or allow it explicitly", p.name, target)
+		}
+	}
+	return p.kubeconfigPath, nil
+}
+
+// userKubeconfigs are the files kubectl would read: $KUBECONFIG's list, else ~/.kube/config
+// (client-go tools/clientcmd loader.go NewDefaultClientConfigLoadingRules).
+func userKubeconfigs(getenv func(string) string) []string {
+	if env := getenv(clientcmd.RecommendedConfigPathEnvVar); env != "" {
+		return filepath.SplitList(env)
+	}
+	return []string{clientcmd.RecommendedHomeFile}
+}
+
+func (p *Provider) tempKubeconfig() (string, error) {
+	dir, err := os.MkdirTemp("", "mtls-conformance-kubeconfig-")
+	if err != nil {
+		return "", err
+	}
+	p.tempDir = dir
+	return filepath.Join(dir, "kubeconfig"), nil
+}
+
+func (p *Provider) removeTemp() {
+	if p.tempDir != "" {
+		os.RemoveAll(p.tempDir)
+		p.tempDir = ""
+	}
+}
+
+func (p *Provider) loadRESTConfig() error {
+	cfg, err := clientcmd.NewNonInteractiveDeferredLoadingClientConfig(
+		&clientcmd.ClientConfigLoadingRules{ExplicitPath: p.kubeconfigPath},
+		&clientcmd.ConfigOverrides{CurrentContext: p.GetKubectlContext()},
+	).ClientConfig()
+	if err != nil {
+		return fmt.Errorf("kind cluster %s: kubeconfig %s: %w", p.name, p.kubeconfigPath, err)
+	}
+	p.rest = cfg
+	return nil
+}
+
+// exportFailureLogs collects kind's logs under the reports directory and says where they are.
+func (p *Provider) exportFailureLogs() string {
+	dir := filepath.Join(p.resolvedReportsDir(), "kind-logs-"+p.name)
+	if err := p.kind.CollectLogs(p.name, dir); err != nil {
+		return fmt.Sprintf("exporting kind logs to %s failed: %v", dir, err)
+	}
+	return "kind logs in " + dir
+}
+
+func (p *Provider) resolvedReportsDir() string {
+	if p.reportsDir != "" {
+		return p.reportsDir
+	}
+	if d := p.getenv(EnvReportsDir); d != "" {
+		return d
+	}
+	return DefaultReportsDir()
+}
+
+// DefaultReportsDir is the repository's reports/ directory, found from the working directory
+// (Ginkgo runs suites in their package directory), or ./reports outside the repository.
+func DefaultReportsDir() string {
+	dir, err := os.Getwd()
+	if err != nil {
+		return "reports"
+	}
+	for d := dir; ; d = filepath.Dir(d) {
+		if data, err := os.ReadFile(filepath.Join(d, "go.mod")); err == nil && strings.Contains(string(data), "module github.com/mtls-conformance/mtls-conformance\n") {
+			return filepath.Join(d, "reports")
+		}
+		if filepath.Dir(d) == d {
+			return filepath.Join(dir, "reports")
+		}
+	}
+}
+
+// GetKubeconfig is the path of the kubeconfig written by Create.
+func (p *Provider) GetKubeconfig() string { return p.kubeconfigPath }
+
+// GenerateKubeconfig writes the cluster's kubeconfig again (kind's KubeConfig); "--internal"
+// asks for the in-network address instead of the host port.
+func (p *Provider) GenerateKubeconfig(args ...string) (string, error) {
+	if p.kind == nil {
+		return "", fmt.Errorf("kind cluster %s: not created or adopted yet", p.name)
+	}
+	internal := slices.Contains(args, "--internal")
+	data, err := p.kind.KubeConfig(p.name, internal)
+	if err != nil {
+		return "", fmt.Errorf("kind cluster %s: kubeconfig: %w", p.name, err)
+	}
+	path := p.kubeconfigPath
+	if internal {
+		path += ".internal"
+	}
+	if err := os.WriteFile(path, []byte(data), 0o600); err != nil {
+		return "", err
+	}
+	return path, nil
+}
+
+// GetKubectlContext is kind's context name for the cluster (kind ContextForCluster).
+func (p *Provider) GetKubectlContext() string { return "kind-" + p.name }
+
+// ExportLogs writes kind's node logs (journal, kubelet, containerd, pods) to dest.
+func (p *Provider) ExportLogs(ctx context.Context, dest string) error {
+	if err := p.connectRuntime(ctx); err != nil {
+		return err
+	}
+	return p.kind.CollectLogs(p.name, dest)
+}
+
+// Destroy deletes the cluster, unless KEEP_CLUSTER=1 (WithKeep) or the cluster was reused rather
+// than created, and removes the temp kubeconfig.
+func (p *Provider) Destroy(ctx context.Context) error {
+	if p.keeping() {
+		fmt.Fprintf(p.out, "keeping kind cluster %s (%s=1); kubeconfig: %s\n", p.name, EnvKeepCluster, p.kubeconfigPath)
+		return nil
+	}
+	if !p.created {
+		p.removeTemp()
+		return nil
+	}
+	if err := p.connectRuntime(ctx); err != nil {
+		return err
+	}
+	// Always pass our kubeconfig: with "" kind would edit $KUBECONFIG or ~/.kube/config.
+	if err := p.kind.Delete(p.name, p.kubeconfigPath); err != nil {
+		return fmt.Errorf("kind cluster %s: delete: %w", p.name, err)
+	}
+	p.created = false
+	p.removeTemp()
+	return nil
+}
+
+// WaitForControlPlane waits until every node is Ready and CoreDNS answers (its pods Ready),
+// which is when workloads can be scheduled and resolve Services.
+func (p *Provider) WaitForControlPlane(ctx context.Context, client klient.Client) error {
+	cs, err := kubernetes.NewForConfig(client.RESTConfig())
+	if err != nil {
+		return err
+	}
+	var last string
+	err = wait.PollUntilContextTimeout(ctx, 2*time.Second, p.controlPlaneTimeout, true, func(ctx context.Context) (bool, error) {
+		nodeList, err := cs.CoreV1().Nodes().List(ctx, metav1.ListOptions{})
+		if err != nil {
+			last = err.Error()
+			return false, nil
+		}
+		for _, n := range nodeList.Items {
+			if !nodeReady(&n) {
+				last = "node " + n.Name + " not Ready"
+				return false, nil
+			}
+		}
+		dns, err := cs.CoreV1().Pods("kube-system").List(ctx, metav1.ListOptions{LabelSelector: "k8s-app=kube-dns"})
+		if err != nil {
+			last = err.Error()
+			return false, nil
+		}
+		if len(dns.Items) == 0 {
+			last = "no CoreDNS pods yet"
+			return false, nil
+		}
+		for _, pod := range dns.Items {
+			if !PodReady(&pod) {
+				last = "CoreDNS pod " + pod.Name + " not Ready"
+				return false, nil
+			}
+		}
+		return len(nodeList.Items) > 0, nil
+	})
+	if err != nil {
+		return fmt.Errorf("kind cluster %s: control plane not ready within %s: %s", p.name, p.controlPlaneTimeout, last)
+	}
+	return nil
+}
+
+func nodeReady(n *corev1.Node) bool {
+	for _, c := range n.Status.Conditions {
+		if c.Type == corev1.NodeReady {
+			return c.Status == corev1.ConditionTrue
+		}
+	}
+	return false
+}
+
+// PodReady reports the pod's Ready condition.
+func PodReady(pod *corev1.Pod) bool {
+	for _, c := range pod.Status.Conditions {
+		if c.Type == corev1.PodReady {
+			return c.Status == corev1.ConditionTrue
+		}
+	}
+	return false
+}
+
+// KubernetesRestConfig is the REST config of the created or adopted cluster.
+func (p *Provider) KubernetesRestConfig() *rest.Config { return p.rest }
+
+// LoadImage copies a local image into the nodes, like `kind load docker-image`: the runtime saves
+// it to a tar, which is imported into each node's containerd (kind nodeutils.LoadImageArchive).
+// args optionally name the nodes to load into.
+func (p *Provider) LoadImage(ctx context.Context, image string, args ...string) error {
+	if err := p.connectRuntime(ctx); err != nil {
+		return err
+	}
+	if err := exec.CommandContext(ctx, p.runtime.Binary, "image", "inspect", image).Run(); err != nil {
+		return fmt.Errorf("load image: %q is not present locally in %s; pull it first", image, p.runtime.Binary)
+	}
+	dir, err := os.MkdirTemp("", "mtls-conformance-image-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(dir)
+	archive := filepath.Join(dir, "image.tar")
+	if out, err := exec.CommandContext(ctx, p.runtime.Binary, "save", "-o", archive, image).CombinedOutput(); err != nil {
+		return fmt.Errorf("load image: %s save %s: %v: %s", p.runtime.Binary, image, err, strings.TrimSpace(string(out)))
+	}
+	return p.LoadImageArchive(ctx, archive, args...)
+}
+
+// LoadImageArchive imports an image tar into the nodes (all, or those named in args).
+func (p *Provider) LoadImageArchive(ctx context.Context, archivePath string, args ...string) error {
+	if err := p.connectRuntime(ctx); err != nil {
+		return err
+	}
+	nodeList, err := p.kind.ListInternalNodes(p.name)
+	if err != nil {
+		return fmt.Errorf("load image archive: listing nodes of %s: %w", p.name, err)
+	}
+	if len(nodeList) == 0 {
+		return fmt.Errorf("load image archive: kind cluster %s has no nodes", p.name)
+	}
+	selected, err := selectNodes(nodeList, args)
+	if err != nil {
+		return err
+	}
+	for _, n := range selected {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		f, err := os.Open(archivePath)
+		if err != nil {
+			return fmt.Errorf("load image archive: %w", err)
+		}
+		err = nodeutils.LoadImageArchive(n, f)
+		f.Close()
+		if err != nil {
+			return fmt.Errorf("load image archive into node %s: %w", n.String(), err)
+		}
+	}
+	return nil
+}
+
+func selectNodes(all []nodes.Node, names []string) ([]nodes.Node, error) {
+	if len(names) == 0 {
+		return all, nil
+	}
+	var out []nodes.Node
+	for _, name := range names {
+		i := slices.IndexFunc(all, func(n nodes.Node) bool { return n.String() == name })
+		if i < 0 {
+			return nil, fmt.Errorf("load image: cluster has no node %q", name)
+		}
+		out = append(out, all[i])
+	}
+	return out, nil
+}
