@@ -204,7 +204,7 @@ func (v *Versions) ReleaseForMinor(istioVersion string) (IstioRelease, error) {
 		}
 		minors = append(minors, r.Minor())
 	}
-	return IstioRelease{}, fmt.Errorf("Istio %s: no kind node image is pinned for Istio %s (versions.yaml pins %s); set KIND_NODE_IMAGE to a kindest/node image by digest that Istio %s supports", istioVersion, iv.Minor(), strings.Join(minors, ", "), iv.Minor())
+	return IstioRelease{}, fmt.Errorf("Istio %s: no kind node image is pinned for Istio %s (versions.yaml pins %s); set NODE_IMAGE to a kindest/node image by digest that Istio %s supports", istioVersion, iv.Minor(), strings.Join(minors, ", "), iv.Minor())
 }
 
 // NodeImageFor returns the kind node image that istioVersion runs on.

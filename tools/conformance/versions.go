@@ -8,8 +8,9 @@ import (
 	"github.com/mtls-conformance/mtls-conformance/versions"
 )
 
-// versions prints the pins of versions/versions.yaml for the Makefile (KEY=VALUE lines, valid Make
-// and $GITHUB_ENV syntax) or the CI matrix (--matrix: one line of JSON for fromJSON).
+// versions prints the pins of versions/versions.yaml: KEY=VALUE lines (shell and $GITHUB_ENV
+// syntax), --make for "KEY ?= VALUE" lines a Makefile can include (the environment and the
+// command line still win), or --matrix for the CI matrix as one line of JSON (fromJSON).
 func init() {
 	register("versions", "print the version pins (KEY=VALUE lines, or --matrix JSON for CI)", runVersions)
 }
@@ -19,6 +20,7 @@ func runVersions(args []string, stdout, stderr io.Writer) int {
 	fs.SetOutput(stderr)
 	istio := fs.String("istio", "", "Istio version to resolve the node image for (default: versions.yaml defaultIstio)")
 	matrix := fs.Bool("matrix", false, "print the GitHub Actions matrix as one line of JSON")
+	makeSyntax := fs.Bool("make", false, "print KEY ?= VALUE lines for a Makefile include")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
@@ -45,8 +47,12 @@ func runVersions(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "conformance versions: %v\n", err)
 		return 2
 	}
+	format := "%s=%s\n"
+	if *makeSyntax {
+		format = "%s ?= %s\n"
+	}
 	for _, s := range settings {
-		fmt.Fprintf(stdout, "%s=%s\n", s.Key, s.Value)
+		fmt.Fprintf(stdout, format, s.Key, s.Value)
 	}
 	return 0
 }

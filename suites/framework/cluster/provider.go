@@ -39,10 +39,10 @@ const (
 	EnvReuseCluster = "REUSE_CLUSTER"
 	// EnvClusterName overrides DefaultName.
 	EnvClusterName = "CLUSTER_NAME"
-	// EnvNodeImage overrides the node image chosen from versions.yaml.
-	EnvNodeImage = "KIND_NODE_IMAGE"
-	// EnvReportsDir is where failure logs go (default: the repository's reports/).
-	EnvReportsDir = "MTLS_REPORTS_DIR"
+	// EnvNodeImage overrides the node image chosen from versions.yaml (settings: --node-image).
+	EnvNodeImage = "NODE_IMAGE"
+	// EnvReportsDir is where failure logs go (settings: --reports-dir; default: the repository's reports/).
+	EnvReportsDir = "REPORTS_DIR"
 )
 
 // Provider is a kind cluster driven through kind's Go library.
@@ -85,7 +85,7 @@ func NewProvider() *Provider {
 	return p
 }
 
-// SetDefaults fills unset fields: the name (CLUSTER_NAME) and the node image (KIND_NODE_IMAGE, else
+// SetDefaults fills unset fields: the name (CLUSTER_NAME) and the node image (NODE_IMAGE, else
 // the pinned image of ISTIO_VERSION or the default Istio). KEEP_CLUSTER and REUSE_CLUSTER are read
 // when they matter, so WithEnv applies to them too.
 func (p *Provider) SetDefaults() support.E2EClusterProvider {
