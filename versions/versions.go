@@ -32,6 +32,8 @@ type Versions struct {
 // IstioPins says where Istio's charts come from and which releases the suite is pinned to.
 type IstioPins struct {
 	ChartRepository string `json:"chartRepository"`
+	// SourceModule is the istio.io/istio module version whose manifests/charts tests install.
+	SourceModule string `json:"sourceModule"`
 	// Releases lists one release per minor, newest first.
 	Releases []IstioRelease `json:"releases"`
 }
@@ -97,6 +99,9 @@ func (v *Versions) Validate() error {
 	}
 	if !strings.HasPrefix(v.Istio.ChartRepository, "https://") {
 		return fmt.Errorf("istio.chartRepository %q must be an https:// URL", v.Istio.ChartRepository)
+	}
+	if !pseudoVersionRE.MatchString(v.Istio.SourceModule) {
+		return fmt.Errorf("istio.sourceModule %q is not a Go pseudo-version (v0.0.0-YYYYMMDDhhmmss-commit)", v.Istio.SourceModule)
 	}
 	if len(v.Istio.Releases) == 0 {
 		return fmt.Errorf("istio.releases is empty")
@@ -238,6 +243,7 @@ func (v *Versions) Settings(istioVersion string) ([]Setting, error) {
 		{"ISTIO_VERSION", istioVersion},
 		{"ISTIO_VERSIONS", strings.Join(v.IstioVersions(), ",")},
 		{"ISTIO_CHART_REPO", v.Istio.ChartRepository},
+		{"ISTIO_SOURCE_MODULE", "istio.io/istio@" + v.Istio.SourceModule},
 		{"KIND_VERSION", v.Kind.Version},
 		{"KIND_NODE_IMAGE", nodeImage},
 		{"KUBERNETES_VERSION", img.Kubernetes},
@@ -289,7 +295,10 @@ type IstioVersion struct {
 // (github.com/istio/istio/releases), and its Helm charts carry the same version without a "v".
 var istioVersionRE = regexp.MustCompile(`^(0|[1-9][0-9]*)\.(0|[1-9][0-9]*)\.(0|[1-9][0-9]*)(?:-((?:alpha|beta|rc)\.(?:0|[1-9][0-9]*)))?$`)
 
-var kindVersionRE = regexp.MustCompile(`^v[0-9]+\.[0-9]+\.[0-9]+$`)
+var (
+	kindVersionRE   = regexp.MustCompile(`^v[0-9]+\.[0-9]+\.[0-9]+$`)
+	pseudoVersionRE = regexp.MustCompile(`^v0\.0\.0-[0-9]{14}-[0-9a-f]{12}$`)
+)
 
 // ParseIstioVersion checks the form of an Istio version before anything is created.
 func ParseIstioVersion(s string) (IstioVersion, error) {

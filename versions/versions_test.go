@@ -137,6 +137,7 @@ func TestParseRejects(t *testing.T) {
 		{"default not pinned", `defaultIstio: "1.31.1"`, `defaultIstio: "1.31.2"`, "defaultIstio: Istio 1.31.2 is not pinned in versions.yaml (pinned: 1.31.1, 1.30.5, 1.29.9)"},
 		{"bad default form", `defaultIstio: "1.31.1"`, `defaultIstio: "1.31"`, `invalid Istio version "1.31"`},
 		{"unknown field", "images:\n", "images:\n  nginx: docker.io/nginx:1.27\n", `unknown field "nginx"`},
+		{"source module not a pseudo-version", "sourceModule: v0.0.0-20260827124520-eed52ebb66ad", "sourceModule: release-1.31", `istio.sourceModule "release-1.31" is not a Go pseudo-version`},
 		{"latest image", "curl: docker.io/curlimages/curl:8.16.0", "curl: docker.io/curlimages/curl:latest", "images.curl: image \"docker.io/curlimages/curl:latest\" must carry an explicit, non-latest tag"},
 		{"releases out of order", `- version: "1.30.5"`, `- version: "1.32.0"`, "istio.releases: 1.32.0 is listed after 1.31.1; list one release per minor, newest first"},
 	} {
@@ -162,6 +163,7 @@ func TestSettings(t *testing.T) {
 		{"ISTIO_VERSION", "1.31.1"},
 		{"ISTIO_VERSIONS", "1.31.1,1.30.5,1.29.9"},
 		{"ISTIO_CHART_REPO", "https://istio-release.storage.googleapis.com/charts"},
+		{"ISTIO_SOURCE_MODULE", "istio.io/istio@v0.0.0-20260827124520-eed52ebb66ad"},
 		{"KIND_VERSION", "v0.33.0"},
 		{"KIND_NODE_IMAGE", node137},
 		{"KUBERNETES_VERSION", "v1.37.0"},
@@ -181,7 +183,7 @@ func TestSettings(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if older[0] != (Setting{"ISTIO_VERSION", "1.29.9"}) || older[4] != (Setting{"KIND_NODE_IMAGE", node135}) || older[5] != (Setting{"KUBERNETES_VERSION", "v1.35.8"}) {
+	if older[0] != (Setting{"ISTIO_VERSION", "1.29.9"}) || older[5] != (Setting{"KIND_NODE_IMAGE", node135}) || older[6] != (Setting{"KUBERNETES_VERSION", "v1.35.8"}) {
 		t.Errorf("Settings(1.29.9) = %v", older)
 	}
 	if _, err := v.Settings("1.31"); err == nil {
