@@ -1,0 +1,217 @@
+package probe
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/mtls-conformance/mtls-conformance/scenarios"
+)
+
+// Options configure probing and convergence. Zero fields take the defaults below.
+type Options struct {
+	// Consecutive is how many matching observations in a row make a pass (default 3): Istio
+	// pushes configuration to each proxy asynchronously, so one match can be a transient.
+	Consecutive int
+	// Timeout bounds the whole convergence (default 120 s, the istio.io doc tests' budget:
+	// istio/istio.io tests/util/helpers.sh retries every 1 s for up to 2 min).
+	Timeout time.Duration
+	// Interval is the time between the starts of two attempts (default 1 s).
+	Interval time.Duration
+	// ConnectTimeout and MaxTime are curl's --connect-timeout and --max-time (defaults 5 s, 10 s).
+	ConnectTimeout time.Duration
+	MaxTime        time.Duration
+	// ExecGrace is added to MaxTime to bound one exec: pod lookup, exec setup and stream
+	// teardown (default 10 s).
+	ExecGrace time.Duration
+	// History is how many of the last observations a Result keeps for its report (default 5).
+	History int
+	// Parallel is RunMatrix's number of concurrent probes (default 8).
+	Parallel int
+}
+
+// Defaults.
+const (
+	DefaultConsecutive    = 3
+	DefaultTimeout        = 120 * time.Second
+	DefaultInterval       = time.Second
+	DefaultConnectTimeout = 5 * time.Second
+	DefaultMaxTime        = 10 * time.Second
+	DefaultExecGrace      = 10 * time.Second
+	DefaultHistory        = 5
+	DefaultParallel       = 8
+)
+
+func (o Options) withDefaults() Options {
+	set := func(v *time.Duration, d time.Duration) {
+		if *v <= 0 {
+			*v = d
+		}
+	}
+	setInt := func(v *int, d int) {
+		if *v <= 0 {
+			*v = d
+		}
+	}
+	setInt(&o.Consecutive, DefaultConsecutive)
+	set(&o.Timeout, DefaultTimeout)
+	set(&o.Interval, DefaultInterval)
+	set(&o.ConnectTimeout, DefaultConnectTimeout)
+	set(&o.MaxTime, DefaultMaxTime)
+	set(&o.ExecGrace, DefaultExecGrace)
+	setInt(&o.History, DefaultHistory)
+	setInt(&o.Parallel, DefaultParallel)
+	return o
+}
+
+// Probe is one cell of a matrix: a target and the outcome it must converge to.
+type Probe struct {
+	Target   Target
+	Expected scenarios.Outcome
+}
+
+// Result is the verdict on one probe.
+type Result struct {
+	Probe Probe
+	// Converged: the expected outcome was observed Consecutive times in a row within Timeout.
+	Converged bool
+	// Attempts counts every curl run; Elapsed runs from the first attempt's start to the end of
+	// the last one.
+	Attempts int
+	Elapsed  time.Duration
+	// StableAfter is when the final run of matching observations began (converged only): the
+	// time the mesh took to show the expected behaviour for good.
+	StableAfter time.Duration
+	// Last is the last observation; History the last few, oldest first, Last included.
+	Last    *Observation
+	History []*Observation
+	// Err is nil when converged; otherwise a *ConvergeError (or the context's error).
+	Err error
+}
+
+// ConvergeError explains a probe that did not converge: expected and observed side by side, the
+// last mismatch, curl's stderr and the last few observations.
+type ConvergeError struct {
+	Result   *Result
+	Options  Options
+	Mismatch error
+}
+
+func (e *ConvergeError) Error() string {
+	r := e.Result
+	var b strings.Builder
+	fmt.Fprintf(&b, "%s did not converge within %s: %d attempts, %d consecutive matches needed\n",
+		r.Probe.Target, e.Options.Timeout, r.Attempts, e.Options.Consecutive)
+	fmt.Fprintf(&b, "  expected: %s [%s]\n", r.Probe.Expected, classOf(r.Probe.Expected))
+	if r.Last != nil {
+		fmt.Fprintf(&b, "  observed: %s\n", r.Last)
+	}
+	fmt.Fprintf(&b, "  mismatch: %v\n", e.Mismatch)
+	if r.Last != nil {
+		fmt.Fprintf(&b, "  stderr:   %s\n", firstLine(r.Last.Stderr))
+	}
+	fmt.Fprintf(&b, "  command:  %s\n", shellJoin(Command(r.Probe.Target, e.Options)))
+	fmt.Fprintf(&b, "  last %d observations:\n", len(r.History))
+	for _, o := range r.History {
+		fmt.Fprintf(&b, "    #%d at +%s (%s): %s\n", o.Attempt, o.At.Round(time.Millisecond), o.Duration.Round(time.Millisecond), o)
+	}
+	return strings.TrimSuffix(b.String(), "\n")
+}
+
+// Unwrap exposes the last mismatch, so errors.Is(err, ErrInfrastructure) tells a probe that could
+// not run from one that observed the wrong outcome.
+func (e *ConvergeError) Unwrap() error { return e.Mismatch }
+
+// shellJoin renders a command so it can be pasted after "kubectl exec ... --" or into a shell.
+func shellJoin(argv []string) string {
+	quoted := make([]string, len(argv))
+	for i, a := range argv {
+		if a != "" && strings.Trim(a, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_./:=@,+") == "" {
+			quoted[i] = a
+			continue
+		}
+		quoted[i] = "'" + strings.ReplaceAll(a, "'", `'\''`) + "'"
+	}
+	return strings.Join(quoted, " ")
+}
+
+func classOf(o scenarios.Outcome) string {
+	if c := o.Class(); c != "" {
+		return string(c)
+	}
+	return "no class"
+}
+
+// Converge probes until the expected outcome is observed opts.Consecutive times in a row, or
+// opts.Timeout passes, or ctx ends. Attempts start opts.Interval apart (immediately after a slower
+// attempt); each exec is bounded by MaxTime + ExecGrace, so Converge returns within
+// Timeout + MaxTime + ExecGrace. It waits on a timer, never sleeps.
+func Converge(ctx context.Context, exec Executor, target Target, expected scenarios.Outcome, opts Options) *Result {
+	opts = opts.withDefaults()
+	res := &Result{Probe: Probe{Target: target, Expected: expected}}
+	if err := validate(expected); err != nil {
+		res.Err = err
+		return res
+	}
+	start := time.Now()
+	deadline := start.Add(opts.Timeout)
+	timer := time.NewTimer(0)
+	defer timer.Stop()
+	streak := 0
+	var stableFrom time.Duration
+	var mismatch error
+	for {
+		select {
+		case <-ctx.Done():
+			res.Err = fmt.Errorf("%s: %w after %d attempts", target, ctx.Err(), res.Attempts)
+			return res
+		case <-timer.C:
+		}
+		attemptStart := time.Now()
+		attemptCtx, cancel := context.WithTimeout(ctx, opts.MaxTime+opts.ExecGrace)
+		obs := Once(attemptCtx, exec, target, opts)
+		cancel()
+		res.Attempts++
+		obs.Attempt, obs.At = res.Attempts, attemptStart.Sub(start)
+		res.Last = obs
+		res.History = append(res.History, obs)
+		if len(res.History) > opts.History {
+			res.History = res.History[1:]
+		}
+		res.Elapsed = time.Since(start)
+		if mismatch = Match(expected, obs); mismatch == nil {
+			streak++
+			if streak == 1 {
+				stableFrom = obs.At
+			}
+			if streak >= opts.Consecutive {
+				res.Converged, res.StableAfter = true, stableFrom
+				return res
+			}
+		} else {
+			streak = 0
+		}
+		next := attemptStart.Add(opts.Interval)
+		if !next.Before(deadline) {
+			res.Err = &ConvergeError{Result: res, Options: opts, Mismatch: lastMismatch(mismatch, streak)}
+			return res
+		}
+		timer.Reset(time.Until(next))
+	}
+}
+
+// lastMismatch explains a timeout whose last observations matched but too few times in a row.
+func lastMismatch(mismatch error, streak int) error {
+	if mismatch != nil {
+		return mismatch
+	}
+	return fmt.Errorf("only the last %d observations matched when time ran out", streak)
+}
+
+// ErrNotConverged is what errors.Is finds in a Result.Err of a probe that ran out of time.
+var ErrNotConverged = errors.New("not converged")
+
+// Is lets errors.Is(err, ErrNotConverged) recognise a ConvergeError.
+func (e *ConvergeError) Is(target error) bool { return target == ErrNotConverged }
