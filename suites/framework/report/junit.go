@@ -1,0 +1,150 @@
+package report
+
+import (
+	"bytes"
+	"encoding/xml"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/onsi/ginkgo/v2/reporters"
+	"github.com/onsi/ginkgo/v2/types"
+)
+
+// JUnit suite property names. Ginkgo's JUnit reporter writes a fixed set of suite properties
+// from the Report and its SuiteConfig (ginkgo/v2 reporters/junit_report.go,
+// GenerateJUnitReportWithConfig); AddReportEntry values become properties of the one testcase
+// that added them, never of the suite. So GenerateJUnit lets Ginkgo write the file, then adds
+// these to the suite's <properties>, in Ginkgo's CamelCase style.
+const (
+	PropertyRunID             = "RunID"
+	PropertyIstioVersion      = "IstioVersion"
+	PropertyKubernetesVersion = "KubernetesVersion"
+	PropertyNodeImage         = "KindNodeImage"
+	PropertyClusterMode       = "ClusterMode"
+)
+
+// InfrastructureTestPrefix starts the name of every infrastructure testcase, so a JUnit viewer
+// shows "[Infrastructure] install Istio 1.31.1 with Helm" as the failed test. cilium-cli does
+// the same with one "infrastructure provisioning" testcase when its setup fails
+// (cilium/cilium cilium-cli/connectivity/check/junit.go, RecordInfrastructureFailure, and its
+// junit_test.go TestRecordInfrastructureFailureWriteReport).
+const InfrastructureTestPrefix = "[Infrastructure] "
+
+// DefaultSuiteName is the JUnit suite name WriteInfrastructureJUnit uses when none is given;
+// the mtls suite's RunSpecs description should be the same, so both files group alike.
+const DefaultSuiteName = "mTLS conformance"
+
+// SuiteProperties are the environment as JUnit properties, always all of them (empty when
+// unknown) so consumers can rely on their presence.
+func SuiteProperties(h Header) []reporters.JUnitProperty {
+	return []reporters.JUnitProperty{
+		{Name: PropertyRunID, Value: h.RunID},
+		{Name: PropertyIstioVersion, Value: h.IstioVersion},
+		{Name: PropertyKubernetesVersion, Value: h.KubernetesVersion},
+		{Name: PropertyNodeImage, Value: h.NodeImage},
+		{Name: PropertyClusterMode, Value: h.ClusterMode},
+	}
+}
+
+// InfrastructureTestCase is a failed testcase naming the setup step that failed.
+func InfrastructureTestCase(classname string, f InfraFailure) reporters.JUnitTestCase {
+	first, _, _ := strings.Cut(f.Message, "\n")
+	return reporters.JUnitTestCase{
+		Name:      InfrastructureTestPrefix + f.Step,
+		Classname: classname,
+		Status:    types.SpecStateFailed.String(),
+		Time:      (time.Duration(f.DurationMs) * time.Millisecond).Seconds(),
+		Failure: &reporters.JUnitFailure{
+			Message:     f.Step + " failed: " + first,
+			Type:        "failed", // what Ginkgo writes for a failed spec
+			Description: f.Message,
+		},
+	}
+}
+
+// GenerateJUnit writes Ginkgo's own JUnit report for rep to dst, then adds the run's suite
+// properties and one failed testcase per infrastructure failure. Call it from ReportAfterSuite
+// (Run.Finish does) instead of passing --junit-report for the same file, which the ginkgo CLI
+// would write after ReportAfterSuite and so overwrite.
+func GenerateJUnit(rep types.Report, dst string, h Header) error {
+	tmp, err := os.CreateTemp(filepath.Dir(dst), ".junit-ginkgo-*.xml")
+	if err != nil {
+		return err
+	}
+	tmp.Close()
+	defer os.Remove(tmp.Name())
+	if err := reporters.GenerateJUnitReportWithConfig(rep, tmp.Name(), reporters.JunitReportConfig{}); err != nil {
+		return fmt.Errorf("junit: %w", err)
+	}
+	data, err := os.ReadFile(tmp.Name())
+	if err != nil {
+		return err
+	}
+	var suites reporters.JUnitTestSuites
+	if err := xml.Unmarshal(data, &suites); err != nil {
+		return fmt.Errorf("junit: reading Ginkgo's report back: %w", err)
+	}
+	if len(suites.TestSuites) != 1 {
+		return fmt.Errorf("junit: Ginkgo wrote %d test suites, want 1", len(suites.TestSuites))
+	}
+	suite := &suites.TestSuites[0]
+	suite.Properties.Properties = append(suite.Properties.Properties, SuiteProperties(h)...)
+	for _, f := range h.InfrastructureFailures {
+		suite.TestCases = append(suite.TestCases, InfrastructureTestCase(suite.Name, f))
+		suite.Tests++
+		suite.Failures++
+		suites.Tests++
+		suites.Failures++
+	}
+	return writeJUnit(dst, suites)
+}
+
+// WriteInfrastructureJUnit writes a JUnit file holding one failed testcase, for when the suite
+// cannot even start (no container runtime, an unusable kubeconfig): CI still gets a report
+// naming what failed. It uses Ginkgo's JUnit types, so the schema is the one Ginkgo writes.
+func WriteInfrastructureJUnit(dst, suiteName string, env Environment, f InfraFailure) error {
+	if suiteName == "" {
+		suiteName = DefaultSuiteName
+	}
+	if f.Time.IsZero() {
+		f.Time = time.Now().UTC()
+	}
+	tc := InfrastructureTestCase(suiteName, f)
+	props := append([]reporters.JUnitProperty{{Name: "SuiteSucceeded", Value: "false"}},
+		SuiteProperties(Header{Environment: env})...)
+	suites := reporters.JUnitTestSuites{
+		Tests:    1,
+		Failures: 1,
+		Time:     tc.Time,
+		TestSuites: []reporters.JUnitTestSuite{{
+			Name:       suiteName,
+			Tests:      1,
+			Failures:   1,
+			Time:       tc.Time,
+			Timestamp:  f.Time.Format("2006-01-02T15:04:05"), // Ginkgo's timestamp format
+			Properties: reporters.JUnitProperties{Properties: props},
+			TestCases:  []reporters.JUnitTestCase{tc},
+		}},
+	}
+	if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
+		return err
+	}
+	return writeJUnit(dst, suites)
+}
+
+// writeJUnit encodes the way Ginkgo does (xml.Header, two-space then four-space indent) and
+// replaces dst atomically.
+func writeJUnit(dst string, suites reporters.JUnitTestSuites) error {
+	var buf bytes.Buffer
+	buf.WriteString(xml.Header)
+	enc := xml.NewEncoder(&buf)
+	enc.Indent("  ", "    ")
+	if err := enc.Encode(suites); err != nil {
+		return fmt.Errorf("junit: %w", err)
+	}
+	buf.WriteString("\n")
+	return writeFileAtomic(dst, buf.Bytes())
+}
