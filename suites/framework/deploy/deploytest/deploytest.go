@@ -1,0 +1,200 @@
+// Package deploytest stands in, in tests against a bare kube-apiserver (envtest), for the
+// Kubernetes controllers such a cluster lacks: the namespace controller that finishes namespace
+// deletion, and the Deployment/ReplicaSet controllers, scheduler and kubelet that turn a
+// Deployment into Ready pods. Each stand-in does only the last step of the real component, so the
+// code under test meets the API objects it would meet on a real cluster.
+package deploytest
+
+import (
+	"context"
+	"fmt"
+	"testing"
+	"time"
+
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/wait"
+	"k8s.io/client-go/kubernetes"
+)
+
+// NamespaceFinalizer finishes the deletion of empty Terminating namespaces, as the namespace
+// controller of kube-controller-manager does once a namespace's contents are gone
+// (k8s.io/kubernetes pkg/controller/namespace/deletion: it deletes the contents, then calls the
+// finalize subresource to drop the "kubernetes" finalizer). It deliberately does not delete
+// contents itself: a namespace the code under test left objects in stays Terminating, and the
+// test sees it.
+func NamespaceFinalizer(t testing.TB, cs kubernetes.Interface) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		_ = wait.PollUntilContextCancel(ctx, 200*time.Millisecond, true, func(ctx context.Context) (bool, error) {
+			list, err := cs.CoreV1().Namespaces().List(ctx, metav1.ListOptions{})
+			if err != nil {
+				return false, nil
+			}
+			for i := range list.Items {
+				ns := &list.Items[i]
+				if ns.DeletionTimestamp == nil || len(ns.Spec.Finalizers) == 0 || !empty(ctx, cs, ns.Name) {
+					continue
+				}
+				ns.Spec.Finalizers = nil
+				_, _ = cs.CoreV1().Namespaces().Finalize(ctx, ns, metav1.UpdateOptions{})
+			}
+			return false, nil
+		})
+	}()
+	t.Cleanup(func() {
+		cancel()
+		<-done
+	})
+}
+
+// empty reports whether the namespace holds none of the namespaced objects a test creates.
+func empty(ctx context.Context, cs kubernetes.Interface, ns string) bool {
+	opts := metav1.ListOptions{Limit: 1}
+	counts := []func() (int, error){
+		func() (int, error) {
+			l, err := cs.CoreV1().Pods(ns).List(ctx, opts)
+			return count(err, func() int { return len(l.Items) })
+		},
+		func() (int, error) {
+			l, err := cs.CoreV1().Services(ns).List(ctx, opts)
+			return count(err, func() int { return len(l.Items) })
+		},
+		func() (int, error) {
+			l, err := cs.CoreV1().ServiceAccounts(ns).List(ctx, opts)
+			return count(err, func() int { return len(l.Items) })
+		},
+		func() (int, error) {
+			l, err := cs.CoreV1().ConfigMaps(ns).List(ctx, opts)
+			return count(err, func() int { return len(l.Items) })
+		},
+		func() (int, error) {
+			l, err := cs.AppsV1().Deployments(ns).List(ctx, opts)
+			return count(err, func() int { return len(l.Items) })
+		},
+		func() (int, error) {
+			l, err := cs.AppsV1().ReplicaSets(ns).List(ctx, opts)
+			return count(err, func() int { return len(l.Items) })
+		},
+	}
+	for _, c := range counts {
+		if n, err := c(); err != nil || n > 0 {
+			return false
+		}
+	}
+	return true
+}
+
+func count(err error, n func() int) (int, error) {
+	if err != nil {
+		return 0, err
+	}
+	return n(), nil
+}
+
+// Sidecar says what the stand-in for Istio's injector puts into a pod.
+type Sidecar int
+
+const (
+	// NoSidecar: the pod is created as its template says.
+	NoSidecar Sidecar = iota
+	// ContainerSidecar: an istio-proxy container, as injection-template.yaml renders without
+	// native sidecars.
+	ContainerSidecar
+	// NativeSidecar: an istio-proxy init container with restartPolicy Always.
+	NativeSidecar
+)
+
+// Rollout does for one Deployment what the Deployment and ReplicaSet controllers, the scheduler
+// and the kubelet would: it replaces the Deployment's pods with spec.replicas pods of its current
+// template (labels and annotations included), optionally injected, marks them Ready, and
+// reports the rollout complete in the Deployment's status.
+func Rollout(ctx context.Context, cs kubernetes.Interface, namespace, name string, sidecar Sidecar) error {
+	dep, err := cs.AppsV1().Deployments(namespace).Get(ctx, name, metav1.GetOptions{})
+	if err != nil {
+		return err
+	}
+	sel, err := metav1.LabelSelectorAsSelector(dep.Spec.Selector)
+	if err != nil {
+		return err
+	}
+	old, err := cs.CoreV1().Pods(namespace).List(ctx, metav1.ListOptions{LabelSelector: sel.String()})
+	if err != nil {
+		return err
+	}
+	for _, p := range old.Items {
+		// Unscheduled pods are deleted at once (no kubelet has to confirm).
+		if err := cs.CoreV1().Pods(namespace).Delete(ctx, p.Name, metav1.DeleteOptions{}); err != nil && !apierrors.IsNotFound(err) {
+			return err
+		}
+	}
+	replicas := int32(1)
+	if dep.Spec.Replicas != nil {
+		replicas = *dep.Spec.Replicas
+	}
+	for i := range replicas {
+		pod := &corev1.Pod{
+			ObjectMeta: metav1.ObjectMeta{
+				Name:        fmt.Sprintf("%s-g%d-%d", name, dep.Generation, i),
+				Namespace:   namespace,
+				Labels:      dep.Spec.Template.Labels,
+				Annotations: dep.Spec.Template.Annotations,
+			},
+			Spec: *dep.Spec.Template.Spec.DeepCopy(),
+		}
+		proxy := corev1.Container{Name: "istio-proxy", Image: "docker.io/istio/proxyv2:1.31.1"}
+		switch sidecar {
+		case ContainerSidecar:
+			pod.Spec.Containers = append(pod.Spec.Containers, proxy)
+		case NativeSidecar:
+			always := corev1.ContainerRestartPolicyAlways
+			proxy.RestartPolicy = &always
+			pod.Spec.InitContainers = append([]corev1.Container{proxy}, pod.Spec.InitContainers...)
+		}
+		created, err := cs.CoreV1().Pods(namespace).Create(ctx, pod, metav1.CreateOptions{})
+		if err != nil {
+			return fmt.Errorf("creating pod for %s/%s: %w", namespace, name, err)
+		}
+		now := metav1.Now()
+		created.Status.Phase = corev1.PodRunning
+		created.Status.Conditions = []corev1.PodCondition{
+			{Type: corev1.PodScheduled, Status: corev1.ConditionTrue, LastTransitionTime: now},
+			{Type: corev1.PodReady, Status: corev1.ConditionTrue, LastTransitionTime: now},
+		}
+		if _, err := cs.CoreV1().Pods(namespace).UpdateStatus(ctx, created, metav1.UpdateOptions{}); err != nil {
+			return fmt.Errorf("marking pod %s Ready: %w", created.Name, err)
+		}
+	}
+	return CompleteRollout(ctx, cs, namespace, name)
+}
+
+// CompleteRollout writes the status the Deployment controller writes when a rollout is done.
+func CompleteRollout(ctx context.Context, cs kubernetes.Interface, namespace, name string) error {
+	dep, err := cs.AppsV1().Deployments(namespace).Get(ctx, name, metav1.GetOptions{})
+	if err != nil {
+		return err
+	}
+	replicas := int32(1)
+	if dep.Spec.Replicas != nil {
+		replicas = *dep.Spec.Replicas
+	}
+	now := metav1.Now()
+	dep.Status = appsv1.DeploymentStatus{
+		ObservedGeneration: dep.Generation,
+		Replicas:           replicas,
+		UpdatedReplicas:    replicas,
+		ReadyReplicas:      replicas,
+		AvailableReplicas:  replicas,
+		Conditions: []appsv1.DeploymentCondition{
+			{Type: appsv1.DeploymentAvailable, Status: corev1.ConditionTrue, Reason: "MinimumReplicasAvailable", LastUpdateTime: now, LastTransitionTime: now},
+			{Type: appsv1.DeploymentProgressing, Status: corev1.ConditionTrue, Reason: "NewReplicaSetAvailable", LastUpdateTime: now, LastTransitionTime: now},
+		},
+	}
+	_, err = cs.AppsV1().Deployments(namespace).UpdateStatus(ctx, dep, metav1.UpdateOptions{})
+	return err
+}

@@ -1,0 +1,310 @@
+package deploy
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/mtls-conformance/mtls-conformance/fixtures"
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/apimachinery/pkg/util/wait"
+)
+
+// SidecarContainer is the container Istio's injector adds (istio/istio
+// manifests/charts/istio-control/istio-discovery/files/injection-template.yaml).
+const SidecarContainer = "istio-proxy"
+
+// RestartedAtAnnotation is what `kubectl rollout restart` sets on the pod template; pods carry
+// their template's annotations, which tells the restarted pods from the old ones.
+const RestartedAtAnnotation = "kubectl.kubernetes.io/restartedAt"
+
+// Injection labels and the pod label the injector's webhooks select on (istio-discovery
+// templates/mutatingwebhook.yaml).
+const (
+	InjectionLabel    = "istio-injection"
+	RevisionLabel     = "istio.io/rev"
+	PodInjectionLabel = "sidecar.istio.io/inject"
+)
+
+// SetupError is a readiness failure that waiting cannot fix (a pod without the sidecar its
+// namespace asks for): the run's setup is wrong.
+type SetupError struct{ Msg string }
+
+func (e *SetupError) Error() string { return e.Msg }
+
+// HasSidecar reports whether the pod has Istio's proxy: a container named istio-proxy, or with
+// native sidecars (Kubernetes 1.29+, ENABLE_NATIVE_SIDECARS) an init container of that name
+// with restartPolicy Always (injection-template.yaml: `{{ if $nativeSidecar }}restartPolicy:
+// Always{{end}}`).
+func HasSidecar(pod *corev1.Pod) bool {
+	for _, c := range pod.Spec.Containers {
+		if c.Name == SidecarContainer {
+			return true
+		}
+	}
+	for _, c := range pod.Spec.InitContainers {
+		if c.Name == SidecarContainer && c.RestartPolicy != nil && *c.RestartPolicy == corev1.ContainerRestartPolicyAlways {
+			return true
+		}
+	}
+	return false
+}
+
+// Injected decides whether Istio's injector acts on a pod created now, from its namespace's and
+// its own labels, following the webhooks of the default revision and of revision rev
+// (mutatingwebhook.yaml): istio-injection=enabled injects unless the pod says
+// sidecar.istio.io/inject=false; any other istio-injection value disables injection; without
+// that label, a namespace istio.io/rev naming an installed revision injects; with neither, only
+// a pod labelled sidecar.istio.io/inject=true (default revision) or istio.io/rev=<installed
+// revision> is injected. installed lists the revisions running ("default" for an unrevisioned
+// istiod); nil means just the default one.
+func Injected(nsLabels, podLabels map[string]string, installed []string) bool {
+	if len(installed) == 0 {
+		installed = []string{"default"}
+	}
+	has := func(rev string) bool {
+		for _, r := range installed {
+			if r == rev {
+				return true
+			}
+		}
+		return false
+	}
+	optOut := podLabels[PodInjectionLabel] == "false"
+	if v, ok := nsLabels[InjectionLabel]; ok {
+		return v == "enabled" && !optOut && has("default")
+	}
+	if rev, ok := nsLabels[RevisionLabel]; ok {
+		return has(rev) && !optOut
+	}
+	if rev, ok := podLabels[RevisionLabel]; ok {
+		return has(rev) && !optOut
+	}
+	return podLabels[PodInjectionLabel] == "true" && has("default")
+}
+
+// WaitFixturesReady waits for every fixture Deployment; see WaitReady.
+func (d *Deployer) WaitFixturesReady(ctx context.Context, revisions []string) error {
+	topo, err := fixtures.Load()
+	if err != nil {
+		return err
+	}
+	var refs []fixtures.Ref
+	for _, w := range append(append([]fixtures.Workload{}, topo.Servers...), topo.Clients...) {
+		refs = append(refs, w.Ref)
+	}
+	return d.WaitReady(ctx, refs, revisions)
+}
+
+// WaitReady waits until each Deployment has rolled out (observed its generation, all replicas
+// updated and available, Available=True), its current pods are Ready, and each pod has the
+// istio-proxy sidecar exactly when its namespace asks for injection by one of the installed
+// revisions. A Ready pod whose sidecar is wrong is a SetupError, returned at once.
+func (d *Deployer) WaitReady(ctx context.Context, refs []fixtures.Ref, revisions []string) error {
+	pending := map[fixtures.Ref]string{}
+	for _, r := range refs {
+		pending[r] = "not checked yet"
+	}
+	var setupErr error
+	err := wait.PollUntilContextTimeout(ctx, d.PollInterval, d.ReadyTimeout, true, func(ctx context.Context) (bool, error) {
+		for ref := range pending {
+			reason, err := d.workloadReady(ctx, ref, revisions)
+			if err != nil {
+				var se *SetupError
+				if errors.As(err, &se) {
+					setupErr = err
+					return false, err
+				}
+				pending[ref] = err.Error()
+				continue
+			}
+			if reason != "" {
+				pending[ref] = reason
+				continue
+			}
+			delete(pending, ref)
+		}
+		return len(pending) == 0, nil
+	})
+	if setupErr != nil {
+		return setupErr
+	}
+	if err != nil {
+		var lines []string
+		for ref, reason := range pending {
+			lines = append(lines, ref.String()+": "+reason)
+		}
+		sort.Strings(lines)
+		return fmt.Errorf("deploy: workloads not ready within %s: %s", d.ReadyTimeout, strings.Join(lines, "; "))
+	}
+	return nil
+}
+
+// workloadReady returns "" when ref is ready, or what it is waiting for.
+func (d *Deployer) workloadReady(ctx context.Context, ref fixtures.Ref, revisions []string) (string, error) {
+	dep, err := d.kube.AppsV1().Deployments(ref.Namespace).Get(ctx, ref.Name, metav1.GetOptions{})
+	if err != nil {
+		return "", err
+	}
+	if reason := rolloutPending(dep); reason != "" {
+		return reason, nil
+	}
+	ns, err := d.kube.CoreV1().Namespaces().Get(ctx, ref.Namespace, metav1.GetOptions{})
+	if err != nil {
+		return "", err
+	}
+	sel, err := metav1.LabelSelectorAsSelector(dep.Spec.Selector)
+	if err != nil {
+		return "", err
+	}
+	pods, err := d.kube.CoreV1().Pods(ref.Namespace).List(ctx, metav1.ListOptions{LabelSelector: sel.String()})
+	if err != nil {
+		return "", err
+	}
+	want := int32(1)
+	if dep.Spec.Replicas != nil {
+		want = *dep.Spec.Replicas
+	}
+	restartedAt := dep.Spec.Template.Annotations[RestartedAtAnnotation]
+	var current []*corev1.Pod
+	for i := range pods.Items {
+		p := &pods.Items[i]
+		if p.DeletionTimestamp != nil || p.Annotations[RestartedAtAnnotation] != restartedAt {
+			continue // terminating, or from before the last restart
+		}
+		current = append(current, p)
+	}
+	if int32(len(current)) != want {
+		return fmt.Sprintf("%d current pods, want %d", len(current), want), nil
+	}
+	for _, p := range current {
+		if !podReady(p) {
+			return "pod " + p.Name + " not Ready", nil
+		}
+		inject := Injected(ns.Labels, p.Labels, revisions)
+		switch has := HasSidecar(p); {
+		case inject && !has:
+			return "", &SetupError{Msg: fmt.Sprintf("deploy: pod %s/%s has no %s container although namespace %s asks for injection (%s); the injection webhook did not act when the pod was created: check that istiod is ready and restart the Deployment", p.Namespace, p.Name, SidecarContainer, ns.Name, injectionLabels(ns.Labels))}
+		case !inject && has:
+			return "", &SetupError{Msg: fmt.Sprintf("deploy: pod %s/%s has an %s container although namespace %s does not ask for injection (%s)", p.Namespace, p.Name, SidecarContainer, ns.Name, injectionLabels(ns.Labels))}
+		}
+	}
+	return "", nil
+}
+
+func injectionLabels(l map[string]string) string {
+	var parts []string
+	for _, k := range []string{InjectionLabel, RevisionLabel} {
+		if v, ok := l[k]; ok {
+			parts = append(parts, k+"="+v)
+		}
+	}
+	if len(parts) == 0 {
+		return "no injection label"
+	}
+	return strings.Join(parts, ", ")
+}
+
+// rolloutPending mirrors `kubectl rollout status` (k8s.io/kubectl pkg/polymorphichelpers
+// rollout_status.go DeploymentStatusViewer) plus the Available condition.
+func rolloutPending(dep *appsv1.Deployment) string {
+	if dep.Status.ObservedGeneration < dep.Generation {
+		return fmt.Sprintf("generation %d not yet observed (observed %d)", dep.Generation, dep.Status.ObservedGeneration)
+	}
+	want := int32(1)
+	if dep.Spec.Replicas != nil {
+		want = *dep.Spec.Replicas
+	}
+	st := dep.Status
+	switch {
+	case st.UpdatedReplicas < want:
+		return fmt.Sprintf("%d of %d replicas updated", st.UpdatedReplicas, want)
+	case st.Replicas > st.UpdatedReplicas:
+		return fmt.Sprintf("%d old replicas pending termination", st.Replicas-st.UpdatedReplicas)
+	case st.AvailableReplicas < st.UpdatedReplicas:
+		return fmt.Sprintf("%d of %d updated replicas available", st.AvailableReplicas, st.UpdatedReplicas)
+	}
+	for _, c := range st.Conditions {
+		if c.Type == appsv1.DeploymentAvailable {
+			if c.Status == corev1.ConditionTrue {
+				return ""
+			}
+			return fmt.Sprintf("Available=%s (%s)", c.Status, c.Reason)
+		}
+	}
+	return "no Available condition yet"
+}
+
+func podReady(p *corev1.Pod) bool {
+	for _, c := range p.Status.Conditions {
+		if c.Type == corev1.PodReady {
+			return c.Status == corev1.ConditionTrue
+		}
+	}
+	return false
+}
+
+// Restart does what `kubectl rollout restart` does (stamp the pod template with
+// kubectl.kubernetes.io/restartedAt) and waits until the Deployment's new pods are ready, with
+// sidecars as their namespace now asks.
+func (d *Deployer) Restart(ctx context.Context, ref fixtures.Ref, revisions []string) error {
+	stamp := time.Now().UTC().Format(time.RFC3339Nano)
+	patch, _ := json.Marshal(map[string]any{"spec": map[string]any{"template": map[string]any{"metadata": map[string]any{
+		"annotations": map[string]string{RestartedAtAnnotation: stamp},
+	}}}})
+	if _, err := d.kube.AppsV1().Deployments(ref.Namespace).Patch(ctx, ref.Name, types.StrategicMergePatchType, patch, metav1.PatchOptions{FieldManager: FieldManager}); err != nil {
+		return fmt.Errorf("deploy: restarting %s: %w", ref, err)
+	}
+	d.logf("restarted %s", ref)
+	return d.WaitReady(ctx, []fixtures.Ref{ref}, revisions)
+}
+
+// SetInjection relabels a namespace's injection the way a scenario's NamespaceChange says:
+// "enabled" or "disabled" set istio-injection, "none" removes it. Only a namespace the suite
+// manages is changed. Pods keep their sidecar state until restarted (the webhook acts on pod
+// CREATE only).
+func (d *Deployer) SetInjection(ctx context.Context, namespace, injection string) error {
+	var value any
+	switch injection {
+	case "enabled", "disabled":
+		value = injection
+	case "none":
+		value = nil // a JSON merge patch null deletes the key
+	default:
+		return fmt.Errorf("deploy: injection %q: want enabled, disabled or none", injection)
+	}
+	ns, err := d.kube.CoreV1().Namespaces().Get(ctx, namespace, metav1.GetOptions{})
+	if err != nil {
+		return fmt.Errorf("deploy: namespace %s: %w", namespace, err)
+	}
+	if ns.Labels[ManagedByLabel] != ManagedByValue {
+		return fmt.Errorf("deploy: namespace %s is not managed by mtls-conformance; not relabelling it", namespace)
+	}
+	patch, _ := json.Marshal(map[string]any{"metadata": map[string]any{"labels": map[string]any{InjectionLabel: value}}})
+	if _, err := d.kube.CoreV1().Namespaces().Patch(ctx, namespace, types.MergePatchType, patch, metav1.PatchOptions{FieldManager: FieldManager}); err != nil {
+		return fmt.Errorf("deploy: relabelling namespace %s: %w", namespace, err)
+	}
+	d.logf("namespace %s: %s=%s", namespace, InjectionLabel, injection)
+	return nil
+}
+
+// RestartNamespace restarts every Deployment the suite manages in namespace and waits for them.
+func (d *Deployer) RestartNamespace(ctx context.Context, namespace string, revisions []string) error {
+	deps, err := d.kube.AppsV1().Deployments(namespace).List(ctx, metav1.ListOptions{LabelSelector: ManagedSelector})
+	if err != nil {
+		return err
+	}
+	for _, dep := range deps.Items {
+		if err := d.Restart(ctx, fixtures.Ref{Name: dep.Name, Namespace: namespace}, revisions); err != nil {
+			return err
+		}
+	}
+	return nil
+}
