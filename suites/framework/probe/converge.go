@@ -91,6 +91,12 @@ type Result struct {
 	Err error
 }
 
+// ErrNotConverged is what errors.Is finds in a Result.Err of a probe that ran out of time.
+var ErrNotConverged = errors.New("not converged")
+
+// Is lets errors.Is(err, ErrNotConverged) recognise a ConvergeError.
+func (e *ConvergeError) Is(target error) bool { return target == ErrNotConverged }
+
 // ConvergeError explains a probe that did not converge: expected and observed side by side, the
 // last mismatch, curl's stderr and the last few observations.
 type ConvergeError struct {
@@ -165,9 +171,11 @@ func Converge(ctx context.Context, exec Executor, target Target, expected scenar
 	for {
 		select {
 		case <-ctx.Done():
+		case <-timer.C:
+		}
+		if ctx.Err() != nil {
 			res.Err = fmt.Errorf("%s: %w after %d attempts", target, ctx.Err(), res.Attempts)
 			return res
-		case <-timer.C:
 		}
 		attemptStart := time.Now()
 		attemptCtx, cancel := context.WithTimeout(ctx, opts.MaxTime+opts.ExecGrace)
@@ -209,9 +217,3 @@ func lastMismatch(mismatch error, streak int) error {
 	}
 	return fmt.Errorf("only the last %d observations matched when time ran out", streak)
 }
-
-// ErrNotConverged is what errors.Is finds in a Result.Err of a probe that ran out of time.
-var ErrNotConverged = errors.New("not converged")
-
-// Is lets errors.Is(err, ErrNotConverged) recognise a ConvergeError.
-func (e *ConvergeError) Is(target error) bool { return target == ErrNotConverged }

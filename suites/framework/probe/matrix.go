@@ -18,9 +18,13 @@ func RunMatrix(ctx context.Context, exec Executor, probes []Probe, opts Options)
 	slots := make(chan struct{}, opts.Parallel)
 	var wg sync.WaitGroup
 	for i, p := range probes {
-		select {
-		case slots <- struct{}{}:
-		case <-ctx.Done():
+		if ctx.Err() == nil {
+			select {
+			case slots <- struct{}{}:
+			case <-ctx.Done():
+			}
+		}
+		if ctx.Err() != nil {
 			results[i] = &Result{Probe: p, Err: fmt.Errorf("%s: not started: %w", p.Target, ctx.Err())}
 			continue
 		}

@@ -201,9 +201,9 @@ func TestConvergeAfterFlip(t *testing.T) {
 	t.Parallel()
 	const flipDelay = 1500 * time.Millisecond
 	bin := httpbinHandler()
-	flipAt := time.Now().Add(flipDelay)
+	var flipAt atomic.Int64 // unix nanoseconds, set when convergence starts
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if time.Now().Before(flipAt) {
+		if time.Now().UnixNano() < flipAt.Load() {
 			bin.ServeHTTP(w, r)
 			return
 		}
@@ -215,7 +215,9 @@ func TestConvergeAfterFlip(t *testing.T) {
 
 	opts := fast
 	opts.History = 50
-	res := Converge(t.Context(), LocalExecutor{}, localTarget(t, srv.Listener.Addr().String()), outcome(t, scenarios.ClassReset), opts)
+	target := localTarget(t, srv.Listener.Addr().String())
+	flipAt.Store(time.Now().Add(flipDelay).UnixNano())
+	res := Converge(t.Context(), LocalExecutor{}, target, outcome(t, scenarios.ClassReset), opts)
 	if !res.Converged || res.Err != nil {
 		t.Fatalf("did not converge: %v", res.Err)
 	}
@@ -231,10 +233,14 @@ func TestConvergeAfterFlip(t *testing.T) {
 	if res.Attempts != n || res.Attempts < 4 {
 		t.Errorf("attempts %d, history %d: want at least one 200 then 3 resets, all kept", res.Attempts, n)
 	}
-	// The run of resets began after the flip, and took two more intervals to complete.
-	if res.StableAfter < flipDelay-opts.Interval-50*time.Millisecond {
-		t.Errorf("stable after %s, before the flip at %s", res.StableAfter, flipDelay)
+	// The run of resets began with the first request that reached the server after the flip:
+	// that attempt started at most its own duration before the flip (100 ms of slack for the
+	// instant between setting the flip and Converge's clock starting).
+	firstReset := res.History[n-3]
+	if res.StableAfter != firstReset.At || res.StableAfter+firstReset.Duration+100*time.Millisecond < flipDelay {
+		t.Errorf("stable after %s (first reset at +%s, took %s), want it at the flip, +%s", res.StableAfter, firstReset.At, firstReset.Duration, flipDelay)
 	}
+	// Three attempts an interval apart complete the run.
 	if res.Elapsed < res.StableAfter+2*opts.Interval {
 		t.Errorf("elapsed %s < stable after %s + 2 intervals", res.Elapsed, res.StableAfter)
 	}

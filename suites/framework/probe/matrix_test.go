@@ -1,0 +1,180 @@
+package probe
+
+import (
+	"context"
+	"errors"
+	"reflect"
+	"strconv"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/mtls-conformance/mtls-conformance/fixtures"
+	"github.com/mtls-conformance/mtls-conformance/scenarios"
+)
+
+// TestRunMatrixRealCurl runs a mixed matrix against real servers: every probe gets its own
+// result, in the probes' order, and a probe that cannot converge fails alone.
+func TestRunMatrixRealCurl(t *testing.T) {
+	requireCurl(t)
+	t.Parallel()
+	type cell struct {
+		addr     string
+		expected scenarios.Outcome
+		converge bool
+		class    Class
+	}
+	httpbinAddr := startHTTPBin(t).Listener.Addr().String()
+	resetAddr := startResetter(t).Addr().String()
+	addr503 := start503(t).Listener.Addr().String()
+	cells := []cell{
+		{httpbinAddr, outcome(t, scenarios.ClassPlaintext), true, ResultOK},
+		{resetAddr, outcome(t, scenarios.ClassReset), true, ResultReset},
+		{addr503, outcome(t, scenarios.ClassUpstreamError), true, ResultHTTPError},
+		{closedPort(t), scenarios.Outcome{ExitCode: 7}, true, ResultRefused},
+		// Wrong on purpose: plaintext observed where a reset is expected.
+		{httpbinAddr, outcome(t, scenarios.ClassReset), false, ResultOK},
+	}
+	var probes []Probe
+	for range 2 {
+		for _, c := range cells {
+			probes = append(probes, Probe{Target: localTarget(t, c.addr), Expected: c.expected})
+		}
+	}
+	opts := Options{Consecutive: 2, Interval: 100 * time.Millisecond, Timeout: time.Second, Parallel: 3, ConnectTimeout: time.Second, MaxTime: 2 * time.Second}
+	results := RunMatrix(t.Context(), LocalExecutor{}, probes, opts)
+	if len(results) != len(probes) {
+		t.Fatalf("%d results for %d probes", len(results), len(probes))
+	}
+	for i, r := range results {
+		c := cells[i%len(cells)]
+		if !reflect.DeepEqual(r.Probe, probes[i]) {
+			t.Errorf("result %d is for %s, want %s", i, r.Probe.Target, probes[i].Target)
+		}
+		if r.Converged != c.converge || (r.Err == nil) != c.converge || r.Last.Class() != c.class {
+			t.Errorf("result %d (%s): converged=%t class=%s err=%v, want converged=%t class=%s", i, r.Probe.Target, r.Converged, r.Last.Class(), r.Err, c.converge, c.class)
+		}
+		if c.converge && r.Attempts != 2 {
+			t.Errorf("result %d: %d attempts, want exactly 2 for 2 consecutive matches", i, r.Attempts)
+		}
+	}
+}
+
+// latencyExecutor answers every curl with a canned plaintext /headers response after a fixed
+// latency, like an exec round trip, and records how many execs overlap.
+type latencyExecutor struct {
+	latency           time.Duration
+	inFlight, maxSeen atomic.Int32
+}
+
+func (e *latencyExecutor) Exec(ctx context.Context, _ fixtures.Workload, _ []string) (ExecResult, error) {
+	n := e.inFlight.Add(1)
+	defer e.inFlight.Add(-1)
+	for {
+		m := e.maxSeen.Load()
+		if n <= m || e.maxSeen.CompareAndSwap(m, n) {
+			break
+		}
+	}
+	timer := time.NewTimer(e.latency)
+	defer timer.Stop()
+	select {
+	case <-ctx.Done():
+		return ExecResult{}, ctx.Err()
+	case <-timer.C:
+	}
+	return ExecResult{Stdout: []byte(`{"headers": {"Host": ["httpbin.foo:8000"]}}` + "\n" + writeOutMarker + "200")}, nil
+}
+
+func TestRunMatrixBoundsConcurrency(t *testing.T) {
+	t.Parallel()
+	exec := &latencyExecutor{latency: 20 * time.Millisecond}
+	probes := make([]Probe, 20)
+	for i := range probes {
+		probes[i] = Probe{Target: Target{Client: sleepLegacy, Host: "httpbin.foo", Port: 8000 + i}, Expected: outcome(t, scenarios.ClassPlaintext)}
+	}
+	results := RunMatrix(t.Context(), exec, probes, Options{Consecutive: 1, Parallel: 5})
+	if got := exec.maxSeen.Load(); got != 5 {
+		t.Errorf("at most %d probes ran at once, want exactly the pool size 5", got)
+	}
+	for i, r := range results {
+		if !r.Converged || r.Probe.Target.Port != 8000+i {
+			t.Errorf("result %d: converged=%t port %d", i, r.Converged, r.Probe.Target.Port)
+		}
+	}
+}
+
+func TestRunMatrixCancelled(t *testing.T) {
+	t.Parallel()
+	ctx, cancel := context.WithCancel(t.Context())
+	cancel()
+	probes := make([]Probe, 4)
+	for i := range probes {
+		probes[i] = Probe{Target: Target{Client: sleepLegacy, Host: "httpbin.foo", Port: 8000}, Expected: outcome(t, scenarios.ClassPlaintext)}
+	}
+	for i, r := range RunMatrix(ctx, &latencyExecutor{latency: time.Second}, probes, Options{Parallel: 2}) {
+		if r == nil || r.Converged || !errors.Is(r.Err, context.Canceled) {
+			t.Errorf("result %d: %+v, want a cancelled probe", i, r)
+		}
+	}
+}
+
+// fixtureMatrix is every client × server Service × Service port of the fixtures: 4 × 3 × 3 = 36.
+func fixtureMatrix(tb testing.TB) []Probe {
+	tb.Helper()
+	topo, err := fixtures.Load()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	var probes []Probe
+	for _, c := range topo.Clients {
+		for _, s := range topo.Services {
+			for _, port := range s.Ports {
+				target, err := TargetFor(topo, scenarios.Probe{From: c.Ref, To: s.Ref, Port: port.Port})
+				if err != nil {
+					tb.Fatal(err)
+				}
+				probes = append(probes, Probe{Target: target, Expected: scenarios.Outcome{ExitCode: 0, HTTPCode: 200}})
+			}
+		}
+	}
+	return probes
+}
+
+// BenchmarkMatrix compares the wall time of the 36-probe fixture matrix with that of one probe,
+// with every exec taking 100 ms and the default convergence (3 matches in a row, 1 s apart).
+// Run: go test -run='^$' -bench=Matrix -benchtime=1x ./suites/framework/probe
+func BenchmarkMatrix(b *testing.B) {
+	probes := fixtureMatrix(b)
+	if len(probes) != 36 {
+		b.Fatalf("fixture matrix has %d probes, want 36", len(probes))
+	}
+	for _, parallel := range []int{DefaultParallel, len(probes)} {
+		b.Run("parallel="+strconv.Itoa(parallel), func(b *testing.B) {
+			opts := Options{Parallel: parallel}
+			var single, matrix time.Duration
+			iterations := 0
+			for b.Loop() {
+				iterations++
+				exec := &latencyExecutor{latency: 100 * time.Millisecond}
+				start := time.Now()
+				if r := Converge(b.Context(), exec, probes[0].Target, probes[0].Expected, opts); !r.Converged {
+					b.Fatal(r.Err)
+				}
+				single += time.Since(start)
+				start = time.Now()
+				for _, r := range RunMatrix(b.Context(), exec, probes, opts) {
+					if !r.Converged {
+						b.Fatal(r.Err)
+					}
+				}
+				matrix += time.Since(start)
+			}
+			n := float64(iterations)
+			b.ReportMetric(single.Seconds()/n, "single-s")
+			b.ReportMetric(matrix.Seconds()/n, "matrix-s")
+			b.ReportMetric(matrix.Seconds()/single.Seconds(), "matrix/single")
+			b.Logf("36 probes with %d workers: %.2fs; one probe: %.2fs; ratio %.2f", parallel, matrix.Seconds()/n, single.Seconds()/n, matrix.Seconds()/single.Seconds())
+		})
+	}
+}
