@@ -1,0 +1,492 @@
+// Package istio installs, upgrades and removes Istio with Helm's Go SDK (helm.sh/helm/v4), the
+// way istio.io documents a Helm install (docs/setup/install/helm, docs/setup/upgrade/helm):
+// chart `base` as release istio-base, chart `istiod` as release istiod (or istiod-<revision> for
+// a canary), both in istio-system, at the chart version equal to the Istio version. Charts come
+// from Istio's chart repository, or from a directory for air-gapped users.
+package istio
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"regexp"
+	"time"
+
+	"github.com/mtls-conformance/mtls-conformance/suites/framework/deploy"
+	"github.com/mtls-conformance/mtls-conformance/versions"
+	"helm.sh/helm/v4/pkg/action"
+	"helm.sh/helm/v4/pkg/cli"
+	"helm.sh/helm/v4/pkg/kube"
+	release "helm.sh/helm/v4/pkg/release/v1"
+	"helm.sh/helm/v4/pkg/storage/driver"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/validation"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/tools/clientcmd"
+)
+
+// Names istio.io's Helm instructions use.
+const (
+	DefaultNamespace = "istio-system"
+	BaseRelease      = "istio-base"
+	BaseChart        = "base"
+	IstiodChart      = "istiod"
+	istiodName       = "istiod"
+)
+
+// Options say which Istio to install and how.
+type Options struct {
+	// Version is the Istio version, which is also the chart version ("" = versions.yaml default).
+	Version string
+	// Namespace is where istiod runs (default istio-system).
+	Namespace string
+	// Revision names a canary control plane ("" = the default revision).
+	Revision string
+	// ChartsDir holds the base and istiod charts for air-gapped installs (--istio-charts):
+	// base-<version>.tgz / istiod-<version>.tgz as `helm pull` writes them, unpacked base/ and
+	// istiod/ directories, or istio/istio's manifests/charts tree.
+	ChartsDir string
+	// RepoURL is the chart repository (default: versions.yaml istio.chartRepository).
+	RepoURL string
+	// Hub and Tag override the images (global.hub, global.tag), e.g. a mirror registry.
+	Hub string
+	Tag string
+	// Values are extra chart values for istiod, merged over what the options above set.
+	Values map[string]any
+	// TakeOwnership lets Helm adopt objects that exist without Helm's ownership annotations
+	// (e.g. Istio CRDs applied with kubectl).
+	TakeOwnership bool
+	// CacheDir holds Helm's repository cache (default: a temp dir removed by Close).
+	CacheDir string
+	// ReadyTimeout bounds WaitReady (default 5 minutes).
+	ReadyTimeout time.Duration
+	// HelmTimeout bounds each Helm operation (default 5 minutes).
+	HelmTimeout time.Duration
+	// Out receives progress lines and Helm's warnings.
+	Out io.Writer
+}
+
+// Installer runs Helm actions against one cluster.
+type Installer struct {
+	opts       Options
+	kubeconfig string
+	context    string
+	kube       kubernetes.Interface
+	settings   *cli.EnvSettings
+	ownCache   bool
+	pollEvery  time.Duration
+}
+
+// Docker's reference grammar (github.com/distribution/reference): a tag is at most 128 word
+// characters, dots and dashes, not starting with either; a hub is a registry host[:port] with an
+// optional path.
+var (
+	tagRE = regexp.MustCompile(`^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$`)
+	hubRE = regexp.MustCompile(`^[a-z0-9]+([._-][a-z0-9]+)*(:[0-9]+)?(/[a-z0-9]+([._-][a-z0-9]+)*)*$`)
+)
+
+// Validate checks the options' form and fills defaults. It talks to nothing, so a bad version,
+// revision, hub or tag is reported before anything is created.
+func (o *Options) Validate() error {
+	if o.Version == "" {
+		pins, err := versions.Load()
+		if err != nil {
+			return err
+		}
+		o.Version = pins.DefaultIstio
+	}
+	if _, err := versions.ParseIstioVersion(o.Version); err != nil {
+		return err
+	}
+	if o.Namespace == "" {
+		o.Namespace = DefaultNamespace
+	}
+	if errs := validation.IsDNS1123Label(o.Namespace); len(errs) > 0 {
+		return fmt.Errorf("Istio namespace %q: %s", o.Namespace, errs[0])
+	}
+	if o.Revision != "" {
+		if errs := validation.IsDNS1123Label(o.Revision); len(errs) > 0 {
+			return fmt.Errorf("Istio revision %q: %s", o.Revision, errs[0])
+		}
+		// The chart renders the default control plane for revision "" and labels it
+		// istio.io/rev=default (istio-discovery templates/deployment.yaml).
+		if o.Revision == "default" {
+			return fmt.Errorf("Istio revision \"default\" names the unrevisioned control plane; leave the revision empty for it")
+		}
+	}
+	if o.Hub != "" && !hubRE.MatchString(o.Hub) {
+		return fmt.Errorf("Istio image hub %q is not a registry/path such as docker.io/istio (no scheme, no tag)", o.Hub)
+	}
+	if o.Tag != "" && !tagRE.MatchString(o.Tag) {
+		return fmt.Errorf("Istio image tag %q is not a valid image tag", o.Tag)
+	}
+	if o.ChartsDir != "" {
+		info, err := os.Stat(o.ChartsDir)
+		if err != nil || !info.IsDir() {
+			return fmt.Errorf("Istio charts directory %q is not a directory", o.ChartsDir)
+		}
+	}
+	if o.RepoURL == "" {
+		pins, err := versions.Load()
+		if err != nil {
+			return err
+		}
+		o.RepoURL = pins.Istio.ChartRepository
+	}
+	if o.ReadyTimeout == 0 {
+		o.ReadyTimeout = 5 * time.Minute
+	}
+	if o.HelmTimeout == 0 {
+		o.HelmTimeout = 5 * time.Minute
+	}
+	if o.Out == nil {
+		o.Out = io.Discard
+	}
+	return nil
+}
+
+// New validates opts and returns an Installer for the cluster of kubeconfig/kubeContext. Only
+// the kubeconfig given is used: Helm's own HELM_KUBE* environment overrides are cleared.
+func New(kubeconfig, kubeContext string, opts Options) (*Installer, error) {
+	if err := opts.Validate(); err != nil {
+		return nil, err
+	}
+	restCfg, err := clientcmd.NewNonInteractiveDeferredLoadingClientConfig(
+		&clientcmd.ClientConfigLoadingRules{ExplicitPath: kubeconfig},
+		&clientcmd.ConfigOverrides{CurrentContext: kubeContext},
+	).ClientConfig()
+	if err != nil {
+		return nil, fmt.Errorf("istio: kubeconfig %s: %w", kubeconfig, err)
+	}
+	kc, err := kubernetes.NewForConfig(restCfg)
+	if err != nil {
+		return nil, err
+	}
+	in := &Installer{opts: opts, kubeconfig: kubeconfig, context: kubeContext, kube: kc, pollEvery: time.Second}
+	if in.opts.CacheDir == "" {
+		dir, err := os.MkdirTemp("", "mtls-conformance-helm-")
+		if err != nil {
+			return nil, err
+		}
+		in.opts.CacheDir, in.ownCache = dir, true
+	}
+	in.settings = in.helmSettings()
+	return in, nil
+}
+
+func (in *Installer) helmSettings() *cli.EnvSettings {
+	s := cli.New()
+	s.KubeConfig = in.kubeconfig
+	s.KubeContext = in.context
+	s.KubeToken, s.KubeAPIServer, s.KubeCaFile, s.KubeTLSServerName, s.KubeAsUser = "", "", "", "", ""
+	s.KubeAsGroups = nil
+	s.KubeInsecureSkipTLSVerify = false
+	s.SetNamespace(in.opts.Namespace)
+	s.RepositoryConfig = filepath.Join(in.opts.CacheDir, "repositories.yaml")
+	s.RepositoryCache = filepath.Join(in.opts.CacheDir, "repository")
+	s.ContentCache = filepath.Join(in.opts.CacheDir, "content")
+	return s
+}
+
+// Close removes the Installer's temporary Helm cache.
+func (in *Installer) Close() error {
+	if in.ownCache {
+		return os.RemoveAll(in.opts.CacheDir)
+	}
+	return nil
+}
+
+// Version is the Istio version this Installer installs.
+func (in *Installer) Version() string { return in.opts.Version }
+
+// Namespace is istiod's namespace.
+func (in *Installer) Namespace() string { return in.opts.Namespace }
+
+// Revision is the control plane's revision label value ("default" for the unrevisioned one).
+func (in *Installer) Revision() string {
+	if in.opts.Revision == "" {
+		return "default"
+	}
+	return in.opts.Revision
+}
+
+// IstiodRelease is the Helm release name of this control plane: istiod, or istiod-<revision>
+// (istio.io docs/setup/upgrade/helm: `helm install istiod-canary istio/istiod --set
+// revision=canary`).
+func (in *Installer) IstiodRelease() string {
+	if in.opts.Revision == "" {
+		return istiodName
+	}
+	return istiodName + "-" + in.opts.Revision
+}
+
+// IstiodDeployment is the istiod Deployment's name: the chart names it istiod or
+// istiod-<revision> (istio-discovery templates/deployment.yaml).
+func (in *Installer) IstiodDeployment() string { return in.IstiodRelease() }
+
+// WithRevision returns an Installer for a canary control plane of the same version and sources.
+func (in *Installer) WithRevision(revision string) (*Installer, error) {
+	opts := in.opts
+	opts.Revision = revision
+	if err := opts.Validate(); err != nil {
+		return nil, err
+	}
+	out := *in
+	out.opts = opts
+	out.ownCache = false // the cache stays owned by the original
+	return &out, nil
+}
+
+func (in *Installer) logf(format string, args ...any) {
+	fmt.Fprintf(in.opts.Out, format+"\n", args...)
+}
+
+// helmConfig is an action.Configuration for the Istio namespace, storing releases as Secrets
+// (Helm's default driver).
+func (in *Installer) helmConfig() (*action.Configuration, error) {
+	cfg := action.NewConfiguration(action.ConfigurationSetLogger(slog.NewTextHandler(in.opts.Out, &slog.HandlerOptions{Level: slog.LevelWarn})))
+	if err := cfg.Init(in.settings.RESTClientGetter(), in.opts.Namespace, "secret"); err != nil {
+		return nil, fmt.Errorf("istio: helm: %w", err)
+	}
+	return cfg, nil
+}
+
+// Install installs base (unless a base release exists: a canary shares it) and istiod, then
+// waits until istiod is Available and its injection webhook answers.
+func (in *Installer) Install(ctx context.Context) error {
+	baseChart, err := in.LoadChart(BaseChart)
+	if err != nil {
+		return err
+	}
+	istiodChart, err := in.LoadChart(IstiodChart)
+	if err != nil {
+		return err
+	}
+	if err := in.ensureNamespace(ctx); err != nil {
+		return err
+	}
+	exists, err := in.releaseExists(BaseRelease)
+	if err != nil {
+		return err
+	}
+	if !exists {
+		if err := in.install(ctx, BaseRelease, baseChart, in.BaseValues()); err != nil {
+			return err
+		}
+	}
+	if err := in.install(ctx, in.IstiodRelease(), istiodChart, in.IstiodValues()); err != nil {
+		return err
+	}
+	return in.WaitReady(ctx)
+}
+
+// InstallBase installs only the base chart (CRDs, cluster roles, the default validator).
+func (in *Installer) InstallBase(ctx context.Context) (*release.Release, error) {
+	ch, err := in.LoadChart(BaseChart)
+	if err != nil {
+		return nil, err
+	}
+	if err := in.ensureNamespace(ctx); err != nil {
+		return nil, err
+	}
+	if err := in.install(ctx, BaseRelease, ch, in.BaseValues()); err != nil {
+		return nil, err
+	}
+	return in.Release(BaseRelease)
+}
+
+// InstallIstiod installs only the istiod chart of this Installer's revision, without waiting.
+func (in *Installer) InstallIstiod(ctx context.Context) (*release.Release, error) {
+	ch, err := in.LoadChart(IstiodChart)
+	if err != nil {
+		return nil, err
+	}
+	if err := in.ensureNamespace(ctx); err != nil {
+		return nil, err
+	}
+	if err := in.install(ctx, in.IstiodRelease(), ch, in.IstiodValues()); err != nil {
+		return nil, err
+	}
+	return in.Release(in.IstiodRelease())
+}
+
+func (in *Installer) install(ctx context.Context, name string, ch chartT, values map[string]any) error {
+	cfg, err := in.helmConfig()
+	if err != nil {
+		return err
+	}
+	act := action.NewInstall(cfg)
+	act.ReleaseName = name
+	act.Namespace = in.opts.Namespace
+	// Istio's readiness (istiod Available, webhook answering) is checked by WaitReady; Helm only
+	// waits for hooks, which Istio's charts do not have.
+	act.WaitStrategy = kube.HookOnlyStrategy
+	act.Timeout = in.opts.HelmTimeout
+	act.TakeOwnership = in.opts.TakeOwnership
+	// Adopting objects means taking their fields over from whoever applied them.
+	act.ForceConflicts = in.opts.TakeOwnership
+	act.Labels = map[string]string{deploy.ManagedByLabel: deploy.ManagedByValue}
+	in.logf("helm install %s (chart %s %s) in %s", name, ch.Metadata.Name, ch.Metadata.Version, in.opts.Namespace)
+	if _, err := act.RunWithContext(ctx, ch, values); err != nil {
+		return fmt.Errorf("istio %s: helm install %s: %w", in.opts.Version, name, err)
+	}
+	return nil
+}
+
+// Upgrade upgrades base and istiod in place to version (helm upgrade, istio.io
+// docs/setup/upgrade/helm "in-place upgrade"), then waits for readiness; the Installer then
+// reports the new version. tag replaces the image tag override ("" = the chart's own, which for a
+// released chart is the version).
+func (in *Installer) Upgrade(ctx context.Context, version, tag string) error {
+	if _, err := versions.ParseIstioVersion(version); err != nil {
+		return err
+	}
+	next := *in
+	next.opts.Version = version
+	next.opts.Tag = tag
+	if err := next.opts.Validate(); err != nil {
+		return err
+	}
+	baseChart, err := next.LoadChart(BaseChart)
+	if err != nil {
+		return err
+	}
+	istiodChart, err := next.LoadChart(IstiodChart)
+	if err != nil {
+		return err
+	}
+	for _, step := range []struct {
+		name   string
+		ch     chartT
+		values map[string]any
+	}{
+		{BaseRelease, baseChart, next.BaseValues()},
+		{next.IstiodRelease(), istiodChart, next.IstiodValues()},
+	} {
+		cfg, err := next.helmConfig()
+		if err != nil {
+			return err
+		}
+		act := action.NewUpgrade(cfg)
+		act.Namespace = next.opts.Namespace
+		act.WaitStrategy = kube.HookOnlyStrategy
+		act.Timeout = next.opts.HelmTimeout
+		act.TakeOwnership = next.opts.TakeOwnership
+		act.ForceConflicts = next.opts.TakeOwnership
+		act.Labels = map[string]string{deploy.ManagedByLabel: deploy.ManagedByValue}
+		in.logf("helm upgrade %s to chart %s %s", step.name, step.ch.Metadata.Name, step.ch.Metadata.Version)
+		if _, err := act.RunWithContext(ctx, step.name, step.ch, step.values); err != nil {
+			return fmt.Errorf("istio %s: helm upgrade %s: %w", version, step.name, err)
+		}
+	}
+	*in = next
+	return in.WaitReady(ctx)
+}
+
+// Uninstall removes this Installer's istiod release and, for the default revision, the base
+// release (Istio's CRDs stay: the chart marks them helm.sh/resource-policy: keep), waits until
+// the released objects are gone, and deletes the namespace if the Installer created it.
+func (in *Installer) Uninstall(ctx context.Context) error {
+	names := []string{in.IstiodRelease()}
+	if in.opts.Revision == "" {
+		names = append(names, BaseRelease)
+	}
+	for _, name := range names {
+		if err := in.uninstall(name); err != nil {
+			return err
+		}
+	}
+	if in.opts.Revision != "" {
+		return nil
+	}
+	return in.deleteOwnNamespace(ctx)
+}
+
+func (in *Installer) uninstall(name string) error {
+	cfg, err := in.helmConfig()
+	if err != nil {
+		return err
+	}
+	act := action.NewUninstall(cfg)
+	act.IgnoreNotFound = true
+	// Wait until everything the release made is gone.
+	act.WaitStrategy = kube.StatusWatcherStrategy
+	act.Timeout = in.opts.HelmTimeout
+	in.logf("helm uninstall %s", name)
+	if _, err := act.Run(name); err != nil {
+		return fmt.Errorf("istio: helm uninstall %s: %w", name, err)
+	}
+	return nil
+}
+
+// Release returns the deployed Helm release called name.
+func (in *Installer) Release(name string) (*release.Release, error) {
+	cfg, err := in.helmConfig()
+	if err != nil {
+		return nil, err
+	}
+	r, err := action.NewGet(cfg).Run(name)
+	if err != nil {
+		return nil, fmt.Errorf("istio: helm release %s: %w", name, err)
+	}
+	rel, ok := r.(*release.Release)
+	if !ok {
+		return nil, fmt.Errorf("istio: helm release %s has unexpected type %T", name, r)
+	}
+	return rel, nil
+}
+
+func (in *Installer) releaseExists(name string) (bool, error) {
+	_, err := in.Release(name)
+	if errors.Is(err, driver.ErrReleaseNotFound) {
+		return false, nil
+	}
+	return err == nil, err
+}
+
+// ensureNamespace creates the Istio namespace, labelled as the suite's, when it does not exist.
+func (in *Installer) ensureNamespace(ctx context.Context) error {
+	_, err := in.kube.CoreV1().Namespaces().Get(ctx, in.opts.Namespace, metav1.GetOptions{})
+	if err == nil {
+		return nil
+	}
+	if !apierrors.IsNotFound(err) {
+		return fmt.Errorf("istio: namespace %s: %w", in.opts.Namespace, err)
+	}
+	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: in.opts.Namespace, Labels: map[string]string{deploy.ManagedByLabel: deploy.ManagedByValue}}}
+	if _, err := in.kube.CoreV1().Namespaces().Create(ctx, ns, metav1.CreateOptions{FieldManager: deploy.FieldManager}); err != nil && !apierrors.IsAlreadyExists(err) {
+		return fmt.Errorf("istio: creating namespace %s: %w", in.opts.Namespace, err)
+	}
+	return nil
+}
+
+// deleteOwnNamespace deletes the Istio namespace when it carries the suite's label and waits
+// until it is gone; a namespace that existed before is left alone.
+func (in *Installer) deleteOwnNamespace(ctx context.Context) error {
+	ns, err := in.kube.CoreV1().Namespaces().Get(ctx, in.opts.Namespace, metav1.GetOptions{})
+	if apierrors.IsNotFound(err) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	if ns.Labels[deploy.ManagedByLabel] != deploy.ManagedByValue {
+		return nil
+	}
+	if err := in.kube.CoreV1().Namespaces().Delete(ctx, ns.Name, metav1.DeleteOptions{Preconditions: &metav1.Preconditions{UID: &ns.UID}}); err != nil && !apierrors.IsNotFound(err) {
+		return fmt.Errorf("istio: deleting namespace %s: %w", ns.Name, err)
+	}
+	return pollUntil(ctx, in.pollEvery, in.opts.HelmTimeout, func(ctx context.Context) (bool, string, error) {
+		_, err := in.kube.CoreV1().Namespaces().Get(ctx, ns.Name, metav1.GetOptions{})
+		if apierrors.IsNotFound(err) {
+			return true, "", nil
+		}
+		return false, "namespace " + ns.Name + " still terminating", err
+	})
+}
