@@ -1,0 +1,346 @@
+// Package authcheck reads an Envoy config dump from an Istio sidecar and says what its TLS
+// configuration means, the view seed 002 got from the since-removed `istioctl exp auth check`:
+//   - per inbound port: whether the proxy accepts Istio mTLS, plaintext, whether it requires a
+//     client certificate, and the PeerAuthentication mode (STRICT, PERMISSIVE, DISABLE) that
+//     this amounts to;
+//   - per outbound cluster (outbound|PORT||host): what the client sends (Istio mTLS, plaintext,
+//     or auto-mTLS through the tlsMode=istio transport socket match) and which peer identities
+//     it accepts;
+//   - per workload certificate: its SPIFFE URI SAN, validity period and issuer.
+//
+// It decides by emulating Envoy's filter chain selection and transport socket matching on the
+// dump, never by reading names Istio happens to give chains, so the same engine judges a live
+// proxy and the config Istio's own generator produces (tools/istiogen).
+package authcheck
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"net/netip"
+	"strings"
+
+	adminv3 "github.com/envoyproxy/go-control-plane/envoy/admin/v3"
+	bootstrapv3 "github.com/envoyproxy/go-control-plane/envoy/config/bootstrap/v3"
+	clusterv3 "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
+	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
+	endpointv3 "github.com/envoyproxy/go-control-plane/envoy/config/endpoint/v3"
+	listenerv3 "github.com/envoyproxy/go-control-plane/envoy/config/listener/v3"
+	tlsv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/transport_sockets/tls/v3"
+	"google.golang.org/protobuf/encoding/protojson"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/reflect/protodesc"
+	"google.golang.org/protobuf/reflect/protoreflect"
+	"google.golang.org/protobuf/reflect/protoregistry"
+	"google.golang.org/protobuf/types/descriptorpb"
+	"google.golang.org/protobuf/types/dynamicpb"
+	"google.golang.org/protobuf/types/known/anypb"
+	"google.golang.org/protobuf/types/known/structpb"
+
+	// Typed configs the engine reads inside listeners and clusters; importing them registers
+	// their types for Any resolution.
+	_ "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/listener/http_inspector/v3"
+	_ "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/listener/tls_inspector/v3"
+	_ "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/http_connection_manager/v3"
+	_ "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/tcp_proxy/v3"
+	_ "github.com/envoyproxy/go-control-plane/envoy/extensions/transport_sockets/raw_buffer/v3"
+)
+
+// Secret is one SDS secret as the proxy holds it.
+type Secret struct {
+	Name   string
+	Secret *tlsv3.Secret
+}
+
+// Dump is the part of one proxy's config dump the engine reads.
+type Dump struct {
+	Listeners []*listenerv3.Listener
+	Clusters  []*clusterv3.Cluster
+	// Endpoints are present when the dump was taken with ?include_eds; auto-mTLS decides per
+	// endpoint, so without them a client's choice for an auto-mTLS cluster is unknown.
+	Endpoints []*endpointv3.ClusterLoadAssignment
+	Secrets   []Secret
+	// NodeIPs are the proxy's pod IPs (bootstrap node metadata INSTANCE_IPS); inbound filter
+	// chains can match on them.
+	NodeIPs []netip.Addr
+}
+
+// opaqueType stands in for typed configs this build does not know (Istio's own filters, Wasm,
+// extensions newer than go-control-plane): decoding keeps their type URL and drops their
+// fields, which the engine never reads. Without it one unknown extension would make a whole
+// dump unreadable.
+var opaqueType = func() protoreflect.MessageType {
+	fd, err := protodesc.NewFile(&descriptorpb.FileDescriptorProto{
+		Name:        proto.String("authcheck/opaque.proto"),
+		Package:     proto.String("authcheck"),
+		Syntax:      proto.String("proto3"),
+		MessageType: []*descriptorpb.DescriptorProto{{Name: proto.String("Opaque")}},
+	}, nil)
+	if err != nil {
+		panic(err)
+	}
+	return dynamicpb.NewMessageType(fd.Messages().Get(0))
+}()
+
+// lenientResolver resolves every type URL: known types to themselves, unknown ones to opaque.
+type lenientResolver struct{}
+
+func (lenientResolver) FindMessageByName(name protoreflect.FullName) (protoreflect.MessageType, error) {
+	return protoregistry.GlobalTypes.FindMessageByName(name)
+}
+
+func (lenientResolver) FindMessageByURL(url string) (protoreflect.MessageType, error) {
+	mt, err := protoregistry.GlobalTypes.FindMessageByURL(url)
+	if err == protoregistry.NotFound {
+		return opaqueType, nil
+	}
+	return mt, err
+}
+
+func (lenientResolver) FindExtensionByName(field protoreflect.FullName) (protoreflect.ExtensionType, error) {
+	return protoregistry.GlobalTypes.FindExtensionByName(field)
+}
+
+func (lenientResolver) FindExtensionByNumber(message protoreflect.FullName, field protoreflect.FieldNumber) (protoreflect.ExtensionType, error) {
+	return protoregistry.GlobalTypes.FindExtensionByNumber(message, field)
+}
+
+var unmarshal = protojson.UnmarshalOptions{DiscardUnknown: true, Resolver: lenientResolver{}}
+
+// ParseConfigDump reads the JSON the Envoy admin endpoint /config_dump returns (istio-proxy:
+// `pilot-agent request GET config_dump`, optionally with ?include_eds).
+func ParseConfigDump(data []byte) (*Dump, error) {
+	var cd adminv3.ConfigDump
+	if err := unmarshal.Unmarshal(data, &cd); err != nil {
+		return nil, fmt.Errorf("config dump: %w", err)
+	}
+	d := &Dump{}
+	for _, cfg := range cd.GetConfigs() {
+		msg, err := anypb.UnmarshalNew(cfg, proto.UnmarshalOptions{Resolver: lenientResolver{}, DiscardUnknown: true})
+		if err != nil {
+			return nil, fmt.Errorf("config dump: %s: %w", cfg.GetTypeUrl(), err)
+		}
+		switch c := msg.(type) {
+		case *adminv3.BootstrapConfigDump:
+			ips, err := instanceIPs(c)
+			if err != nil {
+				return nil, err
+			}
+			d.NodeIPs = ips
+		case *adminv3.ListenersConfigDump:
+			for _, s := range c.GetStaticListeners() {
+				if err := d.addListener(s.GetListener()); err != nil {
+					return nil, err
+				}
+			}
+			for _, dl := range c.GetDynamicListeners() {
+				// The active state is what serves traffic; a listener still warming has none.
+				if err := d.addListener(dl.GetActiveState().GetListener()); err != nil {
+					return nil, err
+				}
+			}
+		case *adminv3.ClustersConfigDump:
+			for _, s := range c.GetStaticClusters() {
+				if err := d.addCluster(s.GetCluster()); err != nil {
+					return nil, err
+				}
+			}
+			for _, dc := range c.GetDynamicActiveClusters() {
+				if err := d.addCluster(dc.GetCluster()); err != nil {
+					return nil, err
+				}
+			}
+		case *adminv3.EndpointsConfigDump:
+			for _, s := range c.GetStaticEndpointConfigs() {
+				if err := d.addEndpoints(s.GetEndpointConfig()); err != nil {
+					return nil, err
+				}
+			}
+			for _, de := range c.GetDynamicEndpointConfigs() {
+				if err := d.addEndpoints(de.GetEndpointConfig()); err != nil {
+					return nil, err
+				}
+			}
+		case *adminv3.SecretsConfigDump:
+			for _, s := range c.GetStaticSecrets() {
+				if err := d.addSecret(s.GetName(), s.GetSecret()); err != nil {
+					return nil, err
+				}
+			}
+			for _, s := range c.GetDynamicActiveSecrets() {
+				if err := d.addSecret(s.GetName(), s.GetSecret()); err != nil {
+					return nil, err
+				}
+			}
+		}
+	}
+	return d, nil
+}
+
+func (d *Dump) addListener(a *anypb.Any) error {
+	if a == nil {
+		return nil
+	}
+	l := &listenerv3.Listener{}
+	if err := unmarshalAny(a, l); err != nil {
+		return fmt.Errorf("listener: %w", err)
+	}
+	d.Listeners = append(d.Listeners, l)
+	return nil
+}
+
+func (d *Dump) addCluster(a *anypb.Any) error {
+	if a == nil {
+		return nil
+	}
+	c := &clusterv3.Cluster{}
+	if err := unmarshalAny(a, c); err != nil {
+		return fmt.Errorf("cluster: %w", err)
+	}
+	d.Clusters = append(d.Clusters, c)
+	return nil
+}
+
+func (d *Dump) addEndpoints(a *anypb.Any) error {
+	if a == nil {
+		return nil
+	}
+	e := &endpointv3.ClusterLoadAssignment{}
+	if err := unmarshalAny(a, e); err != nil {
+		return fmt.Errorf("endpoints: %w", err)
+	}
+	d.Endpoints = append(d.Endpoints, e)
+	return nil
+}
+
+func (d *Dump) addSecret(name string, a *anypb.Any) error {
+	if a == nil {
+		return nil
+	}
+	s := &tlsv3.Secret{}
+	if err := unmarshalAny(a, s); err != nil {
+		return fmt.Errorf("secret %s: %w", name, err)
+	}
+	if name == "" {
+		name = s.GetName()
+	}
+	d.Secrets = append(d.Secrets, Secret{Name: name, Secret: s})
+	return nil
+}
+
+func unmarshalAny(a *anypb.Any, into proto.Message) error {
+	return anypb.UnmarshalTo(a, into, proto.UnmarshalOptions{Resolver: lenientResolver{}, DiscardUnknown: true})
+}
+
+// instanceIPs reads INSTANCE_IPS, the comma-separated pod IPs istio-agent puts in the node
+// metadata (istio/istio pkg/bootstrap/config.go, NodeMetadata.InstanceIPs).
+func instanceIPs(b *adminv3.BootstrapConfigDump) ([]netip.Addr, error) {
+	v := b.GetBootstrap().GetNode().GetMetadata().GetFields()["INSTANCE_IPS"].GetStringValue()
+	var out []netip.Addr
+	for _, s := range strings.Split(v, ",") {
+		s = strings.TrimSpace(s)
+		if s == "" {
+			continue
+		}
+		ip, err := netip.ParseAddr(s)
+		if err != nil {
+			return nil, fmt.Errorf("bootstrap node metadata INSTANCE_IPS: %w", err)
+		}
+		out = append(out, ip)
+	}
+	return out, nil
+}
+
+// MarshalConfigDump writes d in the admin endpoint's format, so that config generated outside
+// a proxy (tools/istiogen) is recorded exactly as a live proxy would report it. Every typed
+// config inside must be registered in the calling binary.
+func (d *Dump) MarshalConfigDump() ([]byte, error) {
+	var cd adminv3.ConfigDump
+	if len(d.NodeIPs) > 0 {
+		ips := make([]string, len(d.NodeIPs))
+		for i, ip := range d.NodeIPs {
+			ips[i] = ip.String()
+		}
+		b, err := bootstrapWithIPs(strings.Join(ips, ","))
+		if err != nil {
+			return nil, err
+		}
+		if err := appendAny(&cd, b); err != nil {
+			return nil, err
+		}
+	}
+	lcd := &adminv3.ListenersConfigDump{}
+	for _, l := range d.Listeners {
+		a, err := anypb.New(l)
+		if err != nil {
+			return nil, err
+		}
+		lcd.DynamicListeners = append(lcd.DynamicListeners, &adminv3.ListenersConfigDump_DynamicListener{
+			Name:        l.GetName(),
+			ActiveState: &adminv3.ListenersConfigDump_DynamicListenerState{Listener: a},
+		})
+	}
+	ccd := &adminv3.ClustersConfigDump{}
+	for _, c := range d.Clusters {
+		a, err := anypb.New(c)
+		if err != nil {
+			return nil, err
+		}
+		ccd.DynamicActiveClusters = append(ccd.DynamicActiveClusters, &adminv3.ClustersConfigDump_DynamicCluster{Cluster: a})
+	}
+	ecd := &adminv3.EndpointsConfigDump{}
+	for _, e := range d.Endpoints {
+		a, err := anypb.New(e)
+		if err != nil {
+			return nil, err
+		}
+		ecd.DynamicEndpointConfigs = append(ecd.DynamicEndpointConfigs, &adminv3.EndpointsConfigDump_DynamicEndpointConfig{EndpointConfig: a})
+	}
+	scd := &adminv3.SecretsConfigDump{}
+	for _, s := range d.Secrets {
+		a, err := anypb.New(s.Secret)
+		if err != nil {
+			return nil, err
+		}
+		scd.DynamicActiveSecrets = append(scd.DynamicActiveSecrets, &adminv3.SecretsConfigDump_DynamicSecret{Name: s.Name, Secret: a})
+	}
+	// Envoy's order: bootstrap, clusters, endpoints, listeners, ..., secrets.
+	for _, m := range []proto.Message{ccd, ecd, lcd, scd} {
+		if err := appendAny(&cd, m); err != nil {
+			return nil, err
+		}
+	}
+	raw, err := protojson.MarshalOptions{Multiline: true, Indent: "  "}.Marshal(&cd)
+	if err != nil {
+		return nil, err
+	}
+	// protojson output is deliberately unstable in whitespace; re-indent so recorded files
+	// diff cleanly.
+	var compact, out bytes.Buffer
+	if err := json.Compact(&compact, raw); err != nil {
+		return nil, err
+	}
+	if err := json.Indent(&out, compact.Bytes(), "", "  "); err != nil {
+		return nil, err
+	}
+	out.WriteByte('\n')
+	return out.Bytes(), nil
+}
+
+// bootstrapWithIPs is the bootstrap section a dump needs to carry the node's pod IPs.
+func bootstrapWithIPs(ips string) (*adminv3.BootstrapConfigDump, error) {
+	md, err := structpb.NewStruct(map[string]any{"INSTANCE_IPS": ips})
+	if err != nil {
+		return nil, err
+	}
+	return &adminv3.BootstrapConfigDump{Bootstrap: &bootstrapv3.Bootstrap{Node: &corev3.Node{Metadata: md}}}, nil
+}
+
+func appendAny(cd *adminv3.ConfigDump, m proto.Message) error {
+	a, err := anypb.New(m)
+	if err != nil {
+		return err
+	}
+	cd.Configs = append(cd.Configs, a)
+	return nil
+}

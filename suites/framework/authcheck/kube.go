@@ -1,0 +1,137 @@
+package authcheck
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"net/url"
+	"slices"
+	"strings"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/kubernetes/scheme"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/remotecommand"
+	utilexec "k8s.io/client-go/util/exec"
+	"k8s.io/streaming/pkg/httpstream"
+)
+
+// ProxyContainer is the sidecar container Istio's injector adds, as a regular container or as
+// a native sidecar (an init container with restartPolicy Always)
+// (istio/istio manifests/charts/istio-control/istio-discovery/files/injection-template.yaml).
+const ProxyContainer = "istio-proxy"
+
+// ConfigDumpCommand asks the proxy's Envoy admin API for its config dump, endpoints included
+// (auto mTLS decides per endpoint), through pilot-agent, which is in every istio-proxy image
+// (istio/istio pilot/cmd/pilot-agent/app/request.go; istioctl proxy-config uses the same).
+var ConfigDumpCommand = []string{"pilot-agent", "request", "GET", "config_dump?include_eds"}
+
+// Fetcher reads config dumps from sidecars in a cluster.
+type Fetcher struct {
+	config    *rest.Config
+	clientset *kubernetes.Clientset
+}
+
+// NewFetcher builds a fetcher for the cluster config points at.
+func NewFetcher(config *rest.Config) (*Fetcher, error) {
+	// An exec streams a large document: a client-wide Timeout would cut it, so each call is
+	// bounded by its context instead.
+	cfg := rest.CopyConfig(config)
+	cfg.Timeout = 0
+	cs, err := kubernetes.NewForConfig(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("authcheck: %w", err)
+	}
+	return &Fetcher{config: cfg, clientset: cs}, nil
+}
+
+// Sidecars lists the running pods with an istio-proxy container in namespace ("" for all),
+// or just the pod called name when name is set, sorted by namespace and name.
+func (f *Fetcher) Sidecars(ctx context.Context, namespace, name string) ([]corev1.Pod, error) {
+	if name != "" {
+		pod, err := f.clientset.CoreV1().Pods(namespace).Get(ctx, name, metav1.GetOptions{})
+		if err != nil {
+			return nil, fmt.Errorf("pod %s/%s: %w", namespace, name, err)
+		}
+		if !HasSidecar(pod) {
+			return nil, fmt.Errorf("pod %s/%s has no %s container", namespace, name, ProxyContainer)
+		}
+		return []corev1.Pod{*pod}, nil
+	}
+	list, err := f.clientset.CoreV1().Pods(namespace).List(ctx, metav1.ListOptions{})
+	if err != nil {
+		return nil, fmt.Errorf("list pods: %w", err)
+	}
+	var out []corev1.Pod
+	for i := range list.Items {
+		p := &list.Items[i]
+		if HasSidecar(p) && p.Status.Phase == corev1.PodRunning && p.DeletionTimestamp == nil {
+			out = append(out, *p)
+		}
+	}
+	slices.SortFunc(out, func(a, b corev1.Pod) int {
+		return strings.Compare(a.Namespace+"/"+a.Name, b.Namespace+"/"+b.Name)
+	})
+	return out, nil
+}
+
+// HasSidecar reports whether the pod runs istio-proxy.
+func HasSidecar(pod *corev1.Pod) bool {
+	for _, c := range slices.Concat(pod.Spec.Containers, pod.Spec.InitContainers) {
+		if c.Name == ProxyContainer {
+			return true
+		}
+	}
+	return false
+}
+
+// ConfigDump execs ConfigDumpCommand in the pod's istio-proxy container and returns its
+// output.
+func (f *Fetcher) ConfigDump(ctx context.Context, pod *corev1.Pod) ([]byte, error) {
+	req := f.clientset.CoreV1().RESTClient().Post().
+		Resource("pods").Namespace(pod.Namespace).Name(pod.Name).SubResource("exec").
+		VersionedParams(&corev1.PodExecOptions{
+			Container: ProxyContainer,
+			Command:   ConfigDumpCommand,
+			Stdout:    true,
+			Stderr:    true,
+		}, scheme.ParameterCodec)
+	exec, err := newStreamExecutor(f.config, req.URL())
+	if err != nil {
+		return nil, fmt.Errorf("exec in %s/%s: %w", pod.Namespace, pod.Name, err)
+	}
+	var stdout, stderr bytes.Buffer
+	err = exec.StreamWithContext(ctx, remotecommand.StreamOptions{Stdout: &stdout, Stderr: &stderr})
+	var exitErr utilexec.CodeExitError
+	switch {
+	case errors.As(err, &exitErr):
+		return nil, fmt.Errorf("%s in %s/%s exited %d: %s", strings.Join(ConfigDumpCommand, " "), pod.Namespace, pod.Name, exitErr.Code, firstLine(stderr.String()))
+	case err != nil:
+		return nil, fmt.Errorf("exec in %s/%s container %s: %w", pod.Namespace, pod.Name, ProxyContainer, err)
+	}
+	return stdout.Bytes(), nil
+}
+
+// newStreamExecutor is kubectl's choice (kubernetes/kubectl pkg/cmd/exec/exec.go
+// createExecutor): WebSocket first, SPDY when the upgrade fails or an HTTPS proxy is in the way.
+func newStreamExecutor(config *rest.Config, u *url.URL) (remotecommand.Executor, error) {
+	spdyExec, err := remotecommand.NewSPDYExecutor(config, "POST", u)
+	if err != nil {
+		return nil, err
+	}
+	wsExec, err := remotecommand.NewWebSocketExecutor(config, "GET", u.String())
+	if err != nil {
+		return nil, err
+	}
+	return remotecommand.NewFallbackExecutor(wsExec, spdyExec, func(err error) bool {
+		return httpstream.IsUpgradeFailure(err) || httpstream.IsHTTPSProxyError(err)
+	})
+}
+
+func firstLine(s string) string {
+	line, _, _ := strings.Cut(strings.TrimSpace(s), "\n")
+	return line
+}

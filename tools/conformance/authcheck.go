@@ -1,0 +1,147 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/mtls-conformance/mtls-conformance/suites/framework/authcheck"
+	"github.com/mtls-conformance/mtls-conformance/suites/framework/cluster"
+)
+
+func init() {
+	register("authcheck", "show each sidecar's inbound mTLS mode, outbound TLS and certificate (seed 002's auth check) [-n NS] [POD]", runAuthcheck)
+}
+
+// authcheckTimeout bounds the whole command: listing pods and one exec per sidecar.
+const authcheckTimeout = 2 * time.Minute
+
+func runAuthcheck(args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("authcheck", flag.ContinueOnError)
+	kubeconfig := fs.String("kubeconfig", "", "kubeconfig path (default $KUBECONFIG, then ~/.kube/config)")
+	kubeContext := fs.String("context", "", "kubeconfig context (default: current)")
+	namespace := fs.String("n", "", "namespace (default: all namespaces; required with POD)")
+	output := fs.String("o", "table", "output format: table or json")
+	dumpFile := fs.String("f", "", "read one config dump from this file instead of a cluster (- for stdin)")
+	fail := func(code int, format string, a ...any) int {
+		fmt.Fprintf(stderr, "conformance authcheck: "+format+"\n", a...)
+		return code
+	}
+	// POD may come before or after the flags (kubectl style): parse, take one positional,
+	// parse the rest.
+	var pod string
+	rest := args
+	for {
+		if ok, code := parseFlagsAllowArgs(fs, rest, stderr); !ok {
+			return code
+		}
+		if fs.NArg() == 0 {
+			break
+		}
+		if pod != "" {
+			return fail(2, "unexpected argument %q (one POD at most)", fs.Arg(0))
+		}
+		pod, rest = fs.Arg(0), fs.Args()[1:]
+	}
+	if *output != "table" && *output != "json" {
+		return fail(2, "-o %q: want table or json", *output)
+	}
+
+	var reports []*authcheck.Report
+	if *dumpFile != "" {
+		if pod != "" || *kubeconfig != "" || *kubeContext != "" {
+			return fail(2, "-f reads a dump file; it takes no POD, --kubeconfig or --context")
+		}
+		data, err := readInput(*dumpFile)
+		if err != nil {
+			return fail(1, "%v", err)
+		}
+		r, err := analyze(*dumpFile, data)
+		if err != nil {
+			return fail(1, "%v", err)
+		}
+		reports = append(reports, r)
+	} else {
+		if pod != "" && *namespace == "" {
+			return fail(2, "POD %q needs -n NAMESPACE", pod)
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), authcheckTimeout)
+		defer cancel()
+		conn, err := cluster.Connect(ctx, cluster.ConnectOptions{Kubeconfig: *kubeconfig, Context: *kubeContext})
+		if err != nil {
+			return fail(1, "%v", err)
+		}
+		fetcher, err := authcheck.NewFetcher(conn.Config)
+		if err != nil {
+			return fail(1, "%v", err)
+		}
+		pods, err := fetcher.Sidecars(ctx, *namespace, pod)
+		if err != nil {
+			return fail(1, "%v", err)
+		}
+		if len(pods) == 0 {
+			where := "any namespace"
+			if *namespace != "" {
+				where = "namespace " + *namespace
+			}
+			return fail(1, "no running pod with an %s container in %s", authcheck.ProxyContainer, where)
+		}
+		for i := range pods {
+			p := &pods[i]
+			data, err := fetcher.ConfigDump(ctx, p)
+			if err != nil {
+				return fail(1, "%v", err)
+			}
+			r, err := analyze(p.Name+"."+p.Namespace, data)
+			if err != nil {
+				return fail(1, "%v", err)
+			}
+			reports = append(reports, r)
+		}
+	}
+	// Everything is fetched and analysed before anything is printed.
+	if *output == "json" {
+		if err := authcheck.WriteJSON(stdout, reports); err != nil {
+			return fail(1, "%v", err)
+		}
+		return 0
+	}
+	for i, r := range reports {
+		if i > 0 {
+			fmt.Fprintln(stdout)
+		}
+		if err := r.WriteTable(stdout); err != nil {
+			return fail(1, "%v", err)
+		}
+	}
+	return 0
+}
+
+func analyze(name string, data []byte) (*authcheck.Report, error) {
+	d, err := authcheck.ParseConfigDump(data)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", name, err)
+	}
+	r, err := authcheck.Analyze(name, d)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", name, err)
+	}
+	return r, nil
+}
+
+// parseFlagsAllowArgs is parseFlags for a command that takes positional arguments.
+func parseFlagsAllowArgs(fs *flag.FlagSet, args []string, stderr io.Writer) (bool, int) {
+	fs.SetOutput(io.Discard)
+	if err := fs.Parse(args); err != nil {
+		if err == flag.ErrHelp {
+			fs.SetOutput(stderr)
+			fs.PrintDefaults()
+			return false, 0
+		}
+		fmt.Fprintf(stderr, "conformance %s: %v\n", fs.Name(), err)
+		return false, 2
+	}
+	return true, 0
+}
