@@ -67,7 +67,11 @@ func New(cfg *rest.Config, runID string) (*Deployer, error) {
 	if err != nil {
 		return nil, err
 	}
-	dyn, err := dynamic.NewForConfig(cfg)
+	// Listing v1 Endpoints (whose controller copies a Service's labels) draws a deprecation
+	// warning on every call since Kubernetes 1.33; it says nothing about the suite's objects.
+	quiet := rest.CopyConfig(cfg)
+	quiet.WarningHandler = rest.NoWarnings{}
+	dyn, err := dynamic.NewForConfig(quiet)
 	if err != nil {
 		return nil, err
 	}
