@@ -36,6 +36,9 @@ const SidecarContainer = "istio-proxy"
 // pilot/cmd/pilot-agent/app/request.go, "request <method> <path>").
 var ConfigDumpCommand = []string{"pilot-agent", "request", "GET", "config_dump"}
 
+// EmptyLog is written for a container whose log is empty.
+const EmptyLog = "(no log lines)\n"
+
 // PolicyResources are the objects that decide a probe's TLS: PeerAuthentication on the server
 // side, DestinationRule on the client side (istio.io/client-go v1 API groups).
 var PolicyResources = []schema.GroupVersionResource{
@@ -250,6 +253,11 @@ func (c *Collector) log(ctx context.Context, role string, pod *corev1.Pod, conta
 		w.fail("%s: %v", name, err)
 		return
 	}
+	if len(data) == 0 {
+		// Say so, rather than leave an empty file that looks like a failed write. The API server
+		// also answers this way for a pod that has not started (no node).
+		data = []byte(EmptyLog)
+	}
 	w.write(name, keepTail, RedactText(data))
 }
 
@@ -257,7 +265,10 @@ func (c *Collector) configDump(ctx context.Context, pod *corev1.Pod, w *specWrit
 	name := fmt.Sprintf("server-%s-config_dump.json", pod.Name)
 	stdout, stderr, err := c.Cluster.Exec(ctx, pod.Namespace, pod.Name, SidecarContainer, ConfigDumpCommand)
 	if err != nil {
-		w.fail("%s: %v: %s", name, err, firstLine(string(stderr)))
+		if line := firstLine(string(stderr)); line != "" {
+			err = fmt.Errorf("%w: %s", err, line)
+		}
+		w.fail("%s: %v", name, err)
 		return
 	}
 	out, err := RedactJSON(stdout)

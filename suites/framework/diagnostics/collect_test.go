@@ -430,7 +430,7 @@ func TestCollectRecordsErrorsAndContinues(t *testing.T) {
 
 func TestSlug(t *testing.T) {
 	for in, want := range map[string]string{
-		"namespace-strict sleep.legacy → httpbin.foo:8000 is reset (exit 56)": "namespace-strict-sleep.legacy-httpbin.foo-8000-is-reset-exit-56",
+		"namespace-strict sleep.legacy → httpbin.foo:8000 is reset (exit 56)":                                                           "namespace-strict-sleep.legacy-httpbin.foo-8000-is-reset-exit-56",
 		"[It] dr-port-level sleep.foo → httpbin.legacy:9080 succeeds over mTLS (By=spiffe://cluster.local/ns/legacy/sa/httpbin, URI=…)": "it-dr-port-level-sleep.foo-httpbin.legacy-9080-succeeds-over-mtls-by-spiffe-clus",
 		"→→→": "spec",
 	} {
