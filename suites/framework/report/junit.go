@@ -91,6 +91,11 @@ func GenerateJUnit(rep types.Report, dst string, h Header) error {
 		return fmt.Errorf("junit: Ginkgo wrote %d test suites, want 1", len(suites.TestSuites))
 	}
 	suite := &suites.TestSuites[0]
+	// Ginkgo copies failure messages and captured output verbatim; reports never hold
+	// credentials.
+	for i := range suite.TestCases {
+		redactTestCase(&suite.TestCases[i])
+	}
 	suite.Properties.Properties = append(suite.Properties.Properties, SuiteProperties(h)...)
 	for _, f := range h.InfrastructureFailures {
 		suite.TestCases = append(suite.TestCases, InfrastructureTestCase(suite.Name, f))
@@ -100,6 +105,22 @@ func GenerateJUnit(rep types.Report, dst string, h Header) error {
 		suites.Failures++
 	}
 	return writeJUnit(dst, suites)
+}
+
+func redactTestCase(tc *reporters.JUnitTestCase) {
+	tc.SystemOut = redact(tc.SystemOut)
+	tc.SystemErr = redact(tc.SystemErr)
+	if tc.Failure != nil {
+		tc.Failure.Message = redact(tc.Failure.Message)
+		tc.Failure.Description = redact(tc.Failure.Description)
+	}
+	if tc.Error != nil {
+		tc.Error.Message = redact(tc.Error.Message)
+		tc.Error.Description = redact(tc.Error.Description)
+	}
+	if tc.Skipped != nil {
+		tc.Skipped.Message = redact(tc.Skipped.Message)
+	}
 }
 
 // WriteInfrastructureJUnit writes a JUnit file holding one failed testcase, for when the suite
@@ -112,6 +133,7 @@ func WriteInfrastructureJUnit(dst, suiteName string, env Environment, f InfraFai
 	if f.Time.IsZero() {
 		f.Time = time.Now().UTC()
 	}
+	f.Message = redact(f.Message)
 	tc := InfrastructureTestCase(suiteName, f)
 	props := append([]reporters.JUnitProperty{{Name: "SuiteSucceeded", Value: "false"}},
 		SuiteProperties(Header{Environment: env})...)

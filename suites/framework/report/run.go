@@ -15,6 +15,8 @@ import (
 	"time"
 
 	"github.com/onsi/ginkgo/v2/types"
+
+	"github.com/mtls-conformance/mtls-conformance/suites/framework/diagnostics"
 )
 
 // File names inside a run folder.
@@ -135,6 +137,13 @@ func (r *Run) Record(rec ProbeRecord) error {
 	if rec.Time.IsZero() {
 		rec.Time = time.Now().UTC()
 	}
+	// Reports never hold credentials: messages quote curl's stderr and response bodies.
+	rec.Message = redact(rec.Message)
+	if rec.Observed != nil {
+		observed := *rec.Observed
+		observed.Stderr = redact(observed.Stderr)
+		rec.Observed = &observed
+	}
 	return r.append(journalEntry{Probe: &rec})
 }
 
@@ -148,7 +157,7 @@ func (r *Run) SetEnvironment(env Environment) error {
 func (r *Run) RecordInfrastructureFailure(step string, err error, took time.Duration) error {
 	return r.append(journalEntry{Infra: &InfraFailure{
 		Step:       step,
-		Message:    err.Error(),
+		Message:    redact(err.Error()), // errors of kind, Helm and client-go can quote configs
 		DurationMs: took.Milliseconds(),
 		Time:       time.Now().UTC(),
 	}})
@@ -286,6 +295,8 @@ func writeFileAtomic(path string, data []byte) error {
 	}
 	return os.Rename(tmp, path)
 }
+
+func redact(s string) string { return string(diagnostics.RedactText([]byte(s))) }
 
 // symlink is os.Symlink, replaceable by tests to exercise the fallback.
 var symlink = os.Symlink

@@ -299,3 +299,45 @@ func TestResultsRoundTrip(t *testing.T) {
 		}
 	}
 }
+
+// A JWT in the shape of a projected service account token.
+const token = "eyJhbGciOiJSUzI1NiIsImtpZCI6IjZ0dEp4c0VfTjZXYkZ0In0.eyJpc3MiOiJodHRwczovL2t1YmVybmV0ZXMuZGVmYXVsdC5zdmMifQ.c2lnbmF0dXJlLXNoYXBlZC1ieXRlcw"
+
+func TestReportsHoldNoCredentials(t *testing.T) {
+	run, err := NewRun(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec := loadRecorded(t).Probes[0]
+	rec.Verdict = VerdictFail
+	rec.Message = "observed body: {\"headers\": {\"Authorization\": [\"Bearer " + token + "\"]}}"
+	rec.Observed = &Observed{HTTPCode: 401, Stderr: "< www-authenticate: Bearer\n> Authorization: Bearer " + token}
+	if err := run.Record(rec); err != nil {
+		t.Fatal(err)
+	}
+	stepErr := run.Step("connect to the existing cluster", func() error {
+		return errors.New("invalid kubeconfig: users[0].user.client-key-data: LS0tLS1CRUdJTiBQUklWQVRFIEtFWS0tLS0tCk1JR0hBZ0VBTUJNR0J5cUdTTTQ5QWdFR0NDcUdTTTQ5QXdFSEJHMHdhd0lCQVFRZ2F3PT0K; token: " + token)
+	})
+	if stepErr == nil {
+		t.Fatal("the step failed")
+	}
+	rep := failedSetupReport()
+	rep.SpecReports[0].Failure.Message += "\nAuthorization: Bearer " + token
+	if err := run.Finish(&rep); err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{ResultsFile, SummaryFile, JUnitFile} {
+		data, err := os.ReadFile(filepath.Join(run.Dir, name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, secret := range []string{token, "LS0tLS1CRUdJTiBQUklWQVRFIEtFWS0tLS0t"} {
+			if strings.Contains(string(data), secret) {
+				t.Errorf("%s holds %.30q…", name, secret)
+			}
+		}
+		if !strings.Contains(string(data), "[REDACTED]") {
+			t.Errorf("%s marks nothing as redacted", name)
+		}
+	}
+}
