@@ -12,7 +12,7 @@ import (
 )
 
 func init() {
-	register("authcheck", "show each sidecar's inbound mTLS mode, outbound TLS and certificate (seed 002's auth check) [-n NS] [POD]", runAuthcheck)
+	register("authcheck", "seed 002's auth check: each sidecar's inbound mTLS modes, outbound TLS, certificates", runAuthcheck)
 }
 
 // authcheckTimeout bounds the whole command: listing pods and one exec per sidecar.

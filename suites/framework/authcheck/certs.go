@@ -24,8 +24,10 @@ type Certificate struct {
 	// Validity is NotAfter-NotBefore, what Istio's workload certificate TTL bounds.
 	Validity time.Duration `json:"validity"`
 	Issuer   string        `json:"issuer"`
-	// SHA256 is the hex digest of the DER certificate: the Hash Envoy writes into
-	// X-Forwarded-Client-Cert for this client (envoy source/common/ssl/... sha256PeerCertificateDigest).
+	// SHA256 is the lowercase hex SHA-256 of the DER certificate: the Hash Envoy writes into
+	// X-Forwarded-Client-Cert when this proxy is the client (envoyproxy/envoy
+	// source/common/http/conn_manager_utility.cc, from the connection's
+	// sha256PeerCertificateDigest).
 	SHA256 string `json:"sha256"`
 }
 

@@ -32,7 +32,7 @@ var ConfigDumpCommand = []string{"pilot-agent", "request", "GET", "config_dump?i
 // Fetcher reads config dumps from sidecars in a cluster.
 type Fetcher struct {
 	config    *rest.Config
-	clientset *kubernetes.Clientset
+	clientset kubernetes.Interface
 }
 
 // NewFetcher builds a fetcher for the cluster config points at.
