@@ -1,19 +1,93 @@
-# mtls-conformance. `make test` needs only Go (and curl); `make conformance` needs Docker or
-# Podman (CLUSTER=kind) or a cluster (CLUSTER=existing).
+# mtls-conformance.
+#   make conformance   run the suite on kind (Docker or Podman) or CLUSTER=existing
+#   make test          everything that runs without a container runtime (CI runs this)
+# Settings are environment variables with the names the suite's flags use (see README).
 SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
 GO ?= go
-PKGS := ./...
+GINKGO := $(GO) tool ginkgo
+ACTIONLINT := $(GO) tool actionlint
 
-.PHONY: test lint vet fmt-check unit
-test: vet unit ## everything that runs without a container runtime
+# The one versions file (versions/versions.yaml), rendered for Make. Every pin comes from there.
+.cache/versions.mk: versions/versions.yaml versions/versions.go
+	@mkdir -p .cache
+	@$(GO) run ./tools/conformance versions --make > $@.tmp && mv $@.tmp $@
+include .cache/versions.mk
 
-vet:
-	$(GO) vet $(PKGS)
+CLUSTER ?= kind
+LABEL_FILTER ?=
+KEEP_CLUSTER ?=
+REPORTS_DIR ?= reports
+export CLUSTER KEEP_CLUSTER REPORTS_DIR ISTIO_VERSION
 
-unit:
-	$(GO) test -count=1 $(PKGS)
+# The real kube-apiserver + etcd for the envtest tier, built from Go modules (tools/kubebin).
+KUBEBIN = $(shell tools/kubebin/build.sh)
+
+.PHONY: test lint fmt-check vet actionlint unit envtest-binaries istiogen-test list conformance upgrade clean help
+
+help:
+	@grep -E '^#   make' Makefile | sed 's/^#   //'
+
+## ---- checks that need no container runtime --------------------------------------------------
+
+test: lint unit istiogen-test list ## what CI runs
+
+lint: fmt-check vet actionlint
 
 fmt-check:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed: $$out"; exit 1; fi
 
-lint: fmt-check vet
+vet:
+	$(GO) vet ./...
+	$(GO) vet -tags e2e ./suites/...
+	cd tools/kubebin && $(GO) vet ./...
+
+actionlint:
+	$(ACTIONLINT) -color=false
+
+envtest-binaries:
+	@tools/kubebin/build.sh >/dev/null
+
+# Unit tests plus the real-apiserver tier: MTLS_REQUIRE_ENVTEST makes a missing binary a failure,
+# not a skip.
+unit: envtest-binaries
+	KUBEBUILDER_ASSETS=$(KUBEBIN) MTLS_REQUIRE_ENVTEST=1 $(GO) test -count=1 ./...
+
+# The oracle checked against Istio's own config generator (nested module, never in go.mod).
+istiogen-test:
+	cd tools/istiogen && $(GO) test -count=1 ./...
+
+# Every spec of the e2e suites with its labels, without a cluster.
+list:
+	$(GINKGO) --dry-run -v --no-color --tags e2e ./suites/mtls ./suites/upgrade
+
+## ---- the suite ------------------------------------------------------------------------------
+
+# preflight answers in seconds (no runtime, bad version, unreachable cluster) and writes a run
+# folder with a JUnit file naming that failure, before the suite is even compiled. The suite writes
+# junit.xml, results.json and summary.md into reports/<run-id>/ itself (reports/latest).
+conformance:
+	@mkdir -p $(REPORTS_DIR)
+	@$(GO) run ./tools/conformance preflight
+	$(GINKGO) --tags e2e -v --no-color --timeout=2h \
+		$(if $(LABEL_FILTER),--label-filter='$(LABEL_FILTER)') \
+		./suites/mtls
+
+upgrade:
+	@test -n "$(FROM)" -a -n "$(TO)" || { echo "make upgrade: FROM=<version> TO=<version> [MODE=inplace|canary] are required"; exit 2; }
+	@mkdir -p $(REPORTS_DIR)
+	$(GINKGO) --tags e2e -v --no-color --timeout=3h \
+		./suites/upgrade -- --from=$(FROM) --to=$(TO) --mode=$(or $(MODE),inplace)
+
+clean:
+	-$(GO) run ./tools/conformance cluster delete --name $(or $(CLUSTER_NAME),mtls-conformance)
+	find $(REPORTS_DIR) -mindepth 1 ! -name README.md -exec rm -rf {} +
+
+## ---- extras ---------------------------------------------------------------------------------
+
+.PHONY: fuzz bench
+fuzz: ## explore the XFCC parser beyond its seed corpus (FUZZTIME=60s)
+	$(GO) test -run='^$$' -fuzz=FuzzParse -fuzztime=$${FUZZTIME:-60s} ./suites/framework/xfcc
+
+bench: ## wall time of the 36-probe matrix vs one probe (100 ms simulated exec)
+	$(GO) test -run='^$$' -bench=Matrix -benchtime=1x ./suites/framework/probe

@@ -112,3 +112,19 @@ type ProbeOutcome struct {
 	Probe
 	Outcome
 }
+
+// SpecName is the probe as a sentence, the name of its Ginkgo spec:
+// "sleep.legacy → httpbin.foo:8000 is reset (exit 56)".
+func (p ProbeOutcome) SpecName() string {
+	switch p.Class() {
+	case ClassMTLS:
+		return fmt.Sprintf("%s succeeds over mTLS (By=%s, URI=%s)", p.Probe, p.XFCC.By, p.XFCC.URI)
+	case ClassPlaintext:
+		return fmt.Sprintf("%s succeeds in plaintext (no XFCC)", p.Probe)
+	case ClassReset:
+		return fmt.Sprintf("%s is reset (exit 56)", p.Probe)
+	case ClassUpstreamError:
+		return fmt.Sprintf("%s gets 503 from the client's sidecar", p.Probe)
+	}
+	return fmt.Sprintf("%s observes %s", p.Probe, p.Outcome)
+}
