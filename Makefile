@@ -59,7 +59,7 @@ istiogen-test:
 
 # Every spec of the e2e suites with its labels, without a cluster.
 list:
-	$(GINKGO) --dry-run -v --no-color --tags e2e ./suites/mtls ./suites/upgrade
+	$(GINKGO) --dry-run -v --no-color --tags e2e ./suites/mtls
 
 ## ---- the suite ------------------------------------------------------------------------------
 
