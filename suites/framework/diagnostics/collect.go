@@ -239,6 +239,7 @@ func (c *Collector) pods(ctx context.Context, w fixtures.Workload, max int) ([]c
 	if len(pods) == 0 {
 		return nil, fmt.Errorf("no pod in %s matches %v", w.Namespace, w.PodLabels)
 	}
+	pods = slices.Clone(pods) // the Cluster's slice is not ours to reorder
 	slices.SortStableFunc(pods, func(a, b corev1.Pod) int {
 		return b.CreationTimestamp.Compare(a.CreationTimestamp.Time)
 	})
@@ -324,6 +325,7 @@ func (c *Collector) events(ctx context.Context, ns string, max int, w *specWrite
 		w.fail("%s: %v", name, err)
 		return
 	}
+	events = slices.Clone(events)
 	slices.SortStableFunc(events, func(a, b corev1.Event) int { return eventTime(&a).Compare(eventTime(&b)) })
 	if len(events) > max {
 		events = events[len(events)-max:]
