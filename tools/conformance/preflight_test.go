@@ -49,7 +49,7 @@ func TestPreflightBadInput(t *testing.T) {
 				t.Setenv(k, v)
 			}
 			_, errOut, code := runCLI(t, "preflight")
-			if code != 1 || strings.Count(errOut, "\n") != 1 || !strings.HasPrefix(errOut, "conformance preflight: ") {
+			if code != 1 || strings.Count(errOut, "\n") != 1 || !strings.HasPrefix(errOut, "conformance preflight: ") || strings.Contains(errOut, "secret-token") {
 				t.Fatalf("exit %d, stderr %q", code, errOut)
 			}
 		})
@@ -65,4 +65,16 @@ func writeKubeconfig(t *testing.T, server string) string {
 		t.Fatal(err)
 	}
 	return p
+}
+
+func TestClusterDeleteNoRuntime(t *testing.T) {
+	t.Setenv("PATH", t.TempDir())
+	t.Setenv("KIND_EXPERIMENTAL_PROVIDER", "")
+	_, errOut, code := runCLI(t, "cluster", "delete")
+	if code != 1 || !strings.Contains(errOut, "no usable container runtime") || strings.Count(errOut, "\n") != 1 {
+		t.Fatalf("exit %d, stderr %q", code, errOut)
+	}
+	if _, _, code := runCLI(t, "cluster"); code != 2 {
+		t.Fatalf("usage error exit %d, want 2", code)
+	}
 }

@@ -1,0 +1,64 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"slices"
+	"time"
+
+	kindcluster "sigs.k8s.io/kind/pkg/cluster"
+
+	"github.com/mtls-conformance/mtls-conformance/suites/framework/cluster"
+)
+
+func init() {
+	register("cluster", "manage the suite's kind cluster: cluster delete [--name NAME]", runCluster)
+}
+
+// runCluster deletes a kind cluster kept with KEEP_CLUSTER=1 (`make clean`), through kind's Go
+// library like the suite itself.
+func runCluster(args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 || args[0] != "delete" {
+		fmt.Fprintln(stderr, "conformance cluster: usage: cluster delete [--name NAME]")
+		return 2
+	}
+	fs := flag.NewFlagSet("cluster delete", flag.ContinueOnError)
+	name := fs.String("name", cluster.DefaultName, "kind cluster name")
+	if ok, code := parseFlags(fs, args[1:], stderr); !ok {
+		return code
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	rt, err := cluster.DetectRuntime(ctx, os.Getenv)
+	if err != nil {
+		fmt.Fprintf(stderr, "conformance cluster delete: %v\n", err)
+		return 1
+	}
+	kind := kindcluster.NewProvider(rt.ProviderOption())
+	names, err := kind.List()
+	if err != nil {
+		fmt.Fprintf(stderr, "conformance cluster delete: listing kind clusters: %v\n", err)
+		return 1
+	}
+	if !slices.Contains(names, *name) {
+		fmt.Fprintf(stdout, "no kind cluster %q\n", *name)
+		return 0
+	}
+	// An explicit, throwaway kubeconfig: with "" kind would edit $KUBECONFIG or ~/.kube/config.
+	tmp, err := os.MkdirTemp("", "mtls-conformance-delete-")
+	if err != nil {
+		fmt.Fprintf(stderr, "conformance cluster delete: %v\n", err)
+		return 1
+	}
+	defer os.RemoveAll(tmp)
+	if err := kind.Delete(*name, filepath.Join(tmp, "kubeconfig")); err != nil {
+		fmt.Fprintf(stderr, "conformance cluster delete: %v\n", err)
+		return 1
+	}
+	fmt.Fprintf(stdout, "deleted kind cluster %q\n", *name)
+	return 0
+}
