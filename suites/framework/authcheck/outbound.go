@@ -22,8 +22,8 @@ const (
 	// SendsIstioMTLS: every endpoint gets Istio mTLS (DestinationRule ISTIO_MUTUAL).
 	SendsIstioMTLS Sends = "ISTIO_MUTUAL"
 	// SendsAutoMTLS: Istio mTLS to endpoints labelled tlsMode=istio, plaintext to the others
-	// (auto mTLS; istio/istio pilot/pkg/networking/core/cluster_builder.go
-	// buildUpstreamTLSSettings / transport socket match "tlsMode-istio").
+	// (auto mTLS; istio/istio pilot/pkg/networking/core/cluster_tls.go
+	// buildUpstreamTLSSettings, transport socket match "tlsMode-istio").
 	SendsAutoMTLS Sends = "AUTO"
 	// SendsPlaintext: no TLS (DestinationRule DISABLE, or auto mTLS turned off).
 	SendsPlaintext Sends = "DISABLE"

@@ -116,13 +116,10 @@ func Generate(t test.Failer, in oracle.Input) (*Generated, error) {
 }
 
 // Proxy is the sidecar of wl as istio-agent would announce it: ID pod.namespace (how istiod
-// finds the pod, pilot/pkg/serviceregistry/kube/controller/pod.go podKeyByProxy), the pod IP,
+// finds the pod, pilot/pkg/serviceregistry/kube/controller/util.go podKeyByProxy), the pod IP,
 // labels and service account.
 func (w *World) Proxy(wl fixtures.Workload) *model.Proxy {
-	labels := maps.Clone(wl.PodLabels)
-	labels[tlsModeLabel] = tlsModeIstio
-	labels[canonicalName] = wl.Name
-	labels[canonicalVersion] = "latest"
+	labels := injectedLabels(wl)
 	ip := w.PodIPs[wl.Ref].String()
 	return &model.Proxy{
 		Type:            model.SidecarProxy,
@@ -144,7 +141,8 @@ func (w *World) Proxy(wl fixtures.Workload) *model.Proxy {
 
 // Configs converts the policies into Istio's config model in creation order: each object is
 // one second younger than the one before, which is what Istio's "oldest wins" rules compare
-// (pilot/pkg/model/authentication.go; pilot/pkg/model/push_context.go sortConfigBy...).
+// (pilot/pkg/model/authentication.go for PeerAuthentication; pilot/pkg/model/push_context.go
+// sortConfigBySelectorAndCreationTime).
 func Configs(objs []policy.Object) ([]config.Config, error) {
 	base := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	out := make([]config.Config, 0, len(objs))

@@ -5,6 +5,7 @@
 package harness
 
 import (
+	"cmp"
 	"fmt"
 	"maps"
 	"net/netip"
@@ -121,9 +122,7 @@ func NewWorld(topo *fixtures.Topology, injected map[string]bool) (*World, error)
 func (w *World) pod(wl fixtures.Workload, name string, ip netip.Addr) *corev1.Pod {
 	labels := maps.Clone(wl.PodLabels)
 	if w.Injected[wl.Namespace] {
-		labels[tlsModeLabel] = tlsModeIstio
-		labels[canonicalName] = wl.Name
-		labels[canonicalVersion] = "latest"
+		labels = injectedLabels(wl)
 	}
 	c := corev1.Container{Name: wl.Container, Image: "fixture"}
 	for _, p := range wl.ContainerPorts {
@@ -149,6 +148,16 @@ func (w *World) pod(wl fixtures.Workload, name string, ip netip.Addr) *corev1.Po
 			},
 		},
 	}
+}
+
+// injectedLabels are the pod's labels after injection: tlsMode istio, and the canonical name
+// and revision taken from the app and version labels as the injection template does.
+func injectedLabels(wl fixtures.Workload) map[string]string {
+	labels := maps.Clone(wl.PodLabels)
+	labels[tlsModeLabel] = tlsModeIstio
+	labels[canonicalName] = cmp.Or(wl.PodLabels["app"], wl.Name)
+	labels[canonicalVersion] = cmp.Or(wl.PodLabels["version"], "latest")
+	return labels
 }
 
 func ptr[T any](v T) *T { return &v }
