@@ -57,7 +57,9 @@ type Dump struct {
 	Listeners []*listenerv3.Listener
 	Clusters  []*clusterv3.Cluster
 	// Endpoints are present when the dump was taken with ?include_eds; auto-mTLS decides per
-	// endpoint, so without them a client's choice for an auto-mTLS cluster is unknown.
+	// endpoint, so without them a client's choice for an auto-mTLS cluster is unknown. Envoy
+	// dumps each endpoint with its metadata, tlsMode included (envoyproxy/envoy
+	// source/server/admin/config_dump_handler.cc addLbEndpoint).
 	Endpoints []*endpointv3.ClusterLoadAssignment
 	Secrets   []Secret
 	// NodeIPs are the proxy's pod IPs (bootstrap node metadata INSTANCE_IPS); inbound filter
