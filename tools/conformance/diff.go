@@ -95,6 +95,12 @@ func runDiff(args []string, stdout, stderr io.Writer) int {
 	}
 	var runs [2]*report.Results
 	for i, p := range paths {
+		// reports/latest is a file naming the run where symlinks could not be made.
+		if st, err := os.Lstat(p); err == nil && st.Mode().IsRegular() && filepath.Base(p) == report.LatestName {
+			if dir, err := report.Latest(filepath.Dir(p)); err == nil {
+				p = dir
+			}
+		}
 		if st, err := os.Stat(p); err == nil && st.IsDir() {
 			p = filepath.Join(p, report.ResultsFile)
 			paths[i] = p

@@ -173,6 +173,15 @@ func TestDiffRecordedRunOneChange(t *testing.T) {
 	if doc.B.Path != filepath.Join(runDir, report.ResultsFile) {
 		t.Fatalf("B path %q", doc.B.Path)
 	}
+	// reports/latest as a file naming the run (where symlinks fail) stands for that run too.
+	latest := filepath.Join(filepath.Dir(runDir), report.LatestName)
+	if err := os.WriteFile(latest, []byte(filepath.Base(runDir)+"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out, errOut, code = runCLI(t, "diff", recorded, latest)
+	if code != 1 || errOut != "" || !strings.Contains(out, "1 of 180 probes changed") {
+		t.Fatalf("diff against reports/latest (file): exit %d, %s\n%s", code, errOut, out)
+	}
 }
 
 func TestDiffBadInput(t *testing.T) {
