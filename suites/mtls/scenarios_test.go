@@ -10,6 +10,7 @@ import (
 
 	"github.com/mtls-conformance/mtls-conformance/scenarios"
 	"github.com/mtls-conformance/mtls-conformance/suites/framework/probe"
+	"github.com/mtls-conformance/mtls-conformance/suites/framework/report"
 	"github.com/mtls-conformance/mtls-conformance/suites/framework/world"
 )
 
@@ -78,7 +79,7 @@ func describeStep(s *scenarios.Scenario, i int) {
 		for _, e := range expect {
 			It(e.SpecName(), func(ctx SpecContext) {
 				r := results[e.Probe]
-				rec := world.Record(s, i, e, r)
+				rec := report.FromProbeResult(s.Name, step.Name, i, r)
 				Expect(run.Record(rec)).To(Succeed())
 				AddReportEntry("attempts", rec.Attempts)
 				AddReportEntry("convergeMs", rec.ConvergeMs)
