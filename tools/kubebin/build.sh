@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Builds the real kube-apiserver and etcd pinned by this module's go.mod into
+# Builds the real kube-apiserver, etcd and kubectl pinned by this module's go.mod into
 # <repo>/.cache/kubebin/<kubernetes version>/ and prints that directory (the only stdout line), for
 # KUBEBUILDER_ASSETS. It rebuilds only when the binaries are missing or the inputs changed (hash of
 # go.mod, go.sum, the mains and this script). Needs only Go and the module proxy: a cold build takes
@@ -20,9 +20,15 @@ kube_minor=${BASH_REMATCH[2]}
 
 out_dir=${KUBEBIN_DIR:-$repo_root/.cache/kubebin/$kube_version}
 stamp_file=$out_dir/.inputs.sha256
-inputs_hash=$(cat go.mod go.sum build.sh cmd/kube-apiserver/main.go cmd/etcd/main.go | sha256sum | cut -d' ' -f1)
+binaries=(kube-apiserver etcd kubectl)
+inputs_hash=$(cat go.mod go.sum build.sh cmd/*/main.go | sha256sum | cut -d' ' -f1)
 
-if [[ -x $out_dir/kube-apiserver && -x $out_dir/etcd && -f $stamp_file && $(<"$stamp_file") == "$inputs_hash" ]]; then
+up_to_date() {
+	[[ -f $stamp_file && $(<"$stamp_file") == "$inputs_hash" ]] || return 1
+	local b
+	for b in "${binaries[@]}"; do [[ -x $out_dir/$b ]] || return 1; done
+}
+if up_to_date; then
 	echo "$out_dir"
 	exit 0
 fi
@@ -35,17 +41,18 @@ for pkg in k8s.io/component-base/version k8s.io/client-go/pkg/version; do
 	ldflags+=" -X $pkg.gitVersion=$kube_version -X $pkg.gitMajor=$kube_major -X $pkg.gitMinor=$kube_minor -X $pkg.gitTreeState=clean"
 done
 
-echo "build.sh: building kube-apiserver $kube_version and etcd $("$GO" list -m -f '{{.Version}}' go.etcd.io/etcd/server/v3) into $out_dir" >&2
+echo "build.sh: building kube-apiserver and kubectl $kube_version, etcd $("$GO" list -m -f '{{.Version}}' go.etcd.io/etcd/server/v3) into $out_dir" >&2
 mkdir -p "$out_dir"
 staging=$(mktemp -d "$out_dir/.build.XXXXXX")
 trap 'rm -rf "$staging"' EXIT
 # CGO off as in Kubernetes' own static build of kube-apiserver (hack/lib/golang.sh KUBE_STATIC_BINARIES),
-# so no C toolchain is needed; -trimpath keeps the Go build cache valid across checkout paths.
-CGO_ENABLED=0 "$GO" build -trimpath -buildvcs=false -ldflags "$ldflags" -o "$staging/" ./cmd/kube-apiserver ./cmd/etcd
+# so no C toolchain is needed; -trimpath keeps local paths out of the binaries.
+CGO_ENABLED=0 "$GO" build -trimpath -buildvcs=false -ldflags "$ldflags" -o "$staging/" "${binaries[@]/#/./cmd/}"
 # Replace the binaries one rename each, then record the inputs, so a concurrent reader never sees a
 # half-written binary and an interrupted build is redone.
 rm -f "$stamp_file"
-mv -f "$staging/kube-apiserver" "$out_dir/kube-apiserver"
-mv -f "$staging/etcd" "$out_dir/etcd"
+for b in "${binaries[@]}"; do
+	mv -f "$staging/$b" "$out_dir/$b"
+done
 echo "$inputs_hash" >"$stamp_file"
 echo "$out_dir"

@@ -5,7 +5,7 @@
 // The tier is opt-in by environment so that `go test ./...` works on a machine without the binaries,
 // and mandatory in `make test`:
 //
-//	KUBEBUILDER_ASSETS=<dir>    directory holding kube-apiserver and etcd (tools/kubebin/build.sh prints it)
+//	KUBEBUILDER_ASSETS=<dir>    directory holding kube-apiserver, etcd and kubectl (tools/kubebin/build.sh prints it)
 //	MTLS_REQUIRE_ENVTEST=1      missing binaries fail the test instead of skipping it
 package envtestenv
 
@@ -16,11 +16,9 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
-	"os/signal"
 	"path/filepath"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -38,8 +36,9 @@ const (
 	EnvRequire = "MTLS_REQUIRE_ENVTEST"
 )
 
-// Binaries the tier needs in EnvAssets. kubectl is optional: envtest only uses it on request.
-var requiredBinaries = []string{"kube-apiserver", "etcd"}
+// Binaries the tier needs in EnvAssets (what tools/kubebin/build.sh builds, and what
+// setup-envtest downloads). kubectl is there for tests and people that drive the apiserver with it.
+var requiredBinaries = []string{"kube-apiserver", "etcd", "kubectl"}
 
 // istioCRDFile is where istio.io/api keeps every Istio CRD in one file; istio/istio's
 // manifests/charts/base/files/crd-all.gen.yaml is generated from the same source.
@@ -58,14 +57,16 @@ type Env struct {
 	Config *rest.Config
 	// Kubeconfig is the path of a kubeconfig file for Config, for tools that take a file.
 	Kubeconfig string
-	// BinaryDir is the directory kube-apiserver and etcd were started from (KUBEBUILDER_ASSETS).
+	// BinaryDir is the directory kube-apiserver and etcd were started from (KUBEBUILDER_ASSETS);
+	// it also holds the matching kubectl.
 	BinaryDir string
 	// IstioCRDFile is the CRD file that was installed; IstioCRDs are its CRDs as installed.
 	IstioCRDFile string
 	IstioCRDs    []*apiextensionsv1.CustomResourceDefinition
 
 	testEnv  *envtest.Environment
-	tempDir  string
+	tempDir  string // kubeconfig, etcd data and apiserver certificates
+	reaper   *reaper
 	stopOnce sync.Once
 	stopErr  error
 }
@@ -82,10 +83,12 @@ func Start(t testing.TB) *Env {
 	if skipReason != "" {
 		t.Skip(skipReason)
 	}
+	started := time.Now()
 	env, err := launch(dir)
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Logf("kube-apiserver, etcd and Istio CRDs ready in %s", time.Since(started).Round(time.Millisecond))
 	t.Cleanup(func() {
 		if err := env.Stop(); err != nil {
 			t.Errorf("stopping kube-apiserver and etcd: %v", err)
@@ -119,11 +122,14 @@ func Main(m *testing.M) int {
 		sharedSkipReason = skipReason
 		return m.Run()
 	}
+	started := time.Now()
 	env, err := launch(dir)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "envtestenv:", err)
 		return 1
 	}
+	// Printed before flags are parsed (testing.Verbose would panic); go test shows it with -v or on failure.
+	fmt.Fprintf(os.Stderr, "envtestenv: kube-apiserver, etcd and Istio CRDs ready in %s\n", time.Since(started).Round(time.Millisecond))
 	sharedEnv = env
 	code := m.Run()
 	if err := env.Stop(); err != nil {
@@ -163,7 +169,7 @@ func binaryDir() (dir, skipReason string, err error) {
 		info, statErr := os.Stat(filepath.Join(dir, name))
 		switch {
 		case statErr != nil:
-			return "", "", fmt.Errorf("%s=%s: %v (%s)", EnvAssets, dir, statErr, howTo)
+			return "", "", fmt.Errorf("%s=%s: %w (%s)", EnvAssets, dir, statErr, howTo)
 		case !info.Mode().IsRegular() || info.Mode().Perm()&0o111 == 0:
 			return "", "", fmt.Errorf("%s=%s: %s is not an executable file (%s)", EnvAssets, dir, name, howTo)
 		}
@@ -203,13 +209,24 @@ func launch(dir string) (_ *Env, err error) {
 	if err != nil {
 		return nil, err
 	}
+	defer func() {
+		if err != nil {
+			_ = env.Stop()
+		}
+	}()
 	// The control plane's own output is kept (bounded) so a failed start says why.
 	apiserverLog, etcdLog := &tailBuffer{}, &tailBuffer{}
 	env.testEnv = &envtest.Environment{
 		BinaryAssetsDirectory: dir,
 		ControlPlane: envtest.ControlPlane{
-			APIServer: &envtest.APIServer{Path: filepath.Join(dir, "kube-apiserver"), Out: apiserverLog, Err: apiserverLog},
-			Etcd:      &envtest.Etcd{Path: filepath.Join(dir, "etcd"), Out: etcdLog, Err: etcdLog},
+			APIServer: &envtest.APIServer{
+				Path: filepath.Join(dir, "kube-apiserver"), CertDir: filepath.Join(env.tempDir, "apiserver"),
+				Out: apiserverLog, Err: apiserverLog,
+			},
+			Etcd: &envtest.Etcd{
+				Path: filepath.Join(dir, "etcd"), DataDir: filepath.Join(env.tempDir, "etcd"),
+				Out: etcdLog, Err: etcdLog,
+			},
 		},
 		ControlPlaneStartTimeout: controlPlaneStartTimeout,
 		ControlPlaneStopTimeout:  controlPlaneStopTimeout,
@@ -219,15 +236,17 @@ func launch(dir string) (_ *Env, err error) {
 			MaxTime:            crdReadyTimeout,
 		},
 	}
-	track(env)
-	defer func() {
-		if err != nil {
-			_ = env.Stop()
+	for _, sub := range []string{"apiserver", "etcd"} {
+		if err := os.Mkdir(filepath.Join(env.tempDir, sub), 0o700); err != nil {
+			return nil, err
 		}
-	}()
+	}
 	if _, err := env.testEnv.Start(); err != nil {
 		return nil, fmt.Errorf("starting kube-apiserver and etcd from %s: %w\n--- kube-apiserver output (tail) ---\n%s\n--- etcd output (tail) ---\n%s",
 			dir, err, apiserverLog.String(), etcdLog.String())
+	}
+	if env.reaper, err = startReaper(env.tempDir, env.testEnv.ControlPlane.APIServer.Path, env.testEnv.ControlPlane.Etcd.Path); err != nil {
+		return nil, err
 	}
 	env.Config = env.testEnv.Config
 	env.IstioCRDs = env.testEnv.CRDs
@@ -277,64 +296,15 @@ func waitEstablished(cfg *rest.Config, crds []*apiextensionsv1.CustomResourceDef
 // Stop stops kube-apiserver and etcd and removes their data; it is safe to call more than once.
 func (e *Env) Stop() error {
 	e.stopOnce.Do(func() {
-		untrack(e)
-		e.stopErr = e.testEnv.Stop()
+		e.reaper.cancel()
+		if e.testEnv != nil {
+			e.stopErr = e.testEnv.Stop()
+		}
 		if err := os.RemoveAll(e.tempDir); err != nil && e.stopErr == nil {
 			e.stopErr = err
 		}
 	})
 	return e.stopErr
-}
-
-// envtest starts the control plane in its own process group, so an interrupted test binary would
-// leave kube-apiserver and etcd running. While any Env runs, SIGINT/SIGTERM stop them first and
-// are then re-delivered.
-var (
-	runningMu sync.Mutex
-	running   = map[*Env]bool{}
-	signals   chan os.Signal
-)
-
-func track(e *Env) {
-	runningMu.Lock()
-	defer runningMu.Unlock()
-	running[e] = true
-	if signals == nil {
-		signals = make(chan os.Signal, 1)
-		signal.Notify(signals, os.Interrupt, syscall.SIGTERM)
-		go stopOnSignal(signals)
-	}
-}
-
-func untrack(e *Env) {
-	runningMu.Lock()
-	defer runningMu.Unlock()
-	delete(running, e)
-	if len(running) == 0 && signals != nil {
-		signal.Stop(signals)
-		close(signals)
-		signals = nil
-	}
-}
-
-func stopOnSignal(ch chan os.Signal) {
-	sig, ok := <-ch
-	if !ok {
-		return
-	}
-	runningMu.Lock()
-	envs := make([]*Env, 0, len(running))
-	for e := range running {
-		envs = append(envs, e)
-	}
-	runningMu.Unlock()
-	for _, e := range envs {
-		_ = e.Stop()
-	}
-	fmt.Fprintf(os.Stderr, "envtestenv: %v: stopped kube-apiserver and etcd\n", sig)
-	if p, err := os.FindProcess(os.Getpid()); err == nil {
-		_ = p.Signal(sig)
-	}
 }
 
 // tailBuffer keeps the last tailBytes bytes written to it.

@@ -6,6 +6,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"os"
 	"os/exec"
@@ -206,11 +207,17 @@ func TestValidPoliciesAccepted(t *testing.T) {
 	}
 }
 
-// invalidCase is one file of scenarios/testdata/invalid.
+// invalidCase is one file of scenarios/testdata/invalid. Its header comments say how the real
+// apiserver rejects it:
+//
+//	# istio-message: <Istio's message, the text a catalog loader must report>
+//	# istio-field: <the field path the apiserver names>
+//	# apiserver-cause: <the apiserver's exact cause message, which ends with istio-message>
 type invalidCase struct {
 	file    string
-	message string // "# istio-message:" header: Istio's message, as the apiserver returns it
-	field   string // "# istio-field:" header: the field path the apiserver names
+	message string
+	field   string
+	cause   string
 	object  *unstructured.Unstructured
 }
 
@@ -230,18 +237,22 @@ func readInvalidCases(t *testing.T) []invalidCase {
 			t.Fatal(err)
 		}
 		c := invalidCase{file: filepath.Base(path)}
+		headers := map[string]*string{"# istio-message: ": &c.message, "# istio-field: ": &c.field, "# apiserver-cause: ": &c.cause}
 		sc := bufio.NewScanner(bytes.NewReader(data))
 		for sc.Scan() {
-			line := sc.Text()
-			if v, ok := strings.CutPrefix(line, "# istio-message: "); ok {
-				c.message = v
-			}
-			if v, ok := strings.CutPrefix(line, "# istio-field: "); ok {
-				c.field = v
+			for prefix, dst := range headers {
+				if v, ok := strings.CutPrefix(sc.Text(), prefix); ok {
+					*dst = v
+				}
 			}
 		}
-		if c.message == "" || c.field == "" {
-			t.Fatalf("%s: needs both '# istio-message: ' and '# istio-field: ' header lines", path)
+		for prefix, dst := range headers {
+			if *dst == "" {
+				t.Fatalf("%s: missing header line %q", path, prefix+"...")
+			}
+		}
+		if !strings.HasSuffix(c.cause, c.message) {
+			t.Fatalf("%s: apiserver-cause %q does not end with istio-message %q", path, c.cause, c.message)
 		}
 		obj := map[string]any{}
 		if err := yaml.UnmarshalStrict(data, &obj); err != nil {
@@ -307,20 +318,14 @@ func TestInvalidPeerAuthenticationsRejected(t *testing.T) {
 			if !errors.As(err, &status) || status.Status().Details == nil {
 				t.Fatalf("error %v carries no status details", err)
 			}
-			causes := status.Status().Details.Causes
-			if len(causes) != 1 {
-				t.Fatalf("causes = %+v, want exactly one (%s: %s)", causes, c.field, c.message)
+			want := metav1.StatusCause{Type: metav1.CauseTypeFieldValueInvalid, Field: c.field, Message: c.cause}
+			if causes := status.Status().Details.Causes; len(causes) != 1 || causes[0] != want {
+				t.Errorf("causes = %+v, want exactly %+v", causes, want)
 			}
-			if causes[0].Field != c.field {
-				t.Errorf("cause field = %q, want %q", causes[0].Field, c.field)
-			}
-			// The apiserver formats a cause as "<Reason>: <value>: <rule message>" (k8s.io/apimachinery
-			// pkg/util/validation/field errors.go); Istio's text is the part after the last ": ".
-			if got := causes[0].Message; !strings.HasSuffix(got, ": "+c.message) {
-				t.Errorf("cause message = %q, want Istio's %q", got, c.message)
-			}
-			if !strings.Contains(err.Error(), c.message) {
-				t.Errorf("error text %q does not contain %q", err.Error(), c.message)
+			// The one line kubectl prints (k8s.io/apimachinery pkg/api/errors NewInvalid).
+			wantErr := fmt.Sprintf("%s.%s %q is invalid: %s: %s", gvk.Kind, gvk.Group, c.object.GetName(), c.field, c.cause)
+			if err.Error() != wantErr {
+				t.Errorf("error = %q, want %q", err.Error(), wantErr)
 			}
 			// Rejected means nothing was stored.
 			if _, err := dyn.Resource(gvr).Namespace(ns).Get(ctx, c.object.GetName(), metav1.GetOptions{}); !apierrors.IsNotFound(err) {
