@@ -63,6 +63,12 @@ func New(cfg *rest.Config, runID string) (*Deployer, error) {
 	if !runIDRE.MatchString(runID) {
 		return nil, fmt.Errorf("deploy: run id %q is not a valid label value", runID)
 	}
+	// Readiness and cleanup poll many objects a second; client-go's default of 5 QPS would
+	// throttle them.
+	cfg = rest.CopyConfig(cfg)
+	if cfg.QPS == 0 {
+		cfg.QPS, cfg.Burst = 50, 100
+	}
 	kube, err := kubernetes.NewForConfig(cfg)
 	if err != nil {
 		return nil, err

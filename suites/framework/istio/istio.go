@@ -164,6 +164,8 @@ func New(kubeconfig, kubeContext string, opts Options) (*Installer, error) {
 	if err != nil {
 		return nil, fmt.Errorf("istio: kubeconfig %s: %w", kubeconfig, err)
 	}
+	// Readiness polls several objects a second; client-go's default 5 QPS would throttle it.
+	restCfg.QPS, restCfg.Burst = 50, 100
 	kc, err := kubernetes.NewForConfig(restCfg)
 	if err != nil {
 		return nil, err

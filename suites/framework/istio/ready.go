@@ -86,9 +86,12 @@ func (in *Installer) injectionAnswers(ctx context.Context, istiod *appsv1.Deploy
 // error then carries check's last reason.
 func pollUntil(ctx context.Context, interval, timeout time.Duration, check func(context.Context) (bool, string, error)) error {
 	var last string
+	deadline := time.Now().Add(timeout)
 	err := wait.PollUntilContextTimeout(ctx, interval, timeout, true, func(ctx context.Context) (bool, error) {
 		done, reason, err := check(ctx)
-		if reason != "" {
+		// A call cut short by our own deadline (or by client-go's rate limiter refusing to wait
+		// past it) says nothing new: keep the reason seen before.
+		if reason != "" && ctx.Err() == nil && time.Now().Before(deadline) {
 			last = reason
 		}
 		return done, err

@@ -1,0 +1,381 @@
+package istio
+
+import (
+	"context"
+	"encoding/json"
+	"encoding/pem"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/mtls-conformance/mtls-conformance/suites/framework/deploy"
+	"github.com/mtls-conformance/mtls-conformance/suites/framework/deploy/deploytest"
+	"github.com/mtls-conformance/mtls-conformance/suites/framework/envtestenv"
+	admissionv1 "k8s.io/api/admission/v1"
+	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
+	corev1 "k8s.io/api/core/v1"
+	apiextensionsclient "k8s.io/apiextensions-apiserver/pkg/client/clientset/clientset"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
+)
+
+// installer starts a fresh real apiserver (Istio's CRDs already installed from istio.io/api, as
+// on a cluster where someone applied them) and an Installer using istio/istio's own charts.
+func installer(t *testing.T, opts Options) (*Installer, kubernetes.Interface, *envtestenv.Env) {
+	t.Helper()
+	env := envtestenv.Start(t)
+	kube, err := kubernetes.NewForConfig(env.Config)
+	if err != nil {
+		t.Fatal(err)
+	}
+	deploytest.NamespaceFinalizer(t, kube)
+	opts.ChartsDir = sourceCharts(t)
+	// The CRDs were applied without Helm; adopting them is what a user asks for here.
+	opts.TakeOwnership = true
+	opts.HelmTimeout = time.Minute
+	opts.Out = &testWriter{t}
+	in, err := New(env.Kubeconfig, "", opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	in.pollEvery = 200 * time.Millisecond
+	t.Cleanup(func() { in.Close() })
+	return in, kube, env
+}
+
+type testWriter struct{ t *testing.T }
+
+func (w *testWriter) Write(p []byte) (int, error) {
+	w.t.Log(strings.TrimRight(string(p), "\n"))
+	return len(p), nil
+}
+
+// TestBaseChartInstallUninstall installs Istio's real base chart into a real apiserver with the
+// Helm SDK and removes it again.
+func TestBaseChartInstallUninstall(t *testing.T) {
+	in, kube, env := installer(t, Options{Tag: "1.31.1"})
+	ctx := context.Background()
+	rel, err := in.InstallBase(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rel.Name != "istio-base" || rel.Namespace != "istio-system" || rel.Version != 1 || rel.Info.Status != "deployed" {
+		t.Errorf("release %s/%s v%d %s", rel.Namespace, rel.Name, rel.Version, rel.Info.Status)
+	}
+	ns, err := kube.CoreV1().Namespaces().Get(ctx, "istio-system", metav1.GetOptions{})
+	if err != nil || ns.Labels[deploy.ManagedByLabel] != deploy.ManagedByValue {
+		t.Fatalf("istio-system: %v %v", ns.Labels, err)
+	}
+	// What the base chart renders (manifests/charts/base/templates): the reader ServiceAccount
+	// and the default-revision validator, failing open until istiod patches it.
+	sa, err := kube.CoreV1().ServiceAccounts("istio-system").Get(ctx, "istio-reader-service-account", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sa.Annotations["meta.helm.sh/release-name"] != "istio-base" {
+		t.Errorf("reader ServiceAccount annotations %v", sa.Annotations)
+	}
+	vwc, err := kube.AdmissionregistrationV1().ValidatingWebhookConfigurations().Get(ctx, "istiod-default-validator", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(vwc.Webhooks) != 1 || vwc.Webhooks[0].ClientConfig.Service == nil || vwc.Webhooks[0].ClientConfig.Service.Name != "istiod" ||
+		vwc.Webhooks[0].FailurePolicy == nil || *vwc.Webhooks[0].FailurePolicy != "Ignore" {
+		t.Errorf("istiod-default-validator = %+v", vwc.Webhooks)
+	}
+	ext, err := apiextensionsclient.NewForConfig(env.Config)
+	if err != nil {
+		t.Fatal(err)
+	}
+	crd, err := ext.ApiextensionsV1().CustomResourceDefinitions().Get(ctx, "peerauthentications.security.istio.io", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if crd.Annotations["meta.helm.sh/release-name"] != "istio-base" || crd.Annotations["helm.sh/resource-policy"] != "keep" {
+		t.Errorf("CRD not adopted by the release: %v", crd.Annotations)
+	}
+
+	if err := in.Uninstall(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := in.Release(BaseRelease); err == nil {
+		t.Error("istio-base release still recorded after uninstall")
+	}
+	if _, err := kube.CoreV1().ServiceAccounts("istio-system").Get(ctx, "istio-reader-service-account", metav1.GetOptions{}); !apierrors.IsNotFound(err) {
+		t.Errorf("reader ServiceAccount after uninstall: %v", err)
+	}
+	if _, err := kube.AdmissionregistrationV1().ValidatingWebhookConfigurations().Get(ctx, "istiod-default-validator", metav1.GetOptions{}); !apierrors.IsNotFound(err) {
+		t.Errorf("validator after uninstall: %v", err)
+	}
+	if _, err := kube.CoreV1().Namespaces().Get(ctx, "istio-system", metav1.GetOptions{}); !apierrors.IsNotFound(err) {
+		t.Errorf("istio-system (created by the installer) after uninstall: %v", err)
+	}
+	// The chart marks its CRDs helm.sh/resource-policy: keep; Istio's docs remove them by hand.
+	for _, c := range env.IstioCRDs {
+		if _, err := ext.ApiextensionsV1().CustomResourceDefinitions().Get(ctx, c.Name, metav1.GetOptions{}); err != nil {
+			t.Errorf("CRD %s after uninstall: %v", c.Name, err)
+		}
+	}
+}
+
+// injector is a stand-in for istiod's sidecar injector on 127.0.0.1: a real AdmissionReview
+// webhook over TLS that adds an istio-proxy container, so the apiserver's own webhook call path
+// is exercised end to end.
+func injector(t *testing.T) (url string, caPEM []byte) {
+	t.Helper()
+	srv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		var review admissionv1.AdmissionReview
+		if err := json.Unmarshal(body, &review); err != nil || review.Request == nil {
+			http.Error(w, "bad review", http.StatusBadRequest)
+			return
+		}
+		patch := `[{"op":"add","path":"/spec/containers/-","value":{"name":"istio-proxy","image":"docker.io/istio/proxyv2:1.31.1"}}]`
+		pt := admissionv1.PatchTypeJSONPatch
+		review.Response = &admissionv1.AdmissionResponse{UID: review.Request.UID, Allowed: true, Patch: []byte(patch), PatchType: &pt}
+		review.Request = nil
+		_ = json.NewEncoder(w).Encode(&review)
+	}))
+	t.Cleanup(srv.Close)
+	return srv.URL + "/inject", pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: srv.Certificate().Raw})
+}
+
+// TestIstiodValuesAndReadiness installs the istiod chart as a canary revision with hub and tag
+// overrides, checks them in the rendered objects, and drives WaitReady through its states:
+// Deployment not yet Available, Available but the webhook not answering, and ready.
+func TestIstiodValuesAndReadiness(t *testing.T) {
+	in, kube, _ := installer(t, Options{Revision: "canary", Hub: "localhost:5000/istio", Tag: "1.31.1", ReadyTimeout: 3 * time.Second})
+	ctx := context.Background()
+	if _, err := in.InstallBase(ctx); err != nil {
+		t.Fatal(err)
+	}
+	rel, err := in.InstallIstiod(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rel.Name != "istiod-canary" || rel.Config["revision"] != "canary" {
+		t.Errorf("release %s config %v", rel.Name, rel.Config)
+	}
+	dep, err := kube.AppsV1().Deployments("istio-system").Get(ctx, "istiod-canary", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var image string
+	for _, c := range dep.Spec.Template.Spec.Containers {
+		if c.Name == "discovery" {
+			image = c.Image
+		}
+	}
+	// "{hub}/pilot:{tag}" (istio-discovery templates/deployment.yaml).
+	if image != "localhost:5000/istio/pilot:1.31.1" {
+		t.Errorf("discovery image %q", image)
+	}
+	if dep.Labels["istio.io/rev"] != "canary" || dep.Spec.Template.Labels["istio.io/rev"] != "canary" || dep.Spec.Selector.MatchLabels["istio.io/rev"] != "canary" {
+		t.Errorf("revision labels: deployment %v template %v selector %v", dep.Labels, dep.Spec.Template.Labels, dep.Spec.Selector.MatchLabels)
+	}
+	mwc, err := kube.AdmissionregistrationV1().MutatingWebhookConfigurations().Get(ctx, "istio-sidecar-injector-canary", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, wh := range mwc.Webhooks {
+		names = append(names, wh.Name)
+		if wh.ClientConfig.Service == nil || wh.ClientConfig.Service.Name != "istiod-canary" {
+			t.Errorf("webhook %s calls %+v", wh.Name, wh.ClientConfig)
+		}
+	}
+	// A revisioned control plane gets only the revision webhooks (mutatingwebhook.yaml).
+	if strings.Join(names, ",") != "rev.namespace.sidecar-injector.istio.io,rev.object.sidecar-injector.istio.io" {
+		t.Errorf("webhooks %v", names)
+	}
+
+	// 1. Nothing runs istiod here: no Available condition.
+	err = in.WaitReady(ctx)
+	if err == nil || !strings.Contains(err.Error(), "istio 1.31.1: istiod istio-system/istiod-canary not ready: after 3s: istiod Deployment generation 1 not yet observed") {
+		t.Errorf("before status: %v", err)
+	}
+	// 2. The Deployment controller reports it Available, but nothing answers the webhook. (The
+	// chart's webhooks name the istiod-canary Service, which a bare apiserver cannot route to;
+	// a closed port on 127.0.0.1 keeps the failing call on this machine.)
+	if err := deploytest.CompleteRollout(ctx, kube, "istio-system", "istiod-canary"); err != nil {
+		t.Fatal(err)
+	}
+	url, ca := injector(t)
+	closed := "https://" + closedAddr(t) + "/inject"
+	setWebhooks := func(url string) {
+		t.Helper()
+		mwc, err := kube.AdmissionregistrationV1().MutatingWebhookConfigurations().Get(ctx, "istio-sidecar-injector-canary", metav1.GetOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i := range mwc.Webhooks {
+			mwc.Webhooks[i].ClientConfig = admissionClientConfig(url, ca)
+		}
+		if _, err := kube.AdmissionregistrationV1().MutatingWebhookConfigurations().Update(ctx, mwc, metav1.UpdateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	setWebhooks(closed)
+	err = in.WaitReady(ctx)
+	want := `istio 1.31.1: istiod istio-system/istiod-canary not ready: after 3s: injection webhook did not answer: Internal error occurred: failed calling webhook "rev.object.sidecar-injector.istio.io": failed to call webhook: Post "` + closed + `?timeout=10s": dial tcp `
+	if err == nil || !strings.HasPrefix(err.Error(), want) || !strings.Contains(err.Error(), "connection refused") {
+		t.Errorf("Available, webhook not answering: %v", err)
+	}
+	// 3. A live injector: the dry-run pod comes back with istio-proxy.
+	setWebhooks(url)
+	if err := in.WaitReady(ctx); err != nil {
+		t.Errorf("with a live injector: %v", err)
+	}
+	// The readiness check stored nothing.
+	pods, err := kube.CoreV1().Pods("istio-system").List(ctx, metav1.ListOptions{})
+	if err != nil || len(pods.Items) != 0 {
+		t.Errorf("pods left in istio-system: %d %v", len(pods.Items), err)
+	}
+}
+
+func closedAddr(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := l.Addr().String()
+	l.Close()
+	return addr
+}
+
+func admissionClientConfig(url string, ca []byte) admissionregistrationv1.WebhookClientConfig {
+	return admissionregistrationv1.WebhookClientConfig{URL: &url, CABundle: ca}
+}
+
+// TestUpgradeAndUninstall: an in-place helm upgrade changes istiod's image to the new version;
+// uninstall removes istiod, base and the namespace the installer created.
+func TestUpgradeAndUninstall(t *testing.T) {
+	in, kube, _ := installer(t, Options{Version: "1.31.0", Tag: "1.31.0", ReadyTimeout: 10 * time.Second})
+	ctx := context.Background()
+	if _, err := in.InstallBase(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := in.InstallIstiod(ctx); err != nil {
+		t.Fatal(err)
+	}
+	url, ca := injector(t)
+	chartConfigs := map[string]admissionregistrationv1.WebhookClientConfig{}
+	// point sets every injector webhook's client config: to the live injector, or back to what
+	// the chart rendered (so helm upgrade's server-side apply meets the fields it owns).
+	point := func(live bool) {
+		t.Helper()
+		mwc, err := kube.AdmissionregistrationV1().MutatingWebhookConfigurations().Get(ctx, "istio-sidecar-injector", metav1.GetOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i, wh := range mwc.Webhooks {
+			if live {
+				chartConfigs[wh.Name] = wh.ClientConfig
+				mwc.Webhooks[i].ClientConfig = admissionClientConfig(url, ca)
+			} else {
+				mwc.Webhooks[i].ClientConfig = chartConfigs[wh.Name]
+			}
+		}
+		if _, err := kube.AdmissionregistrationV1().MutatingWebhookConfigurations().Update(ctx, mwc, metav1.UpdateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	live := func() {
+		t.Helper()
+		point(true)
+		if err := deploytest.CompleteRollout(ctx, kube, "istio-system", "istiod"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	live()
+	if err := in.WaitReady(ctx); err != nil {
+		t.Fatal(err)
+	}
+
+	point(false)
+	// The upgrade waits for readiness; stand in for the Deployment controller while it does.
+	errc := make(chan error, 1)
+	go func() { errc <- in.Upgrade(ctx, "1.31.1", "1.31.1") }()
+	// Helm has applied everything once it records revision 2 as deployed; only then does the
+	// Installer's own readiness wait begin.
+	deadline := time.Now().Add(time.Minute)
+	for {
+		if rel, err := in.Release("istiod"); err == nil && rel.Version == 2 && rel.Info.Status == "deployed" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("helm upgrade of istiod never recorded revision 2")
+		}
+		select {
+		case err := <-errc:
+			t.Fatalf("Upgrade returned before the rollout: %v", err)
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+	dep, err := kube.AppsV1().Deployments("istio-system").Get(ctx, "istiod", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// No hub was given: the source chart's default hub stays, the tag moves.
+	if got := dep.Spec.Template.Spec.Containers[0].Image; got != "registry.istio.io/testing/pilot:1.31.1" {
+		t.Errorf("istiod image after upgrade %q", got)
+	}
+	// istiod would now run the new version; point the webhooks at the injector again.
+	live()
+	if err := <-errc; err != nil {
+		t.Fatalf("upgrade: %v", err)
+	}
+	if in.Version() != "1.31.1" {
+		t.Errorf("installer reports %s after the upgrade", in.Version())
+	}
+	rel, err := in.Release("istiod")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rel.Version != 2 {
+		t.Errorf("istiod release revision %d after one upgrade, want 2", rel.Version)
+	}
+
+	if err := in.Uninstall(ctx); err != nil {
+		t.Fatal(err)
+	}
+	for _, check := range []struct {
+		what string
+		err  error
+	}{
+		{"istiod Deployment", getErr(kube.AppsV1().Deployments("istio-system").Get(ctx, "istiod", metav1.GetOptions{}))},
+		{"injector webhook", getErr(kube.AdmissionregistrationV1().MutatingWebhookConfigurations().Get(ctx, "istio-sidecar-injector", metav1.GetOptions{}))},
+		{"istio-system", getErr(kube.CoreV1().Namespaces().Get(ctx, "istio-system", metav1.GetOptions{}))},
+	} {
+		if !apierrors.IsNotFound(check.err) {
+			t.Errorf("%s after uninstall: %v", check.what, check.err)
+		}
+	}
+}
+
+func getErr[T any](_ T, err error) error { return err }
+
+// A namespace that existed before the install is not deleted by Uninstall.
+func TestUninstallKeepsForeignNamespace(t *testing.T) {
+	in, kube, _ := installer(t, Options{Tag: "1.31.1"})
+	ctx := context.Background()
+	if _, err := kube.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "istio-system"}}, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := in.InstallBase(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := in.Uninstall(ctx); err != nil {
+		t.Fatal(err)
+	}
+	ns, err := kube.CoreV1().Namespaces().Get(ctx, "istio-system", metav1.GetOptions{})
+	if err != nil || ns.DeletionTimestamp != nil {
+		t.Errorf("pre-existing istio-system after uninstall: %v %v", ns, err)
+	}
+}
