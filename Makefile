@@ -55,7 +55,7 @@ unit: envtest-binaries
 
 # The oracle checked against Istio's own config generator (nested module, never in go.mod).
 istiogen-test:
-	cd tools/istiogen && $(GO) test -count=1 ./...
+	cd tools/istiogen && $(GO) vet ./... && $(GO) test -count=1 ./...
 
 # Every spec of the e2e suites with its labels, without a cluster.
 list:

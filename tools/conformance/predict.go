@@ -46,10 +46,14 @@ func runPredict(args []string, stdout, stderr io.Writer) int {
 		return fail("%v", err)
 	}
 	var objs []policy.Object
+	var stdin []byte // kept: stdin can be read once, and the istio engine needs it too
 	for _, f := range files {
 		data, err := readInput(f)
 		if err != nil {
 			return fail("%v", err)
+		}
+		if f == "-" {
+			stdin = data
 		}
 		more, err := policy.Decode(data)
 		if err != nil {
@@ -73,7 +77,7 @@ func runPredict(args []string, stdout, stderr io.Writer) int {
 	case "oracle":
 		probes, err = oracle.Predict(oracle.Input{Topology: topo, Objects: objs, Injected: injected, TrustDomain: *trustDomain})
 	case "istio":
-		probes, err = predictWithIstio(files, inject, *trustDomain)
+		probes, err = predictWithIstio(files, stdin, inject, *trustDomain)
 	default:
 		return fail("--engine %q: want oracle or istio", *engine)
 	}

@@ -18,7 +18,7 @@ const istioPredictDir = "tools/istiogen"
 
 // predictWithIstio answers with Istio's generator by running tools/istiogen's istio-predict,
 // which takes the same flags and prints the same JSON.
-func predictWithIstio(files, inject []string, trustDomain string) ([]scenarios.ProbeOutcome, error) {
+func predictWithIstio(files []string, stdin []byte, inject []string, trustDomain string) ([]scenarios.ProbeOutcome, error) {
 	root, err := repoRoot()
 	if err != nil {
 		return nil, err
@@ -37,7 +37,7 @@ func predictWithIstio(files, inject []string, trustDomain string) ([]scenarios.P
 	}
 	cmd := exec.Command("go", args...)
 	cmd.Dir = filepath.Join(root, istioPredictDir)
-	cmd.Stdin = os.Stdin
+	cmd.Stdin = bytes.NewReader(stdin)
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	if err := cmd.Run(); err != nil {
