@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mtls-conformance/mtls-conformance/suites/framework/cluster"
 	"github.com/mtls-conformance/mtls-conformance/suites/framework/deploy"
 	"github.com/mtls-conformance/mtls-conformance/suites/framework/deploy/deploytest"
 	"github.com/mtls-conformance/mtls-conformance/suites/framework/envtestenv"
@@ -149,7 +150,7 @@ func injector(t *testing.T) (url string, caPEM []byte) {
 // overrides, checks them in the rendered objects, and drives WaitReady through its states:
 // Deployment not yet Available, Available but the webhook not answering, and ready.
 func TestIstiodValuesAndReadiness(t *testing.T) {
-	in, kube, _ := installer(t, Options{Revision: "canary", Hub: "localhost:5000/istio", Tag: "1.31.1", ReadyTimeout: 3 * time.Second})
+	in, kube, env := installer(t, Options{Revision: "canary", Hub: "localhost:5000/istio", Tag: "1.31.1", ReadyTimeout: 3 * time.Second})
 	ctx := context.Background()
 	if _, err := in.InstallBase(ctx); err != nil {
 		t.Fatal(err)
@@ -230,6 +231,14 @@ func TestIstiodValuesAndReadiness(t *testing.T) {
 	setWebhooks(url)
 	if err := in.WaitReady(ctx); err != nil {
 		t.Errorf("with a live injector: %v", err)
+	}
+	// Existing-cluster detection reads the same objects: the chart's labels and image.
+	found, err := cluster.DetectIstio(ctx, env.Config)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := found.Summary(), "istiod istio-system/istiod-canary revision canary Istio 1.31.1, available"; got != want || !found.Installed() {
+		t.Errorf("DetectIstio: %q (installed %v), want %q", got, found.Installed(), want)
 	}
 	// The readiness check stored nothing.
 	pods, err := kube.CoreV1().Pods("istio-system").List(ctx, metav1.ListOptions{})
