@@ -73,7 +73,8 @@ func DetectRuntime(ctx context.Context, getenv func(string) string) (DetectedRun
 		det = DetectedRuntime{Runtime: Nerdctl, Binary: p}
 	default:
 		found := false
-		for _, cand := range []DetectedRuntime{{Docker, "docker", ""}, {Nerdctl, "nerdctl", ""}, {Podman, "podman", ""}} {
+		// nerdctl's IsAvailable also accepts finch (providers/nerdctl/util.go).
+		for _, cand := range []DetectedRuntime{{Docker, "docker", ""}, {Nerdctl, "nerdctl", ""}, {Nerdctl, "finch", ""}, {Podman, "podman", ""}} {
 			if cliAnswers(ctx, cand) {
 				det, found = cand, true
 				break
@@ -95,7 +96,8 @@ func DetectRuntime(ctx context.Context, getenv func(string) string) (DetectedRun
 }
 
 // cliAnswers mirrors kind's IsAvailable checks: "docker -v" prints "Docker version ...",
-// "podman -v" prints "podman version ...", nerdctl prints "nerdctl version ...".
+// "podman -v" prints "podman version ...", nerdctl and finch print "nerdctl version ..." and
+// "finch version ...".
 func cliAnswers(ctx context.Context, cand DetectedRuntime) bool {
 	if _, err := exec.LookPath(cand.Binary); err != nil {
 		return false
@@ -107,7 +109,7 @@ func cliAnswers(ctx context.Context, cand DetectedRuntime) bool {
 		return false
 	}
 	lines := strings.Split(strings.TrimSpace(string(out)), "\n")
-	prefix := map[Runtime]string{Docker: "Docker version", Podman: "podman version", Nerdctl: "nerdctl version"}[cand.Runtime]
+	prefix := map[string]string{"docker": "Docker version", "podman": "podman version", "nerdctl": "nerdctl version", "finch": "finch version"}[cand.Binary]
 	return len(lines) == 1 && strings.HasPrefix(lines[0], prefix)
 }
 
