@@ -81,7 +81,7 @@ func DetectRuntime(ctx context.Context, getenv func(string) string) (DetectedRun
 			}
 		}
 		if !found {
-			return DetectedRuntime{}, fmt.Errorf("%w: kind needs Docker or Podman and found none of docker, nerdctl, podman on PATH; install one (or use an existing cluster with CLUSTER=existing)", ErrNoRuntime)
+			return DetectedRuntime{}, fmt.Errorf("%w: kind needs Docker or Podman and found none of docker, nerdctl, finch, podman on PATH; install one (or use an existing cluster with CLUSTER=existing)", ErrNoRuntime)
 		}
 	}
 	if _, err := exec.LookPath(det.Binary); err != nil {

@@ -63,7 +63,7 @@ func TestNoRuntimeOnPath(t *testing.T) {
 	if !errors.Is(err, ErrNoRuntime) {
 		t.Fatalf("err = %v, want ErrNoRuntime", err)
 	}
-	want := "no usable container runtime: kind needs Docker or Podman and found none of docker, nerdctl, podman on PATH; install one (or use an existing cluster with CLUSTER=existing)"
+	want := "no usable container runtime: kind needs Docker or Podman and found none of docker, nerdctl, finch, podman on PATH; install one (or use an existing cluster with CLUSTER=existing)"
 	if err.Error() != want {
 		t.Errorf("err =\n%s\nwant\n%s", err, want)
 	}
