@@ -4,6 +4,7 @@ package suites_test
 
 import (
 	"encoding/json"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -13,7 +14,9 @@ import (
 
 	"github.com/onsi/ginkgo/v2/types"
 
+	"github.com/mtls-conformance/mtls-conformance/fixtures"
 	"github.com/mtls-conformance/mtls-conformance/scenarios"
+	"github.com/mtls-conformance/mtls-conformance/suites/framework/world"
 )
 
 // dryRun runs `go tool ginkgo --dry-run` on a suite and returns its specs.
@@ -56,10 +59,33 @@ func TestMTLSDryRunListsEveryProbe(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := 1 // the v1alpha1 discovery spec
+	topo, err := fixtures.Load()
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The v1alpha1 discovery spec, the XFCC hash spec, and a certificate spec per injected workload.
+	want := 2
+	for _, w := range append(append([]fixtures.Workload{}, topo.Clients...), topo.Servers...) {
+		if ns, _ := topo.Namespace(w.Namespace); ns.Injected() {
+			want++
+		}
+	}
 	for _, s := range catalog {
 		for i, step := range s.Steps {
-			want += 1 + len(step.Expect)
+			listeners, err := world.ListenerExpectations(topo, s, i)
+			if err != nil {
+				t.Fatal(err)
+			}
+			// converge + one per probe + one per sidecar server port + the cross-check.
+			want += 1 + len(step.Expect) + len(listeners) + 1
+			for _, le := range listeners {
+				name := fmt.Sprintf("%s inbound :%d is %s (listener)", le.Server.Ref, le.Port, le.Mode)
+				if !slices.ContainsFunc(its, func(it spec) bool {
+					return strings.Contains(it.text, "["+s.Name+"]") && strings.Contains(it.text, step.Name) && strings.HasSuffix(it.text, name) && slices.Contains(it.labels, "listener")
+				}) {
+					t.Errorf("%s step %d: no listener spec %q", s.Name, i, name)
+				}
+			}
 			for _, e := range step.Expect {
 				found := false
 				for _, it := range its {
@@ -89,7 +115,7 @@ func TestMTLSDryRunListsEveryProbe(t *testing.T) {
 			all[l] = true
 		}
 	}
-	for _, l := range []string{"level:mesh", "level:namespace", "level:workload", "level:port", "destinationrule", "xfcc", "injection", "precedence", "migration", "v1alpha1"} {
+	for _, l := range []string{"level:mesh", "level:namespace", "level:workload", "level:port", "destinationrule", "xfcc", "injection", "precedence", "migration", "v1alpha1", "listener", "certificate"} {
 		if !all[l] {
 			t.Errorf("no spec carries label %q", l)
 		}

@@ -16,6 +16,7 @@ import (
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
 
+	"github.com/mtls-conformance/mtls-conformance/fixtures"
 	"github.com/mtls-conformance/mtls-conformance/scenarios"
 	"github.com/mtls-conformance/mtls-conformance/suites/framework/report"
 	"github.com/mtls-conformance/mtls-conformance/suites/framework/settings"
@@ -50,6 +51,15 @@ func catalog() []*scenarios.Scenario {
 		panic(err)
 	}
 	return c
+}
+
+// topology is the fixtures' topology, for building the tree.
+func topology() *fixtures.Topology {
+	t, err := fixtures.Load()
+	if err != nil {
+		panic(err)
+	}
+	return t
 }
 
 var _ = SynchronizedBeforeSuite(func(ctx SpecContext) []byte {

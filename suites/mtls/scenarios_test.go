@@ -89,5 +89,6 @@ func describeStep(s *scenarios.Scenario, i int) {
 				}
 			})
 		}
+		describeListeners(s, i, &results)
 	})
 }

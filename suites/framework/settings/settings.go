@@ -39,6 +39,7 @@ type Settings struct {
 	Consecutive   int           // consecutive identical observations that count as converged
 	Concurrency   int           // probes in flight at once
 	TrustDomain   string        // mesh trust domain in SPIFFE IDs
+	CertTTL       time.Duration // the longest validity a workload certificate may have
 }
 
 // Defaults are the values used when neither a flag nor the environment says otherwise.
@@ -51,6 +52,9 @@ func Defaults() Settings {
 		Consecutive: 3,
 		Concurrency: 8,
 		TrustDomain: "cluster.local",
+		// istio-agent's SECRET_TTL default (istio/istio pkg/istio-agent, "24h"); seed 004:
+		// "default validity is 24 hours".
+		CertTTL: 24 * time.Hour,
 	}
 }
 
@@ -79,6 +83,7 @@ func (s *Settings) table() []setting {
 		{"consecutive", "CONSECUTIVE", "identical observations in a row that count as converged", (*intValue)(&s.Consecutive)},
 		{"concurrency", "CONCURRENCY", "probes in flight at once", (*intValue)(&s.Concurrency)},
 		{"trust-domain", "TRUST_DOMAIN", "mesh trust domain", (*stringValue)(&s.TrustDomain)},
+		{"cert-ttl", "CERT_TTL", "longest validity a workload certificate may have", (*durationValue)(&s.CertTTL)},
 	}
 }
 

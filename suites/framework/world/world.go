@@ -18,6 +18,7 @@ import (
 	"github.com/mtls-conformance/mtls-conformance/fixtures"
 	"github.com/mtls-conformance/mtls-conformance/scenarios"
 	"github.com/mtls-conformance/mtls-conformance/scenarios/oracle"
+	"github.com/mtls-conformance/mtls-conformance/suites/framework/authcheck"
 	"github.com/mtls-conformance/mtls-conformance/suites/framework/cluster"
 	"github.com/mtls-conformance/mtls-conformance/suites/framework/deploy"
 	"github.com/mtls-conformance/mtls-conformance/suites/framework/diagnostics"
@@ -49,6 +50,7 @@ type World struct {
 	Env report.Environment
 
 	diagnostics    *diagnostics.Collector
+	fetcher        *authcheck.Fetcher
 	provider       *cluster.Provider
 	installer      *istio.Installer
 	installedIstio bool

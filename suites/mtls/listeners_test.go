@@ -1,0 +1,113 @@
+//go:build e2e
+
+package mtls
+
+import (
+	"fmt"
+	"time"
+
+	. "github.com/onsi/ginkgo/v2"
+	. "github.com/onsi/gomega"
+
+	"github.com/mtls-conformance/mtls-conformance/fixtures"
+	"github.com/mtls-conformance/mtls-conformance/scenarios"
+	"github.com/mtls-conformance/mtls-conformance/suites/framework/authcheck"
+	"github.com/mtls-conformance/mtls-conformance/suites/framework/probe"
+	"github.com/mtls-conformance/mtls-conformance/suites/framework/world"
+)
+
+// describeListeners asserts, at one scenario step, every sidecar server port's inbound mode as
+// its own Envoy configuration states it (seed 002's `istioctl exp auth check` column
+// "mTLS (MODE)"), then cross-checks it with the traffic the step observed: a listener that says
+// STRICT while plaintext got a 200 is a disagreement, a failure of its own.
+func describeListeners(s *scenarios.Scenario, i int, results *map[scenarios.Probe]*probe.Result) {
+	topo := topology()
+	expected, err := world.ListenerExpectations(topo, s, i)
+	if err != nil {
+		panic(err)
+	}
+	observed := map[fixtures.Ref]map[int]authcheck.Mode{}
+	for _, le := range expected {
+		It(fmt.Sprintf("%s inbound :%d is %s (listener)", le.Server.Ref, le.Port, le.Mode), Label("listener"), func(ctx SpecContext) {
+			// Istio pushes listeners asynchronously: converge on consecutive observations.
+			Eventually(func(g Gomega) {
+				dump, err := mesh.WorkloadDump(ctx, le.Server)
+				g.Expect(err).NotTo(HaveOccurred())
+				in, err := dump.Inbound(le.Port)
+				g.Expect(err).NotTo(HaveOccurred())
+				g.Expect(in.Mode).To(Equal(le.Mode), "inbound port %d: mTLS=%v plaintext=%v client cert required=%v", le.Port, in.AcceptsMTLS, in.AcceptsPlaintext, in.RequiresClientCert)
+			}).WithContext(ctx).WithTimeout(cfg.Timeout).WithPolling(time.Second).MustPassRepeatedly(cfg.Consecutive).Should(Succeed())
+			if observed[le.Server.Ref] == nil {
+				observed[le.Server.Ref] = map[int]authcheck.Mode{}
+			}
+			observed[le.Server.Ref][le.Port] = le.Mode
+		})
+	}
+	It("shows no disagreement between traffic and listener modes", Label("listener"), func() {
+		var disagreements []error
+		for _, e := range s.Steps[i].Expect {
+			r := (*results)[e.Probe]
+			if r == nil || r.Last == nil || r.Last.Err != nil {
+				continue
+			}
+			svc, _ := topo.Service(e.To)
+			server := topo.ServiceWorkloads(svc)[0]
+			target := 0
+			for _, p := range svc.Ports {
+				if p.Port == e.Port {
+					target = p.TargetPort
+				}
+			}
+			sidecar := world.ServerHasSidecar(topo, s, i, e.Probe)
+			mode, seen := observed[server.Ref][target]
+			if sidecar && !seen {
+				continue // that port's listener spec did not pass; it reports its own failure
+			}
+			if err := authcheck.CrossCheck(e.Probe, sidecar, mode, r.Last.Outcome()); err != nil {
+				disagreements = append(disagreements, err)
+			}
+		}
+		Expect(disagreements).To(BeEmpty())
+	})
+}
+
+var _ = Describe("Workload certificates", Serial, Label("listener", "certificate"), func() {
+	topo := topology()
+	for _, wl := range append(append([]fixtures.Workload{}, topo.Clients...), topo.Servers...) {
+		ns, _ := topo.Namespace(wl.Namespace)
+		if !ns.Injected() {
+			continue
+		}
+		want := fixtures.SPIFFEID(cfg.TrustDomain, wl.Namespace, wl.ServiceAccount)
+		It(fmt.Sprintf("%s presents %s, valid at most %s", wl.Ref, want, cfg.CertTTL), func(ctx SpecContext) {
+			dump, err := mesh.WorkloadDump(ctx, wl)
+			Expect(err).NotTo(HaveOccurred())
+			cert, err := dump.WorkloadCertificate()
+			Expect(err).NotTo(HaveOccurred())
+			Expect(authcheck.CheckCertificate(cert, want, cfg.CertTTL)).To(Succeed())
+		})
+	}
+})
+
+// The XFCC Hash is checked against the client sidecar's actual certificate, not merely for its
+// shape: Envoy writes the SHA-256 of the peer certificate (envoy conn_manager_utility.cc).
+var _ = Describe("XFCC hash", Serial, Label("xfcc", "certificate"), func() {
+	topo := topology()
+	p := scenarios.Probe{From: fixtures.Ref{Name: "sleep", Namespace: "foo"}, To: fixtures.Ref{Name: "httpbin", Namespace: "bar"}, Port: 8000}
+	It(fmt.Sprintf("%s: Hash is the SHA-256 of sleep.foo's sidecar certificate", p), func(ctx SpecContext) {
+		target, err := probe.TargetFor(topo, p)
+		Expect(err).NotTo(HaveOccurred())
+		client, _ := topo.Workload(p.From)
+		// A rotation between the two reads changes the hash: converge like any other probe.
+		Eventually(func(g Gomega) {
+			obs := probe.Once(ctx, mesh.Exec, target, mesh.ProbeOptions())
+			g.Expect(obs.Err).NotTo(HaveOccurred())
+			g.Expect(obs.XFCCElements).To(HaveLen(1), "XFCC %v", obs.XFCC)
+			dump, err := mesh.WorkloadDump(ctx, client)
+			g.Expect(err).NotTo(HaveOccurred())
+			cert, err := dump.WorkloadCertificate()
+			g.Expect(err).NotTo(HaveOccurred())
+			g.Expect(obs.XFCCElements[0].Hash).To(Equal(cert.SHA256))
+		}).WithContext(ctx).WithTimeout(cfg.Timeout).WithPolling(time.Second).Should(Succeed())
+	})
+})
