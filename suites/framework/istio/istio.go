@@ -333,7 +333,6 @@ func (in *Installer) install(ctx context.Context, name string, ch chartT, values
 	act.TakeOwnership = in.opts.TakeOwnership
 	// Adopting objects means taking their fields over from whoever applied them.
 	act.ForceConflicts = in.opts.TakeOwnership
-	act.Labels = map[string]string{deploy.ManagedByLabel: deploy.ManagedByValue}
 	in.logf("helm install %s (chart %s %s) in %s", name, ch.Metadata.Name, ch.Metadata.Version, in.opts.Namespace)
 	if _, err := act.RunWithContext(ctx, ch, values); err != nil {
 		return fmt.Errorf("istio %s: helm install %s: %w", in.opts.Version, name, err)
@@ -381,7 +380,6 @@ func (in *Installer) Upgrade(ctx context.Context, version, tag string) error {
 		act.Timeout = next.opts.HelmTimeout
 		act.TakeOwnership = next.opts.TakeOwnership
 		act.ForceConflicts = next.opts.TakeOwnership
-		act.Labels = map[string]string{deploy.ManagedByLabel: deploy.ManagedByValue}
 		in.logf("helm upgrade %s to chart %s %s", step.name, step.ch.Metadata.Name, step.ch.Metadata.Version)
 		if _, err := act.RunWithContext(ctx, step.name, step.ch, step.values); err != nil {
 			return fmt.Errorf("istio %s: helm upgrade %s: %w", version, step.name, err)
@@ -452,7 +450,14 @@ func (in *Installer) releaseExists(name string) (bool, error) {
 	return err == nil, err
 }
 
-// ensureNamespace creates the Istio namespace, labelled as the suite's, when it does not exist.
+// CreatedByAnnotation marks an Istio namespace the Installer created, which Uninstall may
+// delete. It is deliberately not the suite's managed-by label: the fixture cleanup must never
+// delete istio-system under a running control plane (its cluster-scoped webhooks would stay and
+// block pod creation); Istio leaves only through Uninstall.
+const CreatedByAnnotation = "mtls-conformance.io/created-by"
+
+// ensureNamespace creates the Istio namespace, annotated as the Installer's, when it does not
+// exist.
 func (in *Installer) ensureNamespace(ctx context.Context) error {
 	_, err := in.kube.CoreV1().Namespaces().Get(ctx, in.opts.Namespace, metav1.GetOptions{})
 	if err == nil {
@@ -461,15 +466,15 @@ func (in *Installer) ensureNamespace(ctx context.Context) error {
 	if !apierrors.IsNotFound(err) {
 		return fmt.Errorf("istio: namespace %s: %w", in.opts.Namespace, err)
 	}
-	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: in.opts.Namespace, Labels: map[string]string{deploy.ManagedByLabel: deploy.ManagedByValue}}}
+	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: in.opts.Namespace, Annotations: map[string]string{CreatedByAnnotation: "istio-installer"}}}
 	if _, err := in.kube.CoreV1().Namespaces().Create(ctx, ns, metav1.CreateOptions{FieldManager: deploy.FieldManager}); err != nil && !apierrors.IsAlreadyExists(err) {
 		return fmt.Errorf("istio: creating namespace %s: %w", in.opts.Namespace, err)
 	}
 	return nil
 }
 
-// deleteOwnNamespace deletes the Istio namespace when it carries the suite's label and waits
-// until it is gone; a namespace that existed before is left alone.
+// deleteOwnNamespace deletes the Istio namespace when the Installer created it and waits until it
+// is gone; a namespace that existed before is left alone.
 func (in *Installer) deleteOwnNamespace(ctx context.Context) error {
 	ns, err := in.kube.CoreV1().Namespaces().Get(ctx, in.opts.Namespace, metav1.GetOptions{})
 	if apierrors.IsNotFound(err) {
@@ -478,7 +483,7 @@ func (in *Installer) deleteOwnNamespace(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	if ns.Labels[deploy.ManagedByLabel] != deploy.ManagedByValue {
+	if ns.Annotations[CreatedByAnnotation] != "istio-installer" {
 		return nil
 	}
 	if err := in.kube.CoreV1().Namespaces().Delete(ctx, ns.Name, metav1.DeleteOptions{Preconditions: &metav1.Preconditions{UID: &ns.UID}}); err != nil && !apierrors.IsNotFound(err) {
