@@ -170,7 +170,16 @@ func New(kubeconfig, kubeContext string, opts Options) (*Installer, error) {
 	if err != nil {
 		return nil, err
 	}
-	in := &Installer{opts: opts, kubeconfig: kubeconfig, context: kubeContext, kube: kc, pollEvery: time.Second}
+	in, err := newInstaller(opts, kubeconfig, kubeContext)
+	if err != nil {
+		return nil, err
+	}
+	in.kube = kc
+	return in, nil
+}
+
+func newInstaller(opts Options, kubeconfig, kubeContext string) (*Installer, error) {
+	in := &Installer{opts: opts, kubeconfig: kubeconfig, context: kubeContext, pollEvery: time.Second}
 	if in.opts.CacheDir == "" {
 		dir, err := os.MkdirTemp("", "mtls-conformance-helm-")
 		if err != nil {
@@ -180,6 +189,27 @@ func New(kubeconfig, kubeContext string, opts Options) (*Installer, error) {
 	}
 	in.settings = in.helmSettings()
 	return in, nil
+}
+
+// CheckCharts validates opts and fetches and loads both charts, without any cluster: run it
+// before creating one, so that a version the chart repository lacks (or an incomplete
+// --istio-charts directory) fails the run before anything exists. With Options.CacheDir set the
+// fetched charts stay cached for the install.
+func CheckCharts(opts Options) error {
+	if err := opts.Validate(); err != nil {
+		return err
+	}
+	in, err := newInstaller(opts, "", "")
+	if err != nil {
+		return err
+	}
+	defer in.Close()
+	for _, name := range []string{BaseChart, IstiodChart} {
+		if _, err := in.LoadChart(name); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 func (in *Installer) helmSettings() *cli.EnvSettings {

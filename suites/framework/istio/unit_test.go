@@ -264,3 +264,24 @@ func TestRepositoryCharts(t *testing.T) {
 		t.Errorf("unreachable repository: %v", err)
 	}
 }
+
+// TestCheckCharts: the pre-cluster check fails on a version the repository lacks and on an
+// incomplete charts directory, and passes on Istio's charts with an image tag.
+func TestCheckCharts(t *testing.T) {
+	url := chartRepo(t, "1.31.1")
+	// The loopback repository holds only base; istiod's absence is reported as such.
+	err := CheckCharts(Options{RepoURL: url, Version: "1.31.1"})
+	if err == nil || err.Error() != "istio 1.31.1: the chart repository "+url+" has no istiod chart at version 1.31.1; check the Istio version (released versions: https://github.com/istio/istio/releases)" {
+		t.Errorf("repository without istiod: %v", err)
+	}
+	err = CheckCharts(Options{RepoURL: url, Version: "1.32.0"})
+	if err == nil || !strings.Contains(err.Error(), "has no base chart at version 1.32.0") {
+		t.Errorf("missing version: %v", err)
+	}
+	if err := CheckCharts(Options{ChartsDir: sourceCharts(t), Tag: "1.31.1"}); err != nil {
+		t.Errorf("source charts: %v", err)
+	}
+	if err := CheckCharts(Options{Version: "1.31"}); err == nil || !strings.HasPrefix(err.Error(), `invalid Istio version "1.31"`) {
+		t.Errorf("bad version form: %v", err)
+	}
+}
