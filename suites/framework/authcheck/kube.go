@@ -3,20 +3,16 @@ package authcheck
 import (
 	"bytes"
 	"context"
-	"errors"
 	"fmt"
-	"net/url"
 	"slices"
 	"strings"
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
-	"k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
-	"k8s.io/client-go/tools/remotecommand"
-	utilexec "k8s.io/client-go/util/exec"
-	"k8s.io/streaming/pkg/httpstream"
+
+	"github.com/mtls-conformance/mtls-conformance/suites/framework/kubeexec"
 )
 
 // ProxyContainer is the sidecar container Istio's injector adds, as a regular container or as
@@ -91,44 +87,15 @@ func HasSidecar(pod *corev1.Pod) bool {
 // ConfigDump execs ConfigDumpCommand in the pod's istio-proxy container and returns its
 // output.
 func (f *Fetcher) ConfigDump(ctx context.Context, pod *corev1.Pod) ([]byte, error) {
-	req := f.clientset.CoreV1().RESTClient().Post().
-		Resource("pods").Namespace(pod.Namespace).Name(pod.Name).SubResource("exec").
-		VersionedParams(&corev1.PodExecOptions{
-			Container: ProxyContainer,
-			Command:   ConfigDumpCommand,
-			Stdout:    true,
-			Stderr:    true,
-		}, scheme.ParameterCodec)
-	exec, err := newStreamExecutor(f.config, req.URL())
-	if err != nil {
-		return nil, fmt.Errorf("exec in %s/%s: %w", pod.Namespace, pod.Name, err)
-	}
 	var stdout, stderr bytes.Buffer
-	err = exec.StreamWithContext(ctx, remotecommand.StreamOptions{Stdout: &stdout, Stderr: &stderr})
-	var exitErr utilexec.CodeExitError
+	code, err := kubeexec.Run(ctx, f.config, f.clientset, pod.Namespace, pod.Name, ProxyContainer, ConfigDumpCommand, &stdout, &stderr)
 	switch {
-	case errors.As(err, &exitErr):
-		return nil, fmt.Errorf("%s in %s/%s exited %d: %s", strings.Join(ConfigDumpCommand, " "), pod.Namespace, pod.Name, exitErr.Code, firstLine(stderr.String()))
 	case err != nil:
-		return nil, fmt.Errorf("exec in %s/%s container %s: %w", pod.Namespace, pod.Name, ProxyContainer, err)
+		return nil, err
+	case code != 0:
+		return nil, fmt.Errorf("%s in %s/%s exited %d: %s", strings.Join(ConfigDumpCommand, " "), pod.Namespace, pod.Name, code, firstLine(stderr.String()))
 	}
 	return stdout.Bytes(), nil
-}
-
-// newStreamExecutor is kubectl's choice (kubernetes/kubectl pkg/cmd/exec/exec.go
-// createExecutor): WebSocket first, SPDY when the upgrade fails or an HTTPS proxy is in the way.
-func newStreamExecutor(config *rest.Config, u *url.URL) (remotecommand.Executor, error) {
-	spdyExec, err := remotecommand.NewSPDYExecutor(config, "POST", u)
-	if err != nil {
-		return nil, err
-	}
-	wsExec, err := remotecommand.NewWebSocketExecutor(config, "GET", u.String())
-	if err != nil {
-		return nil, err
-	}
-	return remotecommand.NewFallbackExecutor(wsExec, spdyExec, func(err error) bool {
-		return httpstream.IsUpgradeFailure(err) || httpstream.IsHTTPSProxyError(err)
-	})
 }
 
 func firstLine(s string) string {

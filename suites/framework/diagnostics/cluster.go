@@ -3,10 +3,8 @@ package diagnostics
 import (
 	"bytes"
 	"context"
-	"errors"
 	"fmt"
 	"io"
-	"net/url"
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -15,11 +13,9 @@ import (
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
-	"k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
-	"k8s.io/client-go/tools/remotecommand"
-	utilexec "k8s.io/client-go/util/exec"
-	"k8s.io/streaming/pkg/httpstream"
+
+	"github.com/mtls-conformance/mtls-conformance/suites/framework/kubeexec"
 )
 
 // Cluster is the read-only cluster access diagnostics need. KubeCluster implements it with
@@ -114,48 +110,16 @@ func (k *KubeCluster) Objects(ctx context.Context, resource schema.GroupVersionR
 // upgrade fails or an HTTPS proxy is in the way. A non-zero remote exit arrives as client-go's
 // utilexec.CodeExitError, a value type (client-go tools/remotecommand v4.go).
 func (k *KubeCluster) Exec(ctx context.Context, namespace, pod, container string, argv []string) ([]byte, []byte, error) {
-	req := k.Client.CoreV1().RESTClient().Post().
-		Resource("pods").Namespace(namespace).Name(pod).SubResource("exec").
-		VersionedParams(&corev1.PodExecOptions{
-			Container: container,
-			Command:   argv,
-			Stdout:    true,
-			Stderr:    true,
-		}, scheme.ParameterCodec)
-	executor, err := newStreamExecutor(k.Config, req.URL())
-	if err != nil {
-		return nil, nil, fmt.Errorf("exec in %s/%s: %w", namespace, pod, err)
-	}
 	limit := k.MaxExecBytes
 	if limit <= 0 {
 		limit = DefaultMaxExecBytes
 	}
 	stdout, stderr := &cappedBuffer{max: limit}, &cappedBuffer{max: limit}
-	err = executor.StreamWithContext(ctx, remotecommand.StreamOptions{Stdout: stdout, Stderr: stderr})
-	var exitErr utilexec.CodeExitError
-	switch {
-	case err == nil:
-		return stdout.Bytes(), stderr.Bytes(), nil
-	case errors.As(err, &exitErr):
-		return stdout.Bytes(), stderr.Bytes(), fmt.Errorf("exec in %s/%s container %s: %v exited %d", namespace, pod, container, argv, exitErr.Code)
+	code, err := kubeexec.Run(ctx, k.Config, k.Client, namespace, pod, container, argv, stdout, stderr)
+	if err == nil && code != 0 {
+		err = fmt.Errorf("exec in %s/%s container %s: %v exited %d", namespace, pod, container, argv, code)
 	}
-	return stdout.Bytes(), stderr.Bytes(), fmt.Errorf("exec in %s/%s container %s: %w", namespace, pod, container, err)
-}
-
-func newStreamExecutor(config *rest.Config, u *url.URL) (remotecommand.Executor, error) {
-	spdyExec, err := remotecommand.NewSPDYExecutor(config, "POST", u)
-	if err != nil {
-		return nil, err
-	}
-	wsExec, err := remotecommand.NewWebSocketExecutor(config, "GET", u.String())
-	if err != nil {
-		return nil, err
-	}
-	// k8s.io/streaming's httpstream is the package whose UpgradeFailureError client-go v0.37's
-	// WebSocket transport returns (client-go transport/websocket/roundtripper.go).
-	return remotecommand.NewFallbackExecutor(wsExec, spdyExec, func(err error) bool {
-		return httpstream.IsUpgradeFailure(err) || httpstream.IsHTTPSProxyError(err)
-	})
+	return stdout.Bytes(), stderr.Bytes(), err
 }
 
 // cappedBuffer keeps the first max bytes written and drops the rest while reporting success,

@@ -101,7 +101,7 @@ func TestKubeClusterExecFallsBackToSPDY(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, _, err = k.Exec(context.Background(), "foo", "httpbin-1", SidecarContainer, ConfigDumpCommand)
-	if err == nil || !strings.Contains(err.Error(), "exec in foo/httpbin-1 container istio-proxy") {
+	if err == nil || !strings.Contains(err.Error(), "exec in foo/httpbin-1 container \"istio-proxy\"") {
 		t.Fatalf("err = %v", err)
 	}
 	want := []string{

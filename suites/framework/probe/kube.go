@@ -4,9 +4,7 @@ import (
 	"bytes"
 	"cmp"
 	"context"
-	"errors"
 	"fmt"
-	"net/url"
 	"slices"
 	"strings"
 
@@ -14,13 +12,10 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/client-go/kubernetes"
-	"k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
-	"k8s.io/client-go/tools/remotecommand"
-	utilexec "k8s.io/client-go/util/exec"
-	"k8s.io/streaming/pkg/httpstream"
 
 	"github.com/mtls-conformance/mtls-conformance/fixtures"
+	"github.com/mtls-conformance/mtls-conformance/suites/framework/kubeexec"
 )
 
 // AppLabel is the pod label a client Deployment's pods are found by (every fixture sets it).
@@ -55,48 +50,9 @@ func (k *KubeExecutor) Exec(ctx context.Context, client fixtures.Workload, argv 
 	if err != nil {
 		return ExecResult{}, err
 	}
-	req := k.clientset.CoreV1().RESTClient().Post().
-		Resource("pods").Namespace(pod.Namespace).Name(pod.Name).SubResource("exec").
-		VersionedParams(&corev1.PodExecOptions{
-			Container: client.Container,
-			Command:   argv,
-			Stdout:    true,
-			Stderr:    true,
-		}, scheme.ParameterCodec)
-	executor, err := newStreamExecutor(k.config, req.URL())
-	if err != nil {
-		return ExecResult{}, fmt.Errorf("exec in %s/%s: %w", pod.Namespace, pod.Name, err)
-	}
 	var stdout, stderr bytes.Buffer
-	err = executor.StreamWithContext(ctx, remotecommand.StreamOptions{Stdout: &stdout, Stderr: &stderr})
-	res := ExecResult{Stdout: stdout.Bytes(), Stderr: stderr.Bytes()}
-	var exitErr utilexec.CodeExitError
-	switch {
-	case err == nil:
-		return res, nil
-	case errors.As(err, &exitErr):
-		res.ExitCode = exitErr.Code
-		return res, nil
-	}
-	return res, fmt.Errorf("exec in %s/%s container %q: %w", pod.Namespace, pod.Name, client.Container, err)
-}
-
-// newStreamExecutor is kubectl's choice (kubernetes/kubectl pkg/cmd/exec/exec.go createExecutor):
-// WebSocket (GET, RFC 6455) first, SPDY (POST) when the upgrade fails or an HTTPS proxy is in
-// the way. The predicate uses k8s.io/streaming's httpstream, whose UpgradeFailureError is the one
-// client-go v0.37's WebSocket transport returns (client-go transport/websocket/roundtripper.go).
-func newStreamExecutor(config *rest.Config, u *url.URL) (remotecommand.Executor, error) {
-	spdyExec, err := remotecommand.NewSPDYExecutor(config, "POST", u)
-	if err != nil {
-		return nil, err
-	}
-	wsExec, err := remotecommand.NewWebSocketExecutor(config, "GET", u.String())
-	if err != nil {
-		return nil, err
-	}
-	return remotecommand.NewFallbackExecutor(wsExec, spdyExec, func(err error) bool {
-		return httpstream.IsUpgradeFailure(err) || httpstream.IsHTTPSProxyError(err)
-	})
+	code, err := kubeexec.Run(ctx, k.config, k.clientset, pod.Namespace, pod.Name, client.Container, argv, &stdout, &stderr)
+	return ExecResult{Stdout: stdout.Bytes(), Stderr: stderr.Bytes(), ExitCode: code}, err
 }
 
 // readyPod picks the pod to exec in. During a rollout (a scenario restarts clients after changing
