@@ -1,0 +1,272 @@
+// Package upgrade is the engine of the upgrade verification suite (suites/upgrade): what an Istio
+// upgrade from one release to the next consists of (Helm steps in place or as a canary revision,
+// namespaces moved to the new revision, the old control plane removed), which sidecars the data
+// plane runs at each point, and the background prober that counts every request whose outcome
+// differs from the expected one while the upgrade runs. It knows nothing about Ginkgo.
+package upgrade
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/mtls-conformance/mtls-conformance/versions"
+)
+
+// Mode is how the control plane is upgraded.
+type Mode string
+
+// The modes istio.io documents for Helm (content/en/docs/setup/upgrade/helm/index.md): "In place
+// upgrade" (helm upgrade of istio-base and istiod) and "Canary upgrade (recommended)" (istiod
+// installed again as a revision, workloads moved to it, the old istiod deleted).
+const (
+	InPlace Mode = "inplace"
+	Canary  Mode = "canary"
+)
+
+// Modes lists every mode.
+var Modes = []Mode{InPlace, Canary}
+
+// ParseMode checks a --mode value.
+func ParseMode(s string) (Mode, error) {
+	for _, m := range Modes {
+		if string(m) == s {
+			return m, nil
+		}
+	}
+	return "", fmt.Errorf("upgrade mode %q: want inplace or canary", s)
+}
+
+// Defaults.
+const (
+	// DefaultErrorBudget: any request with an unexpected outcome during the upgrade fails it.
+	DefaultErrorBudget = 0
+	// DefaultProbeInterval is the time between the starts of two background requests on one pair.
+	DefaultProbeInterval = 500 * time.Millisecond
+)
+
+// Options are the upgrade suite's own settings; every other one is the conformance suite's
+// (package settings). Like those, each is a flag and an environment variable of the same name;
+// an explicit flag wins.
+type Options struct {
+	From string
+	To   string
+	Mode Mode
+	// ErrorBudget is how many background requests may see an unexpected outcome.
+	ErrorBudget int
+	// ProbeInterval is the background prober's cadence per pair.
+	ProbeInterval time.Duration
+}
+
+// DefaultOptions upgrades from N-1 to N: the second-newest and the newest release pinned in
+// versions/versions.yaml, in place. A dry run builds its tree from these.
+func DefaultOptions() (Options, error) {
+	pins, err := versions.Load()
+	if err != nil {
+		return Options{}, err
+	}
+	rel := pins.IstioVersions()
+	if len(rel) < 2 {
+		return Options{}, fmt.Errorf("versions.yaml pins %d Istio release(s); an upgrade needs two (N-1 and N)", len(rel))
+	}
+	return Options{From: rel[1], To: rel[0], Mode: InPlace, ErrorBudget: DefaultErrorBudget, ProbeInterval: DefaultProbeInterval}, nil
+}
+
+type option struct {
+	flag, env, usage string
+	value            flag.Value
+}
+
+func (o *Options) table() []option {
+	return []option{
+		{"from", "UPGRADE_FROM", "Istio version installed first (default: N-1 of versions/versions.yaml)", (*stringValue)(&o.From)},
+		{"to", "UPGRADE_TO", "Istio version upgraded to (default: N of versions/versions.yaml)", (*stringValue)(&o.To)},
+		{"mode", "UPGRADE_MODE", "inplace (helm upgrade) or canary (new revision, namespaces moved, old control plane removed)", (*modeValue)(&o.Mode)},
+		{"error-budget", "ERROR_BUDGET", "background requests allowed an unexpected outcome during the upgrade", (*intValue)(&o.ErrorBudget)},
+		{"probe-interval", "PROBE_INTERVAL", "time between two background requests on one pair", (*durationValue)(&o.ProbeInterval)},
+	}
+}
+
+// Bind registers every option on fs, with o's current values as defaults.
+func (o *Options) Bind(fs *flag.FlagSet) {
+	for _, op := range o.table() {
+		fs.Var(op.value, op.flag, op.usage+" (env "+op.env+")")
+	}
+}
+
+// Resolve applies the environment to every option whose flag was not given, then validates.
+func (o *Options) Resolve(fs *flag.FlagSet, getenv func(string) string) error {
+	given := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { given[f.Name] = true })
+	for _, op := range o.table() {
+		if given[op.flag] {
+			continue
+		}
+		if v := getenv(op.env); v != "" {
+			if err := op.value.Set(v); err != nil {
+				return fmt.Errorf("%s=%q: %v", op.env, v, err)
+			}
+		}
+	}
+	return o.Validate()
+}
+
+// Validate rejects options that cannot describe an upgrade, before anything is created.
+func (o *Options) Validate() error {
+	var errs []string
+	from, errFrom := versions.ParseIstioVersion(o.From)
+	to, errTo := versions.ParseIstioVersion(o.To)
+	switch {
+	case errFrom != nil:
+		errs = append(errs, "--from: "+errFrom.Error())
+	case errTo != nil:
+		errs = append(errs, "--to: "+errTo.Error())
+	case CompareVersions(from, to) >= 0:
+		errs = append(errs, fmt.Sprintf("--to %s is not newer than --from %s", o.To, o.From))
+	}
+	if _, err := ParseMode(string(o.Mode)); err != nil {
+		errs = append(errs, err.Error())
+	}
+	if o.ErrorBudget < 0 {
+		errs = append(errs, "error-budget must not be negative")
+	}
+	if o.ProbeInterval <= 0 {
+		errs = append(errs, "probe-interval must be positive")
+	}
+	if len(errs) > 0 {
+		return errors.New(strings.Join(errs, "; "))
+	}
+	return nil
+}
+
+// Revision is the revision name the canary control plane gets: the TO version with dashes, as
+// istio.io's Helm docs name revisions ("--set revision=1-9-5"; revisions are DNS labels).
+func (o *Options) Revision() string { return RevisionFor(o.To) }
+
+// RevisionFor turns an Istio version into a revision name: 1.31.1 → 1-31-1, 1.31.0-rc.4 →
+// 1-31-0-rc-4.
+func RevisionFor(version string) string { return strings.ReplaceAll(version, ".", "-") }
+
+// CompareVersions orders Istio versions: -1 when a is older than b, 0 when equal, 1 when newer. A
+// pre-release comes before its release (semver §11); alpha < beta < rc.
+func CompareVersions(a, b versions.IstioVersion) int {
+	for _, d := range []int{a.Major - b.Major, a.MinorNumber - b.MinorNumber, a.Patch - b.Patch} {
+		if d != 0 {
+			return sign(d)
+		}
+	}
+	switch {
+	case a.Pre == b.Pre:
+		return 0
+	case a.Pre == "":
+		return 1
+	case b.Pre == "":
+		return -1
+	}
+	ak, an := splitPre(a.Pre)
+	bk, bn := splitPre(b.Pre)
+	if ak != bk {
+		return strings.Compare(ak, bk) // alpha < beta < rc, alphabetically too
+	}
+	return sign(an - bn)
+}
+
+func splitPre(pre string) (string, int) {
+	kind, num, _ := strings.Cut(pre, ".")
+	n, _ := strconv.Atoi(num)
+	return kind, n
+}
+
+func sign(d int) int {
+	switch {
+	case d < 0:
+		return -1
+	case d > 0:
+		return 1
+	}
+	return 0
+}
+
+// NodeImage picks the kind node image for an upgrade: the newest of kind's pinned images whose
+// Kubernetes minor both releases support (their ranges in versions.yaml, from istio.io
+// data/compatibility/supportStatus.yml), so that neither runs outside its support.
+func NodeImage(pins *versions.Versions, from, to string) (string, error) {
+	relFrom, err := pins.ReleaseForMinor(from)
+	if err != nil {
+		return "", err
+	}
+	relTo, err := pins.ReleaseForMinor(to)
+	if err != nil {
+		return "", err
+	}
+	lo := max(minorNumber(relFrom.Kubernetes.Min), minorNumber(relTo.Kubernetes.Min))
+	hi := min(minorNumber(relFrom.Kubernetes.Max), minorNumber(relTo.Kubernetes.Max))
+	best, bestMinor := "", -1
+	for _, ref := range pins.Kind.NodeImages {
+		img, err := versions.ParseNodeImage(ref)
+		if err != nil {
+			return "", err
+		}
+		if k := img.KubeMinor(); k >= lo && k <= hi && k > bestMinor {
+			best, bestMinor = ref, k
+		}
+	}
+	if best == "" {
+		return "", fmt.Errorf("Istio %s supports Kubernetes %s..%s and Istio %s %s..%s: no kind node image in versions.yaml is inside both; set NODE_IMAGE",
+			from, relFrom.Kubernetes.Min, relFrom.Kubernetes.Max, to, relTo.Kubernetes.Min, relTo.Kubernetes.Max)
+	}
+	return best, nil
+}
+
+// minorNumber is "1.32" as 1032, the form versions.NodeImage.KubeMinor uses. versions.yaml was
+// validated when loaded, so the form is known to be right.
+func minorNumber(s string) int {
+	major, minor, _ := strings.Cut(s, ".")
+	ma, _ := strconv.Atoi(major)
+	mi, _ := strconv.Atoi(minor)
+	return ma*1000 + mi
+}
+
+type stringValue string
+
+func (v *stringValue) String() string     { return string(*v) }
+func (v *stringValue) Set(s string) error { *v = stringValue(s); return nil }
+
+type modeValue Mode
+
+func (v *modeValue) String() string { return string(*v) }
+func (v *modeValue) Set(s string) error {
+	m, err := ParseMode(s)
+	if err != nil {
+		return err
+	}
+	*v = modeValue(m)
+	return nil
+}
+
+type intValue int
+
+func (v *intValue) String() string { return strconv.Itoa(int(*v)) }
+func (v *intValue) Set(s string) error {
+	n, err := strconv.Atoi(s)
+	if err != nil {
+		return fmt.Errorf("not a whole number")
+	}
+	*v = intValue(n)
+	return nil
+}
+
+type durationValue time.Duration
+
+func (v *durationValue) String() string { return time.Duration(*v).String() }
+func (v *durationValue) Set(s string) error {
+	d, err := time.ParseDuration(s)
+	if err != nil {
+		return fmt.Errorf("not a duration (e.g. 500ms, 1s)")
+	}
+	*v = durationValue(d)
+	return nil
+}
