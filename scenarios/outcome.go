@@ -128,3 +128,16 @@ func (p ProbeOutcome) SpecName() string {
 	}
 	return fmt.Sprintf("%s observes %s", p.Probe, p.Outcome)
 }
+
+// Cell is the outcome as the seed articles' grids write it ("200", "000 (exit 56)"), with 🔒
+// for mutual TLS; `conformance predict` and summary.md both print it.
+func (o Outcome) Cell() string {
+	s := fmt.Sprintf("%03d", o.HTTPCode)
+	if o.ExitCode != 0 {
+		s += fmt.Sprintf(" (exit %d)", o.ExitCode)
+	}
+	if o.MTLS {
+		s += " 🔒"
+	}
+	return s
+}

@@ -119,7 +119,7 @@ func MatrixTable(topo *fixtures.Topology, probes []scenarios.ProbeOutcome) strin
 	}
 	cell := map[scenarios.Probe]string{}
 	for _, p := range probes {
-		cell[p.Probe] = CellText(p.Outcome)
+		cell[p.Probe] = p.Outcome.Cell()
 	}
 	var b strings.Builder
 	width := 16
@@ -146,18 +146,6 @@ func MatrixTable(topo *fixtures.Topology, probes []scenarios.ProbeOutcome) strin
 	return b.String()
 }
 
-// CellText is one outcome as the seed articles write it ("200", "000 (exit 56)"), with a lock
-// for mutual TLS.
-func CellText(o scenarios.Outcome) string {
-	s := fmt.Sprintf("%03d", o.HTTPCode)
-	if o.ExitCode != 0 {
-		s += fmt.Sprintf(" (exit %d)", o.ExitCode)
-	}
-	if o.MTLS {
-		s += " 🔒"
-	}
-	return s
-}
 
 // displayWidth counts terminal columns: the lock is one rune but two columns wide.
 func displayWidth(s string) int {

@@ -14,18 +14,6 @@ import (
 // JUnit file have the whole message.
 const FailureLines = 6
 
-// CellText is one outcome as the seed articles write it ("200", "000 (exit 56)"), with a lock
-// for mutual TLS — the same text as `conformance predict`.
-func CellText(o scenarios.Outcome) string {
-	s := fmt.Sprintf("%03d", o.HTTPCode)
-	if o.ExitCode != 0 {
-		s += fmt.Sprintf(" (exit %d)", o.ExitCode)
-	}
-	if o.MTLS {
-		s += " 🔒"
-	}
-	return s
-}
 
 // VerdictCell is a record as one cell of summary.md's grid: ✔ and what was observed when it
 // passed; ✘, what was observed and what was wanted when it did not.
@@ -38,7 +26,7 @@ func VerdictCell(r *ProbeRecord) string {
 	case VerdictInfraError:
 		return "⚠ " + observedText(r)
 	}
-	got, want := observedText(r), CellText(r.Expected)
+	got, want := observedText(r), r.Expected.Cell()
 	if got == want {
 		// Same status and lock, so the XFCC identities differ: the failure list says how.
 		return "✘ " + got + ", XFCC differs"
@@ -50,7 +38,7 @@ func observedText(r *ProbeRecord) string {
 	if r.Observed == nil {
 		return "no result"
 	}
-	return CellText(r.Observed.Outcome())
+	return r.Observed.Outcome().Cell()
 }
 
 // step groups one scenario step's records.
