@@ -146,7 +146,6 @@ func MatrixTable(topo *fixtures.Topology, probes []scenarios.ProbeOutcome) strin
 	return b.String()
 }
 
-
 // displayWidth counts terminal columns: the lock is one rune but two columns wide.
 func displayWidth(s string) int {
 	w := 0

@@ -14,7 +14,6 @@ import (
 // JUnit file have the whole message.
 const FailureLines = 6
 
-
 // VerdictCell is a record as one cell of summary.md's grid: ✔ and what was observed when it
 // passed; ✘, what was observed and what was wanted when it did not.
 func VerdictCell(r *ProbeRecord) string {
