@@ -33,6 +33,7 @@ type Settings struct {
 	Kubeconfig    string        // existing mode: kubeconfig path ("" = KUBECONFIG or ~/.kube/config)
 	Context       string        // existing mode: kubeconfig context
 	KeepCluster   bool          // do not delete the kind cluster at the end
+	ReuseCluster  bool          // run on an existing kind cluster of the same name
 	AllowMeshWide bool          // run mesh-wide scenarios on a cluster the suite did not create
 	ReportsDir    string        // where runs write junit.xml, results.json, summary.md
 	Timeout       time.Duration // convergence timeout per probe
@@ -77,6 +78,7 @@ func (s *Settings) table() []setting {
 		{"kubeconfig", "KUBECONFIG", "existing cluster: kubeconfig path", (*stringValue)(&s.Kubeconfig)},
 		{"context", "KUBE_CONTEXT", "existing cluster: kubeconfig context", (*stringValue)(&s.Context)},
 		{"keep-cluster", "KEEP_CLUSTER", "keep the kind cluster after the run", (*boolValue)(&s.KeepCluster)},
+		{"reuse-cluster", "REUSE_CLUSTER", "run on an existing kind cluster of the same name (never deleted)", (*boolValue)(&s.ReuseCluster)},
 		{"allow-mesh-wide", "ALLOW_MESH_WIDE", "run mesh-wide scenarios on a cluster the suite did not create", (*boolValue)(&s.AllowMeshWide)},
 		{"reports-dir", "REPORTS_DIR", "directory for run reports", (*stringValue)(&s.ReportsDir)},
 		{"converge-timeout", "CONVERGE_TIMEOUT", "how long a probe may take to converge", (*durationValue)(&s.Timeout)},

@@ -67,6 +67,12 @@ func Setup(ctx context.Context, s settings.Settings, run *report.Run, out io.Wri
 	}
 	w := &World{Settings: s, Topology: topo, out: out}
 	w.Env.ClusterMode = s.ClusterMode
+	// A version the chart repository lacks fails here, before any cluster exists.
+	if s.ClusterMode == settings.ModeKind || s.InstallIstio {
+		if err := run.Step(StepIstio, func() error { return istio.CheckCharts(w.istioOptions()) }); err != nil {
+			return w, err
+		}
+	}
 	if err := run.Step(StepCluster, func() error { return w.setupCluster(ctx) }); err != nil {
 		return w, err
 	}
@@ -112,7 +118,7 @@ func (w *World) setupCluster(ctx context.Context) error {
 		}
 	}
 	p.WithVersion(image)
-	p.WithOpts(cluster.WithReuse(true), cluster.WithKeep(s.KeepCluster), cluster.WithReportsDir(s.ReportsDir), cluster.WithOutput(w.out))
+	p.WithOpts(cluster.WithReuse(s.ReuseCluster), cluster.WithKeep(s.KeepCluster), cluster.WithReportsDir(s.ReportsDir), cluster.WithOutput(w.out))
 	w.provider = p
 	kubeconfig, err := p.Create(ctx)
 	if err != nil {
@@ -161,9 +167,7 @@ func (w *World) setupIstio(ctx context.Context) error {
 	if !w.Created && !s.InstallIstio {
 		return fmt.Errorf("%s; rerun with --install-istio (INSTALL_ISTIO=1) to install Istio %s with Helm", found.Summary(), s.IstioVersion)
 	}
-	inst, err := istio.New(w.Kubeconfig, s.Context, istio.Options{
-		Version: s.IstioVersion, ChartsDir: s.IstioCharts, Hub: s.IstioHub, Tag: s.IstioTag, Out: w.out,
-	})
+	inst, err := istio.New(w.Kubeconfig, s.Context, w.istioOptions())
 	if err != nil {
 		return err
 	}
@@ -177,6 +181,11 @@ func (w *World) setupIstio(ctx context.Context) error {
 	}
 	w.Env.IstioVersion = inst.Version()
 	return nil
+}
+
+func (w *World) istioOptions() istio.Options {
+	s := w.Settings
+	return istio.Options{Version: s.IstioVersion, ChartsDir: s.IstioCharts, Hub: s.IstioHub, Tag: s.IstioTag, Out: w.out}
 }
 
 func (w *World) setupFixtures(ctx context.Context, runID string) error {
