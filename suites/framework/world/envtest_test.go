@@ -1,0 +1,220 @@
+package world
+
+import (
+	"context"
+	"io"
+	"strings"
+	"testing"
+	"time"
+
+	securityv1beta1 "istio.io/api/security/v1beta1"
+	securityv1 "istio.io/client-go/pkg/apis/security/v1"
+	istioclient "istio.io/client-go/pkg/clientset/versioned"
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/wait"
+	"k8s.io/client-go/kubernetes"
+
+	"github.com/mtls-conformance/mtls-conformance/fixtures"
+	"github.com/mtls-conformance/mtls-conformance/scenarios"
+	"github.com/mtls-conformance/mtls-conformance/suites/framework/deploy"
+	"github.com/mtls-conformance/mtls-conformance/suites/framework/deploy/deploytest"
+	"github.com/mtls-conformance/mtls-conformance/suites/framework/envtestenv"
+	"github.com/mtls-conformance/mtls-conformance/suites/framework/report"
+	"github.com/mtls-conformance/mtls-conformance/suites/framework/settings"
+)
+
+// TestWorldOnAnExistingCluster drives the world against a real kube-apiserver as a user's
+// existing cluster: without Istio it stops at the istio step and creates nothing; with an
+// (stand-in) istiod it deploys the fixtures, moves through the utilities-injection scenario,
+// resets it, and tears down to zero managed objects while what it did not create survives.
+func TestWorldOnAnExistingCluster(t *testing.T) {
+	env := envtestenv.Start(t)
+	kube, err := kubernetes.NewForConfig(env.Config)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ic, err := istioclient.NewForConfig(env.Config)
+	if err != nil {
+		t.Fatal(err)
+	}
+	deploytest.NamespaceFinalizer(t, kube)
+	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
+	defer cancel()
+
+	s := settings.Defaults()
+	s.ClusterMode, s.Kubeconfig = settings.ModeExisting, env.Kubeconfig
+	s.ReportsDir = t.TempDir()
+
+	// 1. No istiod: a clear error at the istio step, nothing created.
+	run, err := report.NewRun(s.ReportsDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Setup(ctx, s, run, io.Discard); err == nil || !strings.HasPrefix(err.Error(), "istio: ") || !strings.Contains(err.Error(), "--install-istio") {
+		t.Fatalf("Setup without Istio: %v", err)
+	}
+	res, err := run.Results()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Header.InfrastructureFailures) != 1 || res.Header.InfrastructureFailures[0].Step != StepIstio {
+		t.Fatalf("infrastructure failures = %+v, want the istio step", res.Header.InfrastructureFailures)
+	}
+	assertManaged(t, ctx, env, 0)
+
+	// 2. A user's own objects, and an istiod as the chart labels it (app=istiod), Available.
+	for _, ns := range []string{"istio-system", "team-a"} {
+		if _, err := kube.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}, metav1.CreateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	theirs := &securityv1.PeerAuthentication{ObjectMeta: metav1.ObjectMeta{Name: "default", Namespace: "team-a"}}
+	theirs.Spec.Mtls = &securityv1beta1.PeerAuthentication_MutualTLS{Mode: securityv1beta1.PeerAuthentication_MutualTLS_STRICT}
+	if _, err := ic.SecurityV1().PeerAuthentications("team-a").Create(ctx, theirs, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	istiod := &appsv1.Deployment{
+		ObjectMeta: metav1.ObjectMeta{Name: "istiod", Namespace: "istio-system", Labels: map[string]string{"app": "istiod", "istio.io/rev": "default"}},
+		Spec: appsv1.DeploymentSpec{
+			Selector: &metav1.LabelSelector{MatchLabels: map[string]string{"app": "istiod"}},
+			Template: corev1.PodTemplateSpec{
+				ObjectMeta: metav1.ObjectMeta{Labels: map[string]string{"app": "istiod"}},
+				Spec:       corev1.PodSpec{Containers: []corev1.Container{{Name: "discovery", Image: "docker.io/istio/pilot:1.31.1"}}},
+			},
+		},
+	}
+	if _, err := kube.AppsV1().Deployments("istio-system").Create(ctx, istiod, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if err := deploytest.CompleteRollout(ctx, kube, "istio-system", "istiod"); err != nil {
+		t.Fatal(err)
+	}
+	stop := standInControllers(t, kube)
+	defer stop()
+
+	run, err = report.NewRun(s.ReportsDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w, err := Setup(ctx, s, run, io.Discard)
+	if err != nil {
+		t.Fatalf("Setup: %v", err)
+	}
+	if w.Env.IstioVersion != "1.31.1" || w.Created || w.MeshWideAllowed() == nil {
+		t.Fatalf("env %+v created=%v: an existing cluster with Istio 1.31.1, mesh-wide not allowed", w.Env, w.Created)
+	}
+	s2 := s
+	s2.AllowMeshWide = true
+	if (&World{Settings: s2}).MeshWideAllowed() != nil {
+		t.Fatal("--allow-mesh-wide must allow mesh-wide scenarios")
+	}
+
+	catalog, err := scenarios.Catalog()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var flip *scenarios.Scenario
+	for _, sc := range catalog {
+		if sc.Name == "utilities-injection" {
+			flip = sc
+		}
+	}
+	for i := range flip.Steps {
+		if err := w.ApplyStep(ctx, flip, i); err != nil {
+			t.Fatalf("step %d: %v", i, err)
+		}
+	}
+	if !hasSidecar(t, ctx, kube, "utilities") {
+		t.Fatal("after the injection flip the curl pod must have a sidecar")
+	}
+	if _, err := ic.SecurityV1().PeerAuthentications("foo").Get(ctx, "httpbin-strict-tls", metav1.GetOptions{}); err != nil {
+		t.Fatalf("the scenario's policy: %v", err)
+	}
+
+	if err := w.ResetScenario(ctx, flip); err != nil {
+		t.Fatalf("reset: %v", err)
+	}
+	ns, err := kube.CoreV1().Namespaces().Get(ctx, "utilities", metav1.GetOptions{})
+	if err != nil || ns.Labels[fixtures.InjectionLabel] != "disabled" {
+		t.Fatalf("utilities after reset: labels %v, %v", ns.Labels, err)
+	}
+	if hasSidecar(t, ctx, kube, "utilities") {
+		t.Fatal("after reset the curl pod must be back without a sidecar")
+	}
+	if pas, _ := ic.SecurityV1().PeerAuthentications("foo").List(ctx, metav1.ListOptions{}); len(pas.Items) != 0 {
+		t.Fatalf("the scenario left %d PeerAuthentications in foo", len(pas.Items))
+	}
+
+	if err := w.Teardown(2 * time.Minute); err != nil {
+		t.Fatalf("teardown: %v", err)
+	}
+	assertManaged(t, ctx, env, 0)
+	if _, err := ic.SecurityV1().PeerAuthentications("team-a").Get(ctx, "default", metav1.GetOptions{}); err != nil {
+		t.Fatalf("the user's PeerAuthentication must survive: %v", err)
+	}
+	if _, err := kube.AppsV1().Deployments("istio-system").Get(ctx, "istiod", metav1.GetOptions{}); err != nil {
+		t.Fatalf("the user's istiod must survive: %v", err)
+	}
+}
+
+func assertManaged(t *testing.T, ctx context.Context, env *envtestenv.Env, want int) {
+	t.Helper()
+	d, err := deploy.New(env.Config, "check")
+	if err != nil {
+		t.Fatal(err)
+	}
+	objs, err := d.ListManaged(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(objs) != want {
+		t.Fatalf("%d managed objects, want %d: %v", len(objs), want, objs)
+	}
+}
+
+func hasSidecar(t *testing.T, ctx context.Context, kube kubernetes.Interface, ns string) bool {
+	t.Helper()
+	pods, err := kube.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{})
+	if err != nil || len(pods.Items) != 1 {
+		t.Fatalf("pods in %s: %d, %v", ns, len(pods.Items), err)
+	}
+	return deploy.HasSidecar(&pods.Items[0])
+}
+
+// standInControllers does what the Deployment controller, scheduler, kubelet and Istio's
+// injector would: every fixture Deployment whose spec changed is rolled out, with a sidecar
+// exactly where its namespace says istio-injection=enabled.
+func standInControllers(t *testing.T, kube kubernetes.Interface) (stop func()) {
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		_ = wait.PollUntilContextCancel(ctx, 200*time.Millisecond, true, func(ctx context.Context) (bool, error) {
+			deps, err := kube.AppsV1().Deployments("").List(ctx, metav1.ListOptions{LabelSelector: deploy.ManagedSelector})
+			if err != nil {
+				return false, nil
+			}
+			for i := range deps.Items {
+				d := &deps.Items[i]
+				if d.Status.ObservedGeneration == d.Generation {
+					continue
+				}
+				ns, err := kube.CoreV1().Namespaces().Get(ctx, d.Namespace, metav1.GetOptions{})
+				if err != nil {
+					continue
+				}
+				sidecar := deploytest.NoSidecar
+				if ns.Labels[fixtures.InjectionLabel] == "enabled" {
+					sidecar = deploytest.ContainerSidecar
+				}
+				if err := deploytest.Rollout(ctx, kube, d.Namespace, d.Name, sidecar); err != nil && ctx.Err() == nil {
+					t.Logf("stand-in rollout %s/%s: %v", d.Namespace, d.Name, err)
+				}
+			}
+			return false, nil
+		})
+	}()
+	return func() { cancel(); <-done }
+}
