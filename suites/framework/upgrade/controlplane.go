@@ -1,0 +1,230 @@
+package upgrade
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"time"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
+
+	"github.com/mtls-conformance/mtls-conformance/suites/framework/deploy"
+	"github.com/mtls-conformance/mtls-conformance/suites/framework/istio"
+)
+
+// DefaultRevision is the revision label of the unrevisioned istiod (istio-discovery chart,
+// templates/deployment.yaml: istio.io/rev: {{ .Values.revision | default "default" }}).
+const DefaultRevision = "default"
+
+// ControlPlaneConfig says how to reach the cluster and where the TO release comes from.
+type ControlPlaneConfig struct {
+	Kubeconfig string
+	Context    string
+	Rest       *rest.Config
+	// Target holds the TO release's install options: ChartsDir, RepoURL, Hub, Tag. Version and
+	// Revision are set by the ControlPlane.
+	Target istio.Options
+	// HelmTimeout bounds each Helm action the ControlPlane runs itself (default 5 minutes).
+	HelmTimeout time.Duration
+	Out         io.Writer
+}
+
+// ControlPlane moves the Istio a run installed from Options.From to Options.To, in place or as
+// a canary, the way istio.io documents it for Helm (content/en/docs/setup/upgrade/helm/index.md).
+type ControlPlane struct {
+	opts Options
+	old  *istio.Installer
+	// target is the TO release as the default revision: its base chart is what istio-base is
+	// upgraded to. canary is the same release as revision opts.Revision().
+	target *istio.Installer
+	canary *istio.Installer
+	helm   *helmClient
+	kube   kubernetes.Interface
+	out    io.Writer
+
+	// WaitReady waits for a control plane after each change (default istio.Installer.WaitReady:
+	// istiod Available and its injection webhook answering). Tests on a bare apiserver, where no
+	// istiod ever runs, replace it.
+	WaitReady func(context.Context, *istio.Installer) error
+
+	toTag           string
+	upgraded        bool // in place: istiod runs TO
+	canaryInstalled bool
+	oldRemoved      bool
+}
+
+// NewControlPlane prepares the upgrade of old (the FROM control plane the run installed).
+func NewControlPlane(old *istio.Installer, opts Options, cfg ControlPlaneConfig) (*ControlPlane, error) {
+	if err := opts.Validate(); err != nil {
+		return nil, err
+	}
+	if old.Version() != opts.From {
+		return nil, fmt.Errorf("the installed control plane runs Istio %s, not --from %s", old.Version(), opts.From)
+	}
+	if old.Revision() != DefaultRevision {
+		return nil, fmt.Errorf("the installed control plane is revision %q; the upgrade starts from the default revision", old.Revision())
+	}
+	if cfg.Out == nil {
+		cfg.Out = io.Discard
+	}
+	target := cfg.Target
+	target.Version, target.Revision, target.Namespace, target.Out = opts.To, "", old.Namespace(), cfg.Out
+	to, err := istio.New(cfg.Kubeconfig, cfg.Context, target)
+	if err != nil {
+		return nil, err
+	}
+	canary, err := to.WithRevision(opts.Revision())
+	if err != nil {
+		to.Close()
+		return nil, err
+	}
+	kube, err := kubernetes.NewForConfig(cfg.Rest)
+	if err != nil {
+		to.Close()
+		return nil, err
+	}
+	return &ControlPlane{
+		opts: opts, old: old, target: to, canary: canary,
+		helm: newHelmClient(cfg.Kubeconfig, cfg.Context, old.Namespace(), cfg.HelmTimeout, cfg.Out),
+		kube: kube, out: cfg.Out, toTag: cfg.Target.Tag,
+		WaitReady: func(ctx context.Context, in *istio.Installer) error { return in.WaitReady(ctx) },
+	}, nil
+}
+
+// Canary is the TO control plane as a revision.
+func (c *ControlPlane) Canary() *istio.Installer { return c.canary }
+
+// UpgradeInPlace is `helm upgrade istio-base` then `helm upgrade istiod` to TO, and waits until
+// istiod is ready. Running sidecars keep their version until their pods are restarted.
+func (c *ControlPlane) UpgradeInPlace(ctx context.Context) error {
+	if c.opts.Mode != InPlace {
+		return fmt.Errorf("upgrade mode is %s, not inplace", c.opts.Mode)
+	}
+	if err := c.old.Upgrade(ctx, c.opts.To, c.toTag); err != nil {
+		return err
+	}
+	c.upgraded = true
+	return nil
+}
+
+// InstallCanary upgrades istio-base to TO (the cluster-wide resources both control planes share)
+// and installs TO's istiod as revision opts.Revision() beside the old one, then waits until it is
+// ready. Nothing moves to it yet.
+func (c *ControlPlane) InstallCanary(ctx context.Context) error {
+	if c.opts.Mode != Canary {
+		return fmt.Errorf("upgrade mode is %s, not canary", c.opts.Mode)
+	}
+	base, err := c.target.LoadChart(istio.BaseChart)
+	if err != nil {
+		return err
+	}
+	// The default revision's base values: istio-base keeps validating with the old istiod until
+	// the end.
+	if err := c.helm.upgrade(ctx, istio.BaseRelease, base, c.target.BaseValues()); err != nil {
+		return fmt.Errorf("istio %s: %w", c.opts.To, err)
+	}
+	if _, err := c.canary.InstallIstiod(ctx); err != nil {
+		return err
+	}
+	c.canaryInstalled = true
+	return c.WaitReady(ctx, c.canary)
+}
+
+// MoveNamespaces relabels namespaces the suite manages from istio-injection to
+// istio.io/rev=<revision>, as istio.io's canary data-plane step does (`kubectl label namespace
+// test-ns istio-injection- istio.io/rev=canary`, content/en/docs/setup/upgrade/canary). The
+// injection label is removed because it wins over istio.io/rev. Pods keep their sidecar until
+// restarted.
+func (c *ControlPlane) MoveNamespaces(ctx context.Context, namespaces []string) error {
+	if !c.canaryInstalled {
+		return errors.New("move namespaces: the canary control plane is not installed")
+	}
+	return MoveNamespaces(ctx, c.kube, namespaces, c.opts.Revision())
+}
+
+// MoveNamespaces relabels each namespace to revision rev (see ControlPlane.MoveNamespaces). Only
+// namespaces labelled as the suite's are touched.
+func MoveNamespaces(ctx context.Context, kube kubernetes.Interface, namespaces []string, rev string) error {
+	patch, _ := json.Marshal(map[string]any{"metadata": map[string]any{"labels": map[string]any{
+		deploy.InjectionLabel: nil, // a JSON merge patch null deletes the key
+		deploy.RevisionLabel:  rev,
+	}}})
+	for _, name := range namespaces {
+		ns, err := kube.CoreV1().Namespaces().Get(ctx, name, metav1.GetOptions{})
+		if err != nil {
+			return fmt.Errorf("namespace %s: %w", name, err)
+		}
+		if ns.Labels[deploy.ManagedByLabel] != deploy.ManagedByValue {
+			return fmt.Errorf("namespace %s is not managed by mtls-conformance; not relabelling it", name)
+		}
+		if _, err := kube.CoreV1().Namespaces().Patch(ctx, name, types.MergePatchType, patch, metav1.PatchOptions{FieldManager: deploy.FieldManager}); err != nil {
+			return fmt.Errorf("relabelling namespace %s: %w", name, err)
+		}
+	}
+	return nil
+}
+
+// RemoveOld deletes the old istiod release (istio-base and the namespace stay), makes the canary
+// the cluster-wide default revision (`helm upgrade istio-base --set defaultRevision=<rev>`), and
+// waits until the canary is still ready.
+func (c *ControlPlane) RemoveOld(ctx context.Context) error {
+	if !c.canaryInstalled {
+		return errors.New("remove the old control plane: the canary control plane is not installed")
+	}
+	if err := c.helm.uninstall(c.old.IstiodRelease()); err != nil {
+		return fmt.Errorf("istio %s: %w", c.opts.From, err)
+	}
+	c.oldRemoved = true
+	base, err := c.canary.LoadChart(istio.BaseChart)
+	if err != nil {
+		return err
+	}
+	if err := c.helm.upgrade(ctx, istio.BaseRelease, base, c.canary.BaseValues()); err != nil {
+		return fmt.Errorf("istio %s: %w", c.opts.To, err)
+	}
+	return c.WaitReady(ctx, c.canary)
+}
+
+// Revisions are the revisions that inject sidecars now, for deploy's readiness checks: the
+// default one, then both during a canary, then the canary alone.
+func (c *ControlPlane) Revisions() []string {
+	switch {
+	case c.oldRemoved:
+		return []string{c.opts.Revision()}
+	case c.canaryInstalled:
+		return []string{DefaultRevision, c.opts.Revision()}
+	}
+	return []string{DefaultRevision}
+}
+
+// Versions says which Istio versions the running control planes are, for the report header:
+// "1.31.1", or "1.30.5+1.31.1" while both run.
+func (c *ControlPlane) Versions() string {
+	switch {
+	case c.upgraded, c.oldRemoved:
+		return c.opts.To
+	case c.canaryInstalled:
+		return c.opts.From + "+" + c.opts.To
+	}
+	return c.opts.From
+}
+
+// Close removes what the ControlPlane added that the run's teardown does not know about: on a
+// cluster the run did not create, the canary istiod release (the world's teardown removes the
+// default istiod, istio-base and the namespace). clusterGoesAway says the run deletes the
+// cluster (or keeps it whole on purpose), so nothing in it needs removing.
+func (c *ControlPlane) Close(ctx context.Context, clusterGoesAway bool) error {
+	var errs []error
+	if c.canaryInstalled && !clusterGoesAway {
+		if err := c.canary.Uninstall(ctx); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	errs = append(errs, c.target.Close())
+	return errors.Join(errs...)
+}

@@ -1,0 +1,158 @@
+//go:build e2e
+
+// Package upgrade is the upgrade verification suite: it installs Istio FROM with the fixtures,
+// asserts the baseline and a STRICT scenario, upgrades the control plane to TO (in place, or as a
+// canary revision the namespaces move to), and asserts again with the old sidecars under the new
+// control plane, across revisions (canary), and with new sidecars — while a background prober
+// counts every request whose outcome is not the expected one. The engine lives in
+// suites/framework/upgrade; this package only says what is checked, in which order.
+//
+//	make upgrade FROM=1.30.5 TO=1.31.1 MODE=canary
+//	go tool ginkgo --tags e2e ./suites/upgrade -- --from=1.30.5 --to=1.31.1 --mode=inplace
+package upgrade
+
+import (
+	"context"
+	"flag"
+	"os"
+	"testing"
+	"time"
+
+	. "github.com/onsi/ginkgo/v2"
+	. "github.com/onsi/gomega"
+	"k8s.io/client-go/kubernetes"
+
+	"github.com/mtls-conformance/mtls-conformance/suites/framework/istio"
+	"github.com/mtls-conformance/mtls-conformance/suites/framework/report"
+	"github.com/mtls-conformance/mtls-conformance/suites/framework/settings"
+	engine "github.com/mtls-conformance/mtls-conformance/suites/framework/upgrade"
+	"github.com/mtls-conformance/mtls-conformance/suites/framework/world"
+	"github.com/mtls-conformance/mtls-conformance/versions"
+)
+
+// SuiteName is the JUnit suite name of upgrade runs.
+const SuiteName = "Istio upgrade"
+
+var (
+	cfg  = settings.Defaults()
+	opts = defaultOptions()
+	// run, mesh, kube and controlPlane exist on Ginkgo process 1, where every spec runs (all are
+	// Serial: they share one mesh). All stay nil in a dry run.
+	run          *report.Run
+	mesh         *world.World
+	kube         kubernetes.Interface
+	controlPlane *engine.ControlPlane
+	// prober runs from "starts the background prober" to "stops the background prober".
+	prober *engine.Prober
+	// phaseRecords are each phase's records under the catalog's scenario names, written to
+	// phases/<id>/results.json at the end, so `conformance diff` can compare two phases.
+	phaseRecords = map[string][]report.ProbeRecord{}
+	phaseEnv     = map[string]report.Environment{}
+)
+
+func defaultOptions() engine.Options {
+	o, err := engine.DefaultOptions()
+	if err != nil {
+		panic(err)
+	}
+	return o
+}
+
+func init() {
+	cfg.Bind(flag.CommandLine)
+	opts.Bind(flag.CommandLine)
+}
+
+// teardownTimeout bounds cleanup, which must finish even after Ctrl-C.
+const teardownTimeout = 10 * time.Minute
+
+func TestUpgrade(t *testing.T) {
+	RegisterFailHandler(Fail)
+	if err := cfg.Resolve(flag.CommandLine, os.Getenv); err != nil {
+		t.Fatalf("settings: %v", err)
+	}
+	if err := opts.Resolve(flag.CommandLine, os.Getenv); err != nil {
+		t.Fatalf("upgrade: %v", err)
+	}
+	// The upgrade installs --from first. ISTIO_VERSION, which make exports for every target, is
+	// the conformance suite's; only an explicit --istio-version that disagrees is an error.
+	explicit := false
+	flag.Visit(func(f *flag.Flag) { explicit = explicit || f.Name == "istio-version" })
+	if explicit && cfg.IstioVersion != opts.From {
+		t.Fatalf("upgrade: --istio-version=%s contradicts --from=%s; the upgrade installs --from first", cfg.IstioVersion, opts.From)
+	}
+	cfg.IstioVersion = opts.From
+	if cfg.ClusterMode == settings.ModeKind && cfg.NodeImage == "" {
+		pins, err := versions.Load()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if cfg.NodeImage, err = engine.NodeImage(pins, opts.From, opts.To); err != nil {
+			t.Fatalf("upgrade: %v", err)
+		}
+	}
+	RunSpecs(t, SuiteName)
+}
+
+var _ = SynchronizedBeforeSuite(func(ctx SpecContext) []byte {
+	r, err := report.NewRun(cfg.ReportsDir)
+	Expect(err).NotTo(HaveOccurred(), "creating the run folder")
+	run = r
+	GinkgoWriter.Printf("reports: %s\nupgrade: Istio %s → %s, %s\n", run.Dir, opts.From, opts.To, opts.Mode)
+	// The TO charts are fetched and checked before any cluster exists, as world.Setup does for FROM.
+	Expect(run.Step(world.StepIstio+" "+opts.To, func() error {
+		return istio.CheckCharts(istio.Options{Version: opts.To, ChartsDir: cfg.IstioCharts, Hub: cfg.IstioHub})
+	})).To(Succeed())
+	w, err := world.Setup(ctx, cfg, run, GinkgoWriter)
+	mesh = w
+	// Registered before the error checks and before the control plane's own cleanup, which
+	// therefore runs first (DeferCleanup is last in, first out).
+	DeferCleanup(func() {
+		if mesh != nil {
+			Expect(mesh.Teardown(teardownTimeout)).To(Succeed(), "teardown")
+		}
+	})
+	Expect(err).NotTo(HaveOccurred(), "setting up the world (see the [Infrastructure] testcase)")
+	Expect(run.Step("prepare the upgrade", func() error {
+		inst, err := mesh.IstioInstaller()
+		if err != nil {
+			return err
+		}
+		if kube, err = kubernetes.NewForConfig(mesh.Config); err != nil {
+			return err
+		}
+		controlPlane, err = engine.NewControlPlane(inst, opts, engine.ControlPlaneConfig{
+			Kubeconfig: mesh.Kubeconfig, Context: cfg.Context, Rest: mesh.Config,
+			// The TO release comes from the same charts source and image hub as FROM; its image
+			// tag is the chart's own (--istio-tag applies to FROM).
+			Target: istio.Options{ChartsDir: cfg.IstioCharts, Hub: cfg.IstioHub},
+			Out:    GinkgoWriter,
+		})
+		return err
+	})).To(Succeed())
+	DeferCleanup(func() {
+		stopProber()
+		ctx, cancel := context.WithTimeout(context.Background(), teardownTimeout)
+		defer cancel()
+		Expect(controlPlane.Close(ctx, mesh.Created)).To(Succeed(), "removing the canary control plane")
+	})
+	return []byte(run.Dir)
+}, func(ctx SpecContext, runDir []byte) {
+	if run == nil {
+		r, err := report.OpenRun(string(runDir))
+		Expect(err).NotTo(HaveOccurred())
+		run = r
+	}
+})
+
+var _ = ReportAfterSuite("results.json, phases/*/results.json, summary.md and junit.xml", func(r Report) {
+	if run == nil {
+		return
+	}
+	for id, recs := range phaseRecords {
+		dir, err := engine.WritePhaseResults(run.Dir, id, phaseEnv[id], recs)
+		Expect(err).NotTo(HaveOccurred())
+		GinkgoWriter.Printf("phase %s: %s\n", id, dir)
+	}
+	Expect(run.Finish(&r)).To(Succeed())
+})
