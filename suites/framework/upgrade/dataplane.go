@@ -70,14 +70,14 @@ func proxyImage(p *corev1.Pod) string {
 // injector writes hub/proxyv2:<tag>, or <tag>-<variant> such as 1.31.1-distroless (istio/istio
 // pkg/kube/inject/inject.go imageURL, updateImageTypeIfPresent).
 func TagMatches(image, tag string) bool {
+	if at := strings.Index(image, "@"); at >= 0 {
+		image = image[:at] // a digest after the tag
+	}
 	i := strings.LastIndex(image, ":")
 	if i < 0 || strings.Contains(image[i:], "/") {
 		return false
 	}
 	got := image[i+1:]
-	if at := strings.Index(got, "@"); at >= 0 {
-		got = got[:at]
-	}
 	return got == tag || (strings.HasPrefix(got, tag+"-") && !strings.Contains(got[len(tag)+1:], "."))
 }
 
