@@ -118,7 +118,7 @@ func TestCollectAgainstRealAPIServer(t *testing.T) {
 	errs := read("collection-errors.txt")
 	for _, want := range []string{
 		"client pods (sleep.legacy): no pod in legacy matches map[app:sleep]",
-		"server-httpbin-1-config_dump.json: exec in foo/httpbin-1 container istio-proxy: unable to upgrade connection: pod httpbin-1 does not have a host assigned\n",
+		"server-httpbin-1-config_dump.json: exec in foo/httpbin-1 container \"istio-proxy\": unable to upgrade connection: pod httpbin-1 does not have a host assigned\n",
 	} {
 		if !strings.Contains(errs, want) {
 			t.Errorf("collection-errors.txt lacks %q:\n%s", want, errs)
