@@ -58,7 +58,7 @@ istiogen-test:
 
 # Every spec of the e2e suites with its labels, without a cluster.
 list:
-	$(GINKGO) --dry-run -v --no-color --tags e2e ./suites/mtls
+	$(GINKGO) --dry-run -v --no-color --tags e2e ./suites/mtls ./suites/upgrade
 
 ## ---- the suite ------------------------------------------------------------------------------
 
@@ -72,11 +72,11 @@ conformance:
 		$(if $(LABEL_FILTER),--label-filter='$(LABEL_FILTER)') \
 		./suites/mtls
 
+# Defaults: N-1 -> N of versions/versions.yaml, in place.
 upgrade:
-	@test -n "$(FROM)" -a -n "$(TO)" || { echo "make upgrade: FROM=<version> TO=<version> [MODE=inplace|canary] are required"; exit 2; }
 	@mkdir -p $(REPORTS_DIR)
 	$(GINKGO) --tags e2e -v --no-color --timeout=3h \
-		./suites/upgrade -- --from=$(FROM) --to=$(TO) --mode=$(or $(MODE),inplace)
+		./suites/upgrade -- $(if $(FROM),--from=$(FROM)) $(if $(TO),--to=$(TO)) $(if $(MODE),--mode=$(MODE))
 
 clean:
 	-$(GO) run ./tools/conformance cluster delete --name $(or $(CLUSTER_NAME),mtls-conformance)

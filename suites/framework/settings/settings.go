@@ -59,14 +59,45 @@ func Defaults() Settings {
 	}
 }
 
-// setting binds one field to a flag name and an environment variable.
-type setting struct {
-	flag, env, usage string
-	value            flag.Value
+// Binding ties a value to a flag and an environment variable of the same meaning. Suites with
+// settings of their own (the upgrade suite) bind them the same way.
+type Binding struct {
+	Flag, Env, Usage string
+	Value            flag.Value
 }
 
-func (s *Settings) table() []setting {
-	return []setting{
+// Bind registers each binding on fs; the value's current content is the default.
+func Bind(fs *flag.FlagSet, bindings []Binding) {
+	for _, b := range bindings {
+		fs.Var(b.Value, b.Flag, b.Usage+" (env "+b.Env+")")
+	}
+}
+
+// ApplyEnv sets every binding whose flag was not given on fs from its environment variable.
+func ApplyEnv(fs *flag.FlagSet, getenv func(string) string, bindings []Binding) error {
+	given := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { given[f.Name] = true })
+	for _, b := range bindings {
+		if given[b.Flag] {
+			continue
+		}
+		if v := getenv(b.Env); v != "" {
+			if err := b.Value.Set(v); err != nil {
+				return fmt.Errorf("%s=%q: %v", b.Env, v, err)
+			}
+		}
+	}
+	return nil
+}
+
+// String, Bool, Int and Duration make flag values of variables.
+func String(p *string) flag.Value          { return (*stringValue)(p) }
+func Bool(p *bool) flag.Value              { return (*boolValue)(p) }
+func Int(p *int) flag.Value                { return (*intValue)(p) }
+func Duration(p *time.Duration) flag.Value { return (*durationValue)(p) }
+
+func (s *Settings) table() []Binding {
+	return []Binding{
 		{"cluster", "CLUSTER", "cluster mode: kind or existing", (*stringValue)(&s.ClusterMode)},
 		{"cluster-name", "CLUSTER_NAME", "kind cluster name", (*stringValue)(&s.ClusterName)},
 		{"istio-version", "ISTIO_VERSION", "Istio version to install (default: the pin in versions/versions.yaml)", (*stringValue)(&s.IstioVersion)},
@@ -90,25 +121,12 @@ func (s *Settings) table() []setting {
 }
 
 // Bind registers every setting on fs with the defaults, to be resolved by Resolve after parsing.
-func (s *Settings) Bind(fs *flag.FlagSet) {
-	for _, st := range s.table() {
-		fs.Var(st.value, st.flag, st.usage+" (env "+st.env+")")
-	}
-}
+func (s *Settings) Bind(fs *flag.FlagSet) { Bind(fs, s.table()) }
 
 // Resolve applies the environment to every setting whose flag was not given, then validates.
 func (s *Settings) Resolve(fs *flag.FlagSet, getenv func(string) string) error {
-	given := map[string]bool{}
-	fs.Visit(func(f *flag.Flag) { given[f.Name] = true })
-	for _, st := range s.table() {
-		if given[st.flag] {
-			continue
-		}
-		if v := getenv(st.env); v != "" {
-			if err := st.value.Set(v); err != nil {
-				return fmt.Errorf("%s=%q: %v", st.env, v, err)
-			}
-		}
+	if err := ApplyEnv(fs, getenv, s.table()); err != nil {
+		return err
 	}
 	return s.Validate()
 }
@@ -144,8 +162,8 @@ func (s *Settings) Validate() error {
 // Describe lists the settings as the README's table does: flag, environment variable, usage.
 func Describe(w io.Writer) {
 	s := Defaults()
-	for _, st := range s.table() {
-		fmt.Fprintf(w, "| `--%s` | `%s` | %s | `%s` |\n", st.flag, st.env, st.usage, st.value.String())
+	for _, b := range s.table() {
+		fmt.Fprintf(w, "| `--%s` | `%s` | %s | `%s` |\n", b.Flag, b.Env, b.Usage, b.Value.String())
 	}
 }
 

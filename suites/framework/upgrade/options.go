@@ -13,6 +13,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/mtls-conformance/mtls-conformance/suites/framework/settings"
 	"github.com/mtls-conformance/mtls-conformance/versions"
 )
 
@@ -75,41 +76,23 @@ func DefaultOptions() (Options, error) {
 	return Options{From: rel[1], To: rel[0], Mode: InPlace, ErrorBudget: DefaultErrorBudget, ProbeInterval: DefaultProbeInterval}, nil
 }
 
-type option struct {
-	flag, env, usage string
-	value            flag.Value
-}
-
-func (o *Options) table() []option {
-	return []option{
-		{"from", "UPGRADE_FROM", "Istio version installed first (default: N-1 of versions/versions.yaml)", (*stringValue)(&o.From)},
-		{"to", "UPGRADE_TO", "Istio version upgraded to (default: N of versions/versions.yaml)", (*stringValue)(&o.To)},
-		{"mode", "UPGRADE_MODE", "inplace (helm upgrade) or canary (new revision, namespaces moved, old control plane removed)", (*modeValue)(&o.Mode)},
-		{"error-budget", "ERROR_BUDGET", "background requests allowed an unexpected outcome during the upgrade", (*intValue)(&o.ErrorBudget)},
-		{"probe-interval", "PROBE_INTERVAL", "time between two background requests on one pair", (*durationValue)(&o.ProbeInterval)},
+func (o *Options) table() []settings.Binding {
+	return []settings.Binding{
+		{Flag: "from", Env: "UPGRADE_FROM", Usage: "Istio version installed first (default: N-1 of versions/versions.yaml)", Value: settings.String(&o.From)},
+		{Flag: "to", Env: "UPGRADE_TO", Usage: "Istio version upgraded to (default: N of versions/versions.yaml)", Value: settings.String(&o.To)},
+		{Flag: "mode", Env: "UPGRADE_MODE", Usage: "inplace (helm upgrade) or canary (new revision, namespaces moved, old control plane removed)", Value: (*modeValue)(&o.Mode)},
+		{Flag: "error-budget", Env: "ERROR_BUDGET", Usage: "background requests allowed an unexpected outcome during the upgrade", Value: settings.Int(&o.ErrorBudget)},
+		{Flag: "probe-interval", Env: "PROBE_INTERVAL", Usage: "time between two background requests on one pair", Value: settings.Duration(&o.ProbeInterval)},
 	}
 }
 
 // Bind registers every option on fs, with o's current values as defaults.
-func (o *Options) Bind(fs *flag.FlagSet) {
-	for _, op := range o.table() {
-		fs.Var(op.value, op.flag, op.usage+" (env "+op.env+")")
-	}
-}
+func (o *Options) Bind(fs *flag.FlagSet) { settings.Bind(fs, o.table()) }
 
 // Resolve applies the environment to every option whose flag was not given, then validates.
 func (o *Options) Resolve(fs *flag.FlagSet, getenv func(string) string) error {
-	given := map[string]bool{}
-	fs.Visit(func(f *flag.Flag) { given[f.Name] = true })
-	for _, op := range o.table() {
-		if given[op.flag] {
-			continue
-		}
-		if v := getenv(op.env); v != "" {
-			if err := op.value.Set(v); err != nil {
-				return fmt.Errorf("%s=%q: %v", op.env, v, err)
-			}
-		}
+	if err := settings.ApplyEnv(fs, getenv, o.table()); err != nil {
+		return err
 	}
 	return o.Validate()
 }
@@ -230,11 +213,6 @@ func minorNumber(s string) int {
 	return ma*1000 + mi
 }
 
-type stringValue string
-
-func (v *stringValue) String() string     { return string(*v) }
-func (v *stringValue) Set(s string) error { *v = stringValue(s); return nil }
-
 type modeValue Mode
 
 func (v *modeValue) String() string { return string(*v) }
@@ -244,29 +222,5 @@ func (v *modeValue) Set(s string) error {
 		return err
 	}
 	*v = modeValue(m)
-	return nil
-}
-
-type intValue int
-
-func (v *intValue) String() string { return strconv.Itoa(int(*v)) }
-func (v *intValue) Set(s string) error {
-	n, err := strconv.Atoi(s)
-	if err != nil {
-		return fmt.Errorf("not a whole number")
-	}
-	*v = intValue(n)
-	return nil
-}
-
-type durationValue time.Duration
-
-func (v *durationValue) String() string { return time.Duration(*v).String() }
-func (v *durationValue) Set(s string) error {
-	d, err := time.ParseDuration(s)
-	if err != nil {
-		return fmt.Errorf("not a duration (e.g. 500ms, 1s)")
-	}
-	*v = durationValue(d)
 	return nil
 }
