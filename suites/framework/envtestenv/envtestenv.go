@@ -64,11 +64,12 @@ type Env struct {
 	IstioCRDFile string
 	IstioCRDs    []*apiextensionsv1.CustomResourceDefinition
 
-	testEnv  *envtest.Environment
-	tempDir  string // kubeconfig, etcd data and apiserver certificates
-	reaper   *reaper
-	stopOnce sync.Once
-	stopErr  error
+	testEnv        *envtest.Environment
+	tempDir        string // kubeconfig, etcd data and apiserver certificates
+	webhookCertDir string // envtest's own temporary directory
+	reaper         *reaper
+	stopOnce       sync.Once
+	stopErr        error
 }
 
 // Start starts an Env for one test and stops it in t.Cleanup. It skips the test when the tier is
@@ -245,7 +246,10 @@ func launch(dir string) (_ *Env, err error) {
 		return nil, fmt.Errorf("starting kube-apiserver and etcd from %s: %w\n--- kube-apiserver output (tail) ---\n%s\n--- etcd output (tail) ---\n%s",
 			dir, err, apiserverLog.String(), etcdLog.String())
 	}
-	if env.reaper, err = startReaper(env.tempDir, env.testEnv.ControlPlane.APIServer.Path, env.testEnv.ControlPlane.Etcd.Path); err != nil {
+	// envtest always makes a webhook serving-certificate directory in $TMPDIR (WebhookInstallOptions
+	// setupCA); Stop removes it, and so must the reaper.
+	env.webhookCertDir = env.testEnv.WebhookInstallOptions.LocalServingCertDir
+	if env.reaper, err = startReaper(env.tempDir, env.webhookCertDir, env.testEnv.ControlPlane.APIServer.Path, env.testEnv.ControlPlane.Etcd.Path); err != nil {
 		return nil, err
 	}
 	env.Config = env.testEnv.Config

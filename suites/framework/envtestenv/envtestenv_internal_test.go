@@ -129,7 +129,7 @@ func TestCrashHelper(t *testing.T) {
 		t.Skip("runs only as the child of TestCrashLeavesNothingBehind")
 	}
 	env := Shared(t)
-	fmt.Printf("crash-helper tempdir=%s pids=%s\n", env.tempDir, strings.Join(env.reaper.pids, ","))
+	fmt.Printf("crash-helper tempdir=%s certdir=%s pids=%s\n", env.tempDir, env.webhookCertDir, strings.Join(env.reaper.pids, ","))
 	panic("simulated crash with kube-apiserver and etcd running")
 }
 
@@ -153,17 +153,17 @@ func TestCrashLeavesNothingBehind(t *testing.T) {
 	if !errors.As(err, &exitErr) || exitErr.ExitCode() != 2 || !strings.Contains(string(out), "panic: simulated crash") {
 		t.Fatalf("child: err %v, want exit status 2 from the simulated panic; output:\n%s", err, out)
 	}
-	var tempDir, pidList string
+	var tempDir, certDir, pidList string
 	for _, line := range strings.Split(string(out), "\n") {
 		if rest, ok := strings.CutPrefix(line, "crash-helper "); ok {
-			if _, err := fmt.Sscanf(rest, "tempdir=%s pids=%s", &tempDir, &pidList); err != nil {
+			if _, err := fmt.Sscanf(rest, "tempdir=%s certdir=%s pids=%s", &tempDir, &certDir, &pidList); err != nil {
 				t.Fatalf("parsing %q: %v", line, err)
 			}
 		}
 	}
 	pids := strings.Split(pidList, ",")
-	if tempDir == "" || len(pids) != 2 {
-		t.Fatalf("child reported tempdir %q and pids %q, want a directory and two processes; output:\n%s", tempDir, pidList, out)
+	if tempDir == "" || certDir == "" || len(pids) != 2 {
+		t.Fatalf("child reported tempdir %q, certdir %q and pids %q, want two directories and two processes; output:\n%s", tempDir, certDir, pidList, out)
 	}
 
 	var left []string
@@ -174,8 +174,10 @@ func TestCrashLeavesNothingBehind(t *testing.T) {
 				left = append(left, "process "+pid)
 			}
 		}
-		if _, err := os.Stat(tempDir); !errors.Is(err, fs.ErrNotExist) {
-			left = append(left, "directory "+tempDir)
+		for _, dir := range []string{tempDir, certDir} {
+			if _, err := os.Stat(dir); !errors.Is(err, fs.ErrNotExist) {
+				left = append(left, "directory "+dir)
+			}
 		}
 		return len(left) == 0, nil
 	})

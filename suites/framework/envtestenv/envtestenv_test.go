@@ -54,6 +54,7 @@ const (
 // same files with the same messages.
 var invalidDir = filepath.Join("..", "..", "..", "scenarios", "testdata", "invalid")
 
+// testContext bounds one test's API calls, so a wedged apiserver fails the test instead of hanging it.
 func testContext(t *testing.T) context.Context {
 	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
 	t.Cleanup(cancel)

@@ -25,10 +25,10 @@ type reaper struct {
 	pids []string // the control plane processes it stops
 }
 
-// reaperScript: $1 is the directory to remove, the rest are process ids. It waits up to ten
-// seconds for a graceful exit before SIGKILL, as the processes must be gone before their data
-// directory can be removed.
-const reaperScript = `dir=$1; shift
+// reaperScript: $1 and $2 are directories to remove ($2 may be empty), the rest are process ids.
+// It waits up to ten seconds for a graceful exit before SIGKILL, as the processes must be gone
+// before their data directory can be removed.
+const reaperScript = `dir="$1"; extra="$2"; shift 2
 read -r _
 kill -TERM "$@" 2>/dev/null
 for pid in "$@"; do
@@ -36,10 +36,11 @@ for pid in "$@"; do
 	while kill -0 "$pid" 2>/dev/null && [ "$i" -lt 100 ]; do sleep 0.1; i=$((i+1)); done
 	kill -KILL "$pid" 2>/dev/null
 done
-rm -rf "$dir"`
+rm -rf "$dir" ${extra:+"$extra"}`
 
-// startReaper starts a reaper for this process's children running one of binaries.
-func startReaper(dir string, binaries ...string) (*reaper, error) {
+// startReaper starts a reaper for this process's children running one of binaries; it removes
+// dir and, unless empty, extraDir.
+func startReaper(dir, extraDir string, binaries ...string) (*reaper, error) {
 	if runtime.GOOS != "linux" {
 		return nil, nil
 	}
@@ -55,7 +56,7 @@ func startReaper(dir string, binaries ...string) (*reaper, error) {
 		return nil, err
 	}
 	defer r.Close()
-	cmd := exec.Command("/bin/sh", append([]string{"-c", reaperScript, "sh", dir}, pids...)...)
+	cmd := exec.Command("/bin/sh", append([]string{"-c", reaperScript, "sh", dir, extraDir}, pids...)...)
 	cmd.Stdin = r
 	// Its own process group, so that Ctrl-C reaches the test binary (which then dies and closes the
 	// pipe) but not the reaper itself.
