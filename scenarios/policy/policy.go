@@ -202,7 +202,7 @@ func validatePortLevelKeys(rawSpec []byte) *Error {
 	}
 	for key := range ports {
 		if p, err := strconv.Atoi(key); err != nil || p <= 0 || p > 65535 {
-			return &Error{Field: "spec.portLevelMtls[" + key + "]", Msg: "port must be between 1-65535"}
+			return &Error{Field: "spec.portLevelMtls", Msg: "port must be between 1-65535"}
 		}
 	}
 	return nil

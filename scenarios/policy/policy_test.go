@@ -38,7 +38,7 @@ func TestRejectsWhatIstioRejects(t *testing.T) {
 			if perr.Msg != want["message"] {
 				t.Errorf("message = %q, want Istio's %q", perr.Msg, want["message"])
 			}
-			if !strings.HasPrefix(perr.Field, want["field"]) {
+			if perr.Field != want["field"] {
 				t.Errorf("field = %q, want %q", perr.Field, want["field"])
 			}
 		})
