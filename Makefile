@@ -49,11 +49,11 @@ kubebin:
 # Unit tests plus the real-apiserver tier: MTLS_REQUIRE_ENVTEST makes a missing binary a failure,
 # not a skip; a failed build stops here.
 unit:
-	assets=$$(GO=$(GO) tools/kubebin/build.sh) && KUBEBUILDER_ASSETS="$$assets" MTLS_REQUIRE_ENVTEST=1 $(GO) test -count=1 ./...
+	assets=$$(GO=$(GO) tools/kubebin/build.sh) && KUBEBUILDER_ASSETS="$$assets" MTLS_REQUIRE_ENVTEST=1 $(GO) test -count=1 -timeout=30m ./...
 
 # The oracle checked against Istio's own config generator (nested module, never in go.mod).
 istiogen-test:
-	cd tools/istiogen && $(GO) vet ./... && $(GO) test -count=1 ./...
+	cd tools/istiogen && $(GO) vet ./... && $(GO) test -count=1 -timeout=30m ./...
 
 # Every spec of the e2e suites with its labels, without a cluster.
 list:
