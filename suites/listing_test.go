@@ -76,8 +76,8 @@ func TestMTLSDryRunListsEveryProbe(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			// converge + one per probe + one per sidecar server port + the cross-check.
-			want += 1 + len(step.Expect) + len(listeners) + 1
+			// one per probe + one per sidecar server port + the cross-check.
+			want += len(step.Expect) + len(listeners) + 1
 			for _, le := range listeners {
 				name := fmt.Sprintf("%s inbound :%d is %s (listener)", le.Server.Ref, le.Port, le.Mode)
 				if !slices.ContainsFunc(its, func(it spec) bool {

@@ -21,9 +21,10 @@ var _ = Describe("mTLS conformance", func() {
 })
 
 // describeScenario: apply each step, converge, assert each probe, then remove everything and
-// converge back to the baseline so that no scenario leaks into the next.
+// converge back to the baseline so that no scenario leaks into the next. ContinueOnFailure: one
+// failed probe must not hide the verdicts of the others.
 func describeScenario(s *scenarios.Scenario) {
-	Describe(fmt.Sprintf("%s [%s]", s.Title, s.Name), Ordered, Serial, Label(s.Labels()...), func() {
+	Describe(fmt.Sprintf("%s [%s]", s.Title, s.Name), Ordered, ContinueOnFailure, Serial, Label(s.Labels()...), func() {
 		skipped := false
 		BeforeAll(func() {
 			if !s.MeshWide() {
@@ -53,19 +54,29 @@ func describeScenario(s *scenarios.Scenario) {
 				Expect(r.Converged).To(BeTrue(), "after %s the mesh must be back to the baseline: %v", s.Name, r.Err)
 			}
 		})
+		// applied is the last step put in force. A label filter can leave out a whole step's specs;
+		// the next step that runs then applies the skipped steps first, in order.
+		applied := -1
 		for i := range s.Steps {
-			describeStep(s, i)
+			describeStep(s, i, &applied)
 		}
 	})
 }
 
-func describeStep(s *scenarios.Scenario, i int) {
+// describeStep: the step is applied and its whole matrix converged once, in a BeforeAll, before
+// whichever of its specs the label filter selected (probes, listeners or both).
+func describeStep(s *scenarios.Scenario, i int, applied *int) {
 	step := s.Steps[i]
 	expect := scenarios.WithTrustDomain(step.Expect, cfg.TrustDomain)
 	Context(fmt.Sprintf("step %d/%d: %s", i+1, len(s.Steps), step.Name), func() {
 		var results map[scenarios.Probe]*probe.Result
-		It("applies its objects and converges", func(ctx SpecContext) {
-			err := mesh.ApplyStep(ctx, s, i)
+		BeforeAll(func(ctx SpecContext) {
+			var err error
+			for j := *applied + 1; j <= i && err == nil; j++ {
+				if err = mesh.ApplyStep(ctx, s, j); err == nil {
+					*applied = j
+				}
+			}
 			if err == nil {
 				results, err = mesh.Probe(ctx, expect)
 			}
@@ -74,7 +85,7 @@ func describeStep(s *scenarios.Scenario, i int) {
 					Expect(run.Record(world.Skipped(s, i, e, "step failed: "+err.Error()))).To(Succeed())
 				}
 			}
-			Expect(err).NotTo(HaveOccurred())
+			Expect(err).NotTo(HaveOccurred(), "applying step %d and probing its matrix", i+1)
 		})
 		for _, e := range expect {
 			It(e.SpecName(), func(ctx SpecContext) {
