@@ -33,8 +33,12 @@ var (
 
 func init() { cfg.Bind(flag.CommandLine) }
 
-// teardownTimeout bounds cleanup, which must finish even after Ctrl-C.
-const teardownTimeout = 10 * time.Minute
+// teardownTimeout bounds cleanup, which must finish even after Ctrl-C; setupGracePeriod lets an
+// interrupted setup reach a point where it can be undone (kind's create takes no context).
+const (
+	teardownTimeout  = 10 * time.Minute
+	setupGracePeriod = 5 * time.Minute
+)
 
 func TestMTLS(t *testing.T) {
 	RegisterFailHandler(Fail)
@@ -67,16 +71,16 @@ var _ = SynchronizedBeforeSuite(func(ctx SpecContext) []byte {
 	Expect(err).NotTo(HaveOccurred(), "creating the run folder")
 	run = r
 	GinkgoWriter.Printf("reports: %s\n", run.Dir)
-	w, err := world.Setup(ctx, cfg, run, GinkgoWriter)
+	w, err := world.New(cfg, run, GinkgoWriter)
+	Expect(err).NotTo(HaveOccurred())
 	mesh = w
-	// Registered before the error check: a half-built world is torn down too, and Ginkgo runs
-	// cleanup on interrupt.
-	DeferCleanup(func() {
-		if mesh != nil {
-			Expect(mesh.Teardown(teardownTimeout)).To(Succeed(), "teardown")
-		}
-	})
-	Expect(err).NotTo(HaveOccurred(), "setting up the world (see the [Infrastructure] testcase)")
+	// Registered before Setup, so an interrupt or a failure half-way still tears down what was
+	// created; NodeTimeout gives teardown its own budget after Ctrl-C (Ginkgo's default grace
+	// period is 30 s).
+	DeferCleanup(func(SpecContext) {
+		Expect(mesh.Teardown(teardownTimeout)).To(Succeed(), "teardown")
+	}, NodeTimeout(teardownTimeout))
+	Expect(mesh.Setup(ctx)).To(Succeed(), "setting up the world (see the [Infrastructure] testcase)")
 	return []byte(run.Dir)
 }, func(ctx SpecContext, runDir []byte) {
 	if run == nil {
@@ -84,7 +88,7 @@ var _ = SynchronizedBeforeSuite(func(ctx SpecContext) []byte {
 		Expect(err).NotTo(HaveOccurred())
 		run = r
 	}
-})
+}, GracePeriod(setupGracePeriod))
 
 var _ = ReportAfterSuite("results.json, summary.md and junit.xml", func(r Report) {
 	if run == nil {

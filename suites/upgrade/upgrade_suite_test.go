@@ -103,16 +103,16 @@ var _ = SynchronizedBeforeSuite(func(ctx SpecContext) []byte {
 	Expect(run.Step(world.StepIstio+" "+opts.To, func() error {
 		return istio.CheckCharts(istio.Options{Version: opts.To, ChartsDir: cfg.IstioCharts, Hub: cfg.IstioHub})
 	})).To(Succeed())
-	w, err := world.Setup(ctx, cfg, run, GinkgoWriter)
+	w, err := world.New(cfg, run, GinkgoWriter)
+	Expect(err).NotTo(HaveOccurred())
 	mesh = w
-	// Registered before the error checks and before the control plane's own cleanup, which
-	// therefore runs first (DeferCleanup is last in, first out).
-	DeferCleanup(func() {
-		if mesh != nil {
-			Expect(mesh.Teardown(teardownTimeout)).To(Succeed(), "teardown")
-		}
-	})
-	Expect(err).NotTo(HaveOccurred(), "setting up the world (see the [Infrastructure] testcase)")
+	// Registered before Setup and before the control plane's own cleanup, which therefore runs
+	// first (DeferCleanup is last in, first out); NodeTimeout gives it its own budget after
+	// Ctrl-C.
+	DeferCleanup(func(SpecContext) {
+		Expect(mesh.Teardown(teardownTimeout)).To(Succeed(), "teardown")
+	}, NodeTimeout(teardownTimeout))
+	Expect(mesh.Setup(ctx)).To(Succeed(), "setting up the world (see the [Infrastructure] testcase)")
 	Expect(run.Step("prepare the upgrade", func() error {
 		inst, err := mesh.IstioInstaller()
 		if err != nil {
@@ -130,12 +130,12 @@ var _ = SynchronizedBeforeSuite(func(ctx SpecContext) []byte {
 		})
 		return err
 	})).To(Succeed())
-	DeferCleanup(func() {
+	DeferCleanup(func(SpecContext) {
 		stopProber()
 		ctx, cancel := context.WithTimeout(context.Background(), teardownTimeout)
 		defer cancel()
 		Expect(controlPlane.Close(ctx, mesh.Created)).To(Succeed(), "removing the canary control plane")
-	})
+	}, NodeTimeout(teardownTimeout))
 	return []byte(run.Dir)
 }, func(ctx SpecContext, runDir []byte) {
 	if run == nil {
@@ -143,7 +143,7 @@ var _ = SynchronizedBeforeSuite(func(ctx SpecContext) []byte {
 		Expect(err).NotTo(HaveOccurred())
 		run = r
 	}
-})
+}, GracePeriod(5*time.Minute))
 
 var _ = ReportAfterSuite("results.json, phases/*/results.json, summary.md and junit.xml", func(r Report) {
 	if run == nil {

@@ -157,9 +157,11 @@ func New(kubeconfig, kubeContext string, opts Options) (*Installer, error) {
 	if err := opts.Validate(); err != nil {
 		return nil, err
 	}
+	// No kubeconfig given: kubectl's rules (the KUBECONFIG list, then ~/.kube/config).
+	rules := clientcmd.NewDefaultClientConfigLoadingRules()
+	rules.ExplicitPath = kubeconfig
 	restCfg, err := clientcmd.NewNonInteractiveDeferredLoadingClientConfig(
-		&clientcmd.ClientConfigLoadingRules{ExplicitPath: kubeconfig},
-		&clientcmd.ConfigOverrides{CurrentContext: kubeContext},
+		rules, &clientcmd.ConfigOverrides{CurrentContext: kubeContext},
 	).ClientConfig()
 	if err != nil {
 		return nil, fmt.Errorf("istio: kubeconfig %s: %w", kubeconfig, err)

@@ -9,6 +9,8 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
@@ -69,7 +71,11 @@ type Binding struct {
 // Bind registers each binding on fs; the value's current content is the default.
 func Bind(fs *flag.FlagSet, bindings []Binding) {
 	for _, b := range bindings {
-		fs.Var(b.Value, b.Flag, b.Usage+" (env "+b.Env+")")
+		usage := b.Usage
+		if b.Env != "" {
+			usage += " (env " + b.Env + ")"
+		}
+		fs.Var(b.Value, b.Flag, usage)
 	}
 }
 
@@ -78,7 +84,7 @@ func ApplyEnv(fs *flag.FlagSet, getenv func(string) string, bindings []Binding) 
 	given := map[string]bool{}
 	fs.Visit(func(f *flag.Flag) { given[f.Name] = true })
 	for _, b := range bindings {
-		if given[b.Flag] {
+		if given[b.Flag] || b.Env == "" {
 			continue
 		}
 		if v := getenv(b.Env); v != "" {
@@ -106,7 +112,7 @@ func (s *Settings) table() []Binding {
 		{"istio-hub", "ISTIO_HUB", "Istio image hub override", (*stringValue)(&s.IstioHub)},
 		{"istio-tag", "ISTIO_TAG", "Istio image tag override", (*stringValue)(&s.IstioTag)},
 		{"node-image", "NODE_IMAGE", "kind node image (default: pinned for the Istio version)", (*stringValue)(&s.NodeImage)},
-		{"kubeconfig", "KUBECONFIG", "existing cluster: kubeconfig path", (*stringValue)(&s.Kubeconfig)},
+		{"kubeconfig", "", "existing cluster: kubeconfig path (default: as kubectl, the KUBECONFIG list, then ~/.kube/config)", (*stringValue)(&s.Kubeconfig)},
 		{"context", "KUBE_CONTEXT", "existing cluster: kubeconfig context", (*stringValue)(&s.Context)},
 		{"keep-cluster", "KEEP_CLUSTER", "keep the kind cluster after the run", (*boolValue)(&s.KeepCluster)},
 		{"reuse-cluster", "REUSE_CLUSTER", "run on an existing kind cluster of the same name (never deleted)", (*boolValue)(&s.ReuseCluster)},
@@ -128,6 +134,7 @@ func (s *Settings) Resolve(fs *flag.FlagSet, getenv func(string) string) error {
 	if err := ApplyEnv(fs, getenv, s.table()); err != nil {
 		return err
 	}
+	s.ReportsDir = absReportsDir(s.ReportsDir)
 	return s.Validate()
 }
 
@@ -159,11 +166,35 @@ func (s *Settings) Validate() error {
 	return nil
 }
 
+// absReportsDir anchors a relative reports directory at the repository root: Ginkgo runs a
+// suite's test binary in the suite's own folder, and `make` runs from the root.
+func absReportsDir(dir string) string {
+	if dir == "" || filepath.IsAbs(dir) {
+		return dir
+	}
+	wd, err := os.Getwd()
+	if err != nil {
+		return dir
+	}
+	for d := wd; ; d = filepath.Dir(d) {
+		if data, err := os.ReadFile(filepath.Join(d, "go.mod")); err == nil && strings.Contains(string(data), "module github.com/mtls-conformance/mtls-conformance\n") {
+			return filepath.Join(d, dir)
+		}
+		if filepath.Dir(d) == d {
+			return filepath.Join(wd, dir)
+		}
+	}
+}
+
 // Describe lists the settings as the README's table does: flag, environment variable, usage.
 func Describe(w io.Writer) {
 	s := Defaults()
 	for _, b := range s.table() {
-		fmt.Fprintf(w, "| `--%s` | `%s` | %s | `%s` |\n", b.Flag, b.Env, b.Usage, b.Value.String())
+		env := "—"
+		if b.Env != "" {
+			env = "`" + b.Env + "`"
+		}
+		fmt.Fprintf(w, "| `--%s` | %s | %s | `%s` |\n", b.Flag, env, b.Usage, b.Value.String())
 	}
 }
 

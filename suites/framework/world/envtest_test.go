@@ -52,7 +52,11 @@ func TestWorldOnAnExistingCluster(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := Setup(ctx, s, run, io.Discard); err == nil || !strings.HasPrefix(err.Error(), "istio: ") || !strings.Contains(err.Error(), "--install-istio") {
+	w, err := New(s, run, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Setup(ctx); err == nil || !strings.HasPrefix(err.Error(), "istio: ") || !strings.Contains(err.Error(), "--install-istio") {
 		t.Fatalf("Setup without Istio: %v", err)
 	}
 	res, err := run.Results()
@@ -94,12 +98,28 @@ func TestWorldOnAnExistingCluster(t *testing.T) {
 	stop := standInControllers(t, kube)
 	defer stop()
 
+	// 3. A trust domain other than the mesh's: refused before anything is created.
+	other := s
+	other.TrustDomain = "example.org"
+	if run, err = report.NewRun(s.ReportsDir); err != nil {
+		t.Fatal(err)
+	}
+	if w, err = New(other, run, io.Discard); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Setup(ctx); err == nil || !strings.Contains(err.Error(), `the mesh's trust domain is "cluster.local"`) {
+		t.Fatalf("Setup with trust domain example.org: %v", err)
+	}
+	assertManaged(t, ctx, env, 0)
+
 	run, err = report.NewRun(s.ReportsDir)
 	if err != nil {
 		t.Fatal(err)
 	}
-	w, err := Setup(ctx, s, run, io.Discard)
-	if err != nil {
+	if w, err = New(s, run, io.Discard); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Setup(ctx); err != nil {
 		t.Fatalf("Setup: %v", err)
 	}
 	if w.Env.IstioVersion != "1.31.1" || w.Created || w.MeshWideAllowed() == nil {

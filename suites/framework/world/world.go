@@ -10,10 +10,14 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"time"
 
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/discovery"
+	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
+	"sigs.k8s.io/yaml"
 
 	"github.com/mtls-conformance/mtls-conformance/fixtures"
 	"github.com/mtls-conformance/mtls-conformance/scenarios"
@@ -55,40 +59,48 @@ type World struct {
 	installer      *istio.Installer
 	installedIstio bool
 	revisions      []string
+	run            *report.Run
 	out            io.Writer
 }
 
-// Setup creates or connects to the cluster, installs or detects Istio, and deploys the
-// fixtures. On error the world built so far is returned too, so Teardown can undo it.
-func Setup(ctx context.Context, s settings.Settings, run *report.Run, out io.Writer) (*World, error) {
+// New prepares a world for a run without touching any cluster. Register Teardown right after
+// it (before Setup), so an interrupt in the middle of Setup still undoes what was created.
+func New(s settings.Settings, run *report.Run, out io.Writer) (*World, error) {
 	topo, err := fixtures.Load()
 	if err != nil {
 		return nil, err
 	}
-	w := &World{Settings: s, Topology: topo, out: out}
+	w := &World{Settings: s, Topology: topo, run: run, out: out}
 	w.Env.ClusterMode = s.ClusterMode
+	return w, nil
+}
+
+// Setup creates or connects to the cluster, installs or detects Istio, and deploys the
+// fixtures; each stage is an infrastructure step of the run.
+func (w *World) Setup(ctx context.Context) error {
+	s, run := w.Settings, w.run
 	// A version the chart repository lacks fails here, before any cluster exists.
 	if s.ClusterMode == settings.ModeKind || s.InstallIstio {
 		if err := run.Step(StepIstio, func() error { return istio.CheckCharts(w.istioOptions()) }); err != nil {
-			return w, err
+			return err
 		}
 	}
 	if err := run.Step(StepCluster, func() error { return w.setupCluster(ctx) }); err != nil {
-		return w, err
+		return err
 	}
 	if err := run.Step(StepIstio, func() error { return w.setupIstio(ctx) }); err != nil {
-		return w, err
+		return err
 	}
 	_ = run.SetEnvironment(w.Env)
 	if err := run.Step(StepFixtures, func() error { return w.setupFixtures(ctx, run.ID) }); err != nil {
-		return w, err
+		return err
 	}
 	kc, err := diagnostics.NewKubeCluster(w.Config)
 	if err != nil {
-		return w, err
+		return err
 	}
 	w.diagnostics = &diagnostics.Collector{Cluster: kc, Dir: run.DiagnosticsDir()}
-	return w, nil
+	return nil
 }
 
 func (w *World) setupCluster(ctx context.Context) error {
@@ -154,13 +166,11 @@ func (w *World) setupIstio(ctx context.Context) error {
 		for _, d := range found.Istiods {
 			if d.Available {
 				w.Env.IstioVersion = d.Version
-				if d.Revision != "default" {
-					w.revisions = append(w.revisions, d.Revision)
-				}
+				w.revisions = append(w.revisions, d.Revision)
 			}
 		}
-		if s.IstioVersion != "" && s.IstioVersion != w.Env.IstioVersion {
-			return fmt.Errorf("the cluster runs Istio %s, not the requested %s (%s)", w.Env.IstioVersion, s.IstioVersion, found.Summary())
+		if err := w.checkExistingIstio(ctx, found); err != nil {
+			return err
 		}
 		return nil
 	}
@@ -172,20 +182,85 @@ func (w *World) setupIstio(ctx context.Context) error {
 		return err
 	}
 	w.installer = inst
-	if err := inst.Install(ctx); err != nil {
-		return err
-	}
+	// Set before Install: Helm leaves what it created when an install fails or is interrupted,
+	// and Teardown must uninstall that too.
 	w.installedIstio = true
-	if err := inst.WaitReady(ctx); err != nil {
+	if err := inst.Install(ctx); err != nil {
 		return err
 	}
 	w.Env.IstioVersion = inst.Version()
 	return nil
 }
 
+// checkExistingIstio holds an Istio the run did not install to what the run asks: the requested
+// version (only when the user asked for one), a control plane that injects namespaces labelled
+// istio-injection=enabled, and the trust domain the expectations use.
+func (w *World) checkExistingIstio(ctx context.Context, found *cluster.IstioInstallation) error {
+	s := w.Settings
+	if s.IstioVersion != "" && s.IstioVersion != w.Env.IstioVersion {
+		return fmt.Errorf("the cluster runs Istio %q, not the requested %s (%s); leave ISTIO_VERSION unset to test what is installed", w.Env.IstioVersion, s.IstioVersion, found.Summary())
+	}
+	kube, err := kubernetes.NewForConfig(w.Config)
+	if err != nil {
+		return err
+	}
+	// `istioctl tag set default` makes a revision's injector also serve istio-injection=enabled
+	// (istio-control/istio-discovery templates/revision-tags-mwc.yaml, label istio.io/tag).
+	tags, err := kube.AdmissionregistrationV1().MutatingWebhookConfigurations().List(ctx, metav1.ListOptions{LabelSelector: "istio.io/tag=default"})
+	if err != nil {
+		return fmt.Errorf("listing Istio's revision tags: %w", err)
+	}
+	if len(tags.Items) > 0 && !slices.Contains(w.revisions, "default") {
+		w.revisions = append(w.revisions, "default")
+	}
+	if !slices.Contains(w.revisions, "default") {
+		return fmt.Errorf("no control plane injects namespaces labelled istio-injection=enabled (revisions %v, no `default` tag): the fixtures rely on it; run `istioctl tag set default --revision %s`", w.revisions, w.revisions[0])
+	}
+	td, err := meshTrustDomain(ctx, kube, found)
+	if err != nil {
+		return err
+	}
+	if td != s.TrustDomain {
+		return fmt.Errorf("the mesh's trust domain is %q, the expectations use %q: pass --trust-domain=%s", td, s.TrustDomain, td)
+	}
+	return nil
+}
+
+// meshTrustDomain reads meshConfig.trustDomain from the default revision's mesh ConfigMap
+// ("istio", or "istio-<rev>"; istio-discovery templates/configmap.yaml); unset means
+// cluster.local.
+func meshTrustDomain(ctx context.Context, kube kubernetes.Interface, found *cluster.IstioInstallation) (string, error) {
+	for _, d := range found.Istiods {
+		name := "istio"
+		if d.Revision != "default" {
+			name += "-" + d.Revision
+		}
+		cm, err := kube.CoreV1().ConfigMaps(d.Namespace).Get(ctx, name, metav1.GetOptions{})
+		if err != nil {
+			continue
+		}
+		var mesh struct {
+			TrustDomain string `json:"trustDomain"`
+		}
+		if err := yaml.Unmarshal([]byte(cm.Data["mesh"]), &mesh); err != nil {
+			return "", fmt.Errorf("ConfigMap %s/%s: mesh: %w", d.Namespace, name, err)
+		}
+		if mesh.TrustDomain == "" {
+			return fixtures.DefaultTrustDomain, nil
+		}
+		return mesh.TrustDomain, nil
+	}
+	return fixtures.DefaultTrustDomain, nil
+}
+
 func (w *World) istioOptions() istio.Options {
 	s := w.Settings
-	return istio.Options{Version: s.IstioVersion, ChartsDir: s.IstioCharts, Hub: s.IstioHub, Tag: s.IstioTag, Out: w.out}
+	return istio.Options{
+		Version: s.IstioVersion, ChartsDir: s.IstioCharts, Hub: s.IstioHub, Tag: s.IstioTag, Out: w.out,
+		// The chart defaults to cluster.local (istio-discovery values.yaml meshConfig); the
+		// expectations' SPIFFE IDs use the run's trust domain.
+		Values: map[string]any{"meshConfig": map[string]any{"trustDomain": s.TrustDomain}},
+	}
 }
 
 func (w *World) setupFixtures(ctx context.Context, runID string) error {
@@ -194,6 +269,18 @@ func (w *World) setupFixtures(ctx context.Context, runID string) error {
 		return err
 	}
 	w.Deployer = d
+	// An interrupted earlier run can leave policies and relabelled namespaces behind: start from
+	// the fixtures as defined.
+	left, err := d.ListManaged(ctx)
+	if err != nil {
+		return err
+	}
+	if len(left) > 0 {
+		fmt.Fprintf(w.out, "removing %d objects an earlier run left behind\n", len(left))
+		if err := d.Cleanup(ctx); err != nil {
+			return err
+		}
+	}
 	if err := d.ApplyFixtures(ctx); err != nil {
 		return err
 	}
@@ -235,10 +322,15 @@ func (w *World) ApplyStep(ctx context.Context, s *scenarios.Scenario, i int) err
 // ResetScenario removes what s left in force and puts relabelled namespaces back as the
 // fixtures define them, restarting their pods, so no scenario leaks into the next.
 func (w *World) ResetScenario(ctx context.Context, s *scenarios.Scenario) error {
-	last := s.StateAt(w.Topology, len(s.Steps)-1)
+	// Every object any step applies: a scenario that failed half-way has not reached the last
+	// step's state (DeleteObjects passes over what is already gone).
 	var keys []string
-	for _, o := range last.Objects {
-		keys = append(keys, o.Key())
+	for _, step := range s.Steps {
+		for _, o := range step.Apply {
+			if !slices.Contains(keys, o.Key()) {
+				keys = append(keys, o.Key())
+			}
+		}
 	}
 	var errs []error
 	if err := w.Deployer.DeleteObjects(ctx, keys); err != nil {
@@ -300,25 +392,26 @@ func (w *World) Baseline() ([]scenarios.ProbeOutcome, error) {
 func (w *World) Teardown(timeout time.Duration) error {
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
-	var errs []error
+	if w.installer != nil {
+		defer w.installer.Close() // Helm's temporary chart cache
+	}
 	if w.provider != nil && w.Created {
 		// Deleting the cluster deletes everything; KEEP_CLUSTER keeps it whole for inspection.
 		return w.provider.Destroy(ctx)
 	}
+	var errs []error
 	if w.Deployer != nil {
 		if err := w.Deployer.Cleanup(ctx); err != nil {
 			errs = append(errs, err)
 		}
 	}
-	if w.installer != nil {
-		if w.installedIstio && !w.Created {
-			if err := w.installer.Uninstall(ctx); err != nil {
-				errs = append(errs, err)
-			}
+	if w.installer != nil && w.installedIstio {
+		if err := w.installer.Uninstall(ctx); err != nil {
+			errs = append(errs, err)
 		}
-		_ = w.installer.Close()
 	}
 	if w.provider != nil {
+		// A reused cluster is kept; this removes the temporary kubeconfig.
 		if err := w.provider.Destroy(ctx); err != nil {
 			errs = append(errs, err)
 		}
