@@ -3,57 +3,21 @@
 package suites_test
 
 import (
-	"encoding/json"
 	"fmt"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
 
-	"github.com/onsi/ginkgo/v2/types"
-
 	"github.com/mtls-conformance/mtls-conformance/fixtures"
 	"github.com/mtls-conformance/mtls-conformance/scenarios"
+	"github.com/mtls-conformance/mtls-conformance/suites/framework/dryrun"
 	"github.com/mtls-conformance/mtls-conformance/suites/framework/world"
 )
 
-// dryRun runs `go tool ginkgo --dry-run` on a suite and returns its specs.
-func dryRun(t *testing.T, suite string) []types.SpecReport {
-	t.Helper()
-	dir := t.TempDir()
-	cmd := exec.Command("go", "tool", "ginkgo", "--dry-run", "--no-color", "--tags", "e2e",
-		"--json-report=dry.json", "--output-dir="+dir, "./"+suite)
-	out, err := cmd.CombinedOutput()
-	if err != nil {
-		t.Fatalf("ginkgo --dry-run %s: %v\n%s", suite, err, out)
-	}
-	data, err := os.ReadFile(filepath.Join(dir, "dry.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var reports []types.Report
-	if err := json.Unmarshal(data, &reports); err != nil {
-		t.Fatal(err)
-	}
-	if len(reports) != 1 {
-		t.Fatalf("%d suite reports, want 1", len(reports))
-	}
-	return reports[0].SpecReports
-}
-
 func TestMTLSDryRunListsEveryProbe(t *testing.T) {
-	specs := dryRun(t, "mtls")
-	type spec struct {
-		text   string
-		labels []string
-	}
-	var its []spec
-	for _, s := range specs {
-		if s.LeafNodeType == types.NodeTypeIt {
-			its = append(its, spec{strings.Join(append(slices.Clone(s.ContainerHierarchyTexts), s.LeafNodeText), " "), s.Labels()})
-		}
+	its, out, err := dryrun.List("./mtls", t.TempDir())
+	if err != nil {
+		t.Fatalf("ginkgo --dry-run: %v\n%s", err, out)
 	}
 	catalog, err := scenarios.Catalog()
 	if err != nil {
@@ -80,8 +44,8 @@ func TestMTLSDryRunListsEveryProbe(t *testing.T) {
 			want += len(step.Expect) + len(listeners) + 1
 			for _, le := range listeners {
 				name := fmt.Sprintf("%s inbound :%d is %s (listener)", le.Server.Ref, le.Port, le.Mode)
-				if !slices.ContainsFunc(its, func(it spec) bool {
-					return strings.Contains(it.text, "["+s.Name+"]") && strings.Contains(it.text, step.Name) && strings.HasSuffix(it.text, name) && slices.Contains(it.labels, "listener")
+				if !slices.ContainsFunc(its, func(it dryrun.Spec) bool {
+					return strings.Contains(it.Text, "["+s.Name+"]") && strings.Contains(it.Text, step.Name) && strings.HasSuffix(it.Text, name) && slices.Contains(it.Labels, "listener")
 				}) {
 					t.Errorf("%s step %d: no listener spec %q", s.Name, i, name)
 				}
@@ -89,11 +53,11 @@ func TestMTLSDryRunListsEveryProbe(t *testing.T) {
 			for _, e := range step.Expect {
 				found := false
 				for _, it := range its {
-					if strings.Contains(it.text, "["+s.Name+"]") && strings.Contains(it.text, step.Name) && strings.HasSuffix(it.text, e.SpecName()) {
+					if strings.Contains(it.Text, "["+s.Name+"]") && strings.Contains(it.Text, step.Name) && strings.HasSuffix(it.Text, e.SpecName()) {
 						found = true
 						for _, l := range s.Labels() {
-							if !slices.Contains(it.labels, l) {
-								t.Errorf("%s step %d %s: label %q missing (has %v)", s.Name, i, e.Probe, l, it.labels)
+							if !slices.Contains(it.Labels, l) {
+								t.Errorf("%s step %d %s: label %q missing (has %v)", s.Name, i, e.Probe, l, it.Labels)
 							}
 						}
 						break
@@ -111,7 +75,7 @@ func TestMTLSDryRunListsEveryProbe(t *testing.T) {
 	// Labels users filter on, as the README lists them.
 	all := map[string]bool{}
 	for _, it := range its {
-		for _, l := range it.labels {
+		for _, l := range it.Labels {
 			all[l] = true
 		}
 	}

@@ -1,60 +1,29 @@
 package upgrade
 
 import (
-	"encoding/json"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
 
-	"github.com/onsi/ginkgo/v2/types"
-
 	"github.com/mtls-conformance/mtls-conformance/fixtures"
 	"github.com/mtls-conformance/mtls-conformance/scenarios"
+	"github.com/mtls-conformance/mtls-conformance/suites/framework/dryrun"
 )
 
 // The upgrade suite (suites/upgrade, build tag e2e) must compile and list its specs without a
 // cluster: its flags' defaults (N-1 → N from versions.yaml, in place) are enough to build the tree.
 
-type listedSpec struct {
-	text   string
-	labels []string
-}
+type listedSpec = dryrun.Spec
 
 func dryRun(t *testing.T, args ...string) ([]listedSpec, string, error) {
 	t.Helper()
-	dir := t.TempDir()
-	argv := append([]string{"tool", "ginkgo", "--dry-run", "--no-color", "--tags", "e2e", "--json-report=dry.json", "--output-dir=" + dir, "../../upgrade"}, args...)
-	out, err := exec.Command("go", argv...).CombinedOutput()
-	if err != nil {
-		return nil, string(out), err
-	}
-	data, err := os.ReadFile(filepath.Join(dir, "dry.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var reports []types.Report
-	if err := json.Unmarshal(data, &reports); err != nil {
-		t.Fatal(err)
-	}
-	if len(reports) != 1 {
-		t.Fatalf("%d suite reports", len(reports))
-	}
-	var specs []listedSpec
-	for _, s := range reports[0].SpecReports {
-		if s.LeafNodeType == types.NodeTypeIt {
-			specs = append(specs, listedSpec{strings.Join(append(slices.Clone(s.ContainerHierarchyTexts), s.LeafNodeText), " "), s.Labels()})
-		}
-	}
-	return specs, string(out), nil
+	return dryrun.List("../../upgrade", t.TempDir(), args...)
 }
 
 func withLabel(specs []listedSpec, label string) []listedSpec {
 	var out []listedSpec
 	for _, s := range specs {
-		if slices.Contains(s.labels, label) {
+		if s.HasLabel(label) {
 			out = append(out, s)
 		}
 	}
@@ -64,7 +33,7 @@ func withLabel(specs []listedSpec, label string) []listedSpec {
 func containing(specs []listedSpec, sub string) []listedSpec {
 	var out []listedSpec
 	for _, s := range specs {
-		if strings.Contains(s.text, sub) {
+		if strings.Contains(s.Text, sub) {
 			out = append(out, s)
 		}
 	}
@@ -118,8 +87,8 @@ func TestUpgradeSuiteDryRun(t *testing.T) {
 				}
 				want += len(inPhase)
 				for _, s := range inPhase {
-					if !slices.Contains(s.labels, "mode:"+string(tc.mode)) || !slices.Contains(s.labels, "upgrade") {
-						t.Errorf("%s: labels %v", s.text, s.labels)
+					if !s.HasLabel("mode:"+string(tc.mode)) || !s.HasLabel("upgrade") {
+						t.Errorf("%s: labels %v", s.Text, s.Labels)
 					}
 				}
 				if len(containing(inPhase, "runs the expected sidecars: bar: ")) == 0 {
@@ -152,8 +121,8 @@ func TestUpgradeSuiteDryRun(t *testing.T) {
 					t.Errorf("%d cross-revision specs, want 6", len(cross))
 				}
 				for _, s := range cross {
-					if !strings.Contains(s.text, "sleep.foo → httpbin.bar:") && !strings.Contains(s.text, "sleep.bar → httpbin.foo:") {
-						t.Errorf("cross-revision spec between other namespaces: %s", s.text)
+					if !strings.Contains(s.Text, "sleep.foo → httpbin.bar:") && !strings.Contains(s.Text, "sleep.bar → httpbin.foo:") {
+						t.Errorf("cross-revision spec between other namespaces: %s", s.Text)
 					}
 				}
 			}
