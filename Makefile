@@ -68,7 +68,7 @@ list:
 # junit.xml, results.json and summary.md into reports/<run-id>/ itself (reports/latest).
 conformance:
 	@mkdir -p $(REPORTS_DIR)
-	@$(GO) run ./tools/conformance preflight
+	@$(GO) build -o .cache/bin/conformance ./tools/conformance && .cache/bin/conformance preflight
 	$(GINKGO) --tags e2e -v --no-color --timeout=2h \
 		$(if $(LABEL_FILTER),--label-filter='$(LABEL_FILTER)') \
 		./suites/mtls

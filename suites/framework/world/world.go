@@ -85,9 +85,13 @@ func (w *World) Setup(ctx context.Context) error {
 			return err
 		}
 	}
+	// The environment is recorded after each stage, so a report of a failed setup still says
+	// what it ran on.
+	defer func() { _ = run.SetEnvironment(w.Env) }()
 	if err := run.Step(StepCluster, func() error { return w.setupCluster(ctx) }); err != nil {
 		return err
 	}
+	_ = run.SetEnvironment(w.Env)
 	if err := run.Step(StepIstio, func() error { return w.setupIstio(ctx) }); err != nil {
 		return err
 	}
