@@ -1,14 +1,28 @@
 package suites_test
 
 import (
+	"context"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
+	"time"
+
+	istioclient "istio.io/client-go/pkg/clientset/versioned"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/util/wait"
+
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
 
 	"github.com/mtls-conformance/mtls-conformance/suites/framework/deploy"
+	"github.com/mtls-conformance/mtls-conformance/suites/framework/deploy/deploytest"
 	"github.com/mtls-conformance/mtls-conformance/suites/framework/envtestenv"
+	"github.com/mtls-conformance/mtls-conformance/suites/framework/report"
 )
 
 // TestMTLSSuiteOnAClusterWithoutIstio runs the real conformance suite (not a dry run) against a
@@ -49,5 +63,104 @@ func TestMTLSSuiteOnAClusterWithoutIstio(t *testing.T) {
 	left, err := d.ListManaged(t.Context())
 	if err != nil || len(left) != 0 {
 		t.Fatalf("managed objects left: %v %v", left, err)
+	}
+}
+
+// TestMTLSSuiteRunsAScenario runs one scenario of the real suite against a real kube-apiserver
+// with a stand-in istiod and stand-in controllers (no kubelet, so every exec fails): the scenario
+// applies its policy, every probe of the matrix is recorded in results.json as an infrastructure
+// error — never as a verdict on mTLS —, summary.md has its grid, and teardown leaves no managed
+// object while the user's istiod survives.
+func TestMTLSSuiteRunsAScenario(t *testing.T) {
+	env := envtestenv.Start(t)
+	kube, err := kubernetes.NewForConfig(env.Config)
+	if err != nil {
+		t.Fatal(err)
+	}
+	deploytest.NamespaceFinalizer(t, kube)
+	ctx := t.Context()
+	if _, err := kube.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "istio-system"}}, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	istiod := &appsv1.Deployment{
+		ObjectMeta: metav1.ObjectMeta{Name: "istiod", Namespace: "istio-system", Labels: map[string]string{"app": "istiod", "istio.io/rev": "default"}},
+		Spec: appsv1.DeploymentSpec{
+			Selector: &metav1.LabelSelector{MatchLabels: map[string]string{"app": "istiod"}},
+			Template: corev1.PodTemplateSpec{
+				ObjectMeta: metav1.ObjectMeta{Labels: map[string]string{"app": "istiod"}},
+				Spec:       corev1.PodSpec{Containers: []corev1.Container{{Name: "discovery", Image: "docker.io/istio/pilot:1.31.1"}}},
+			},
+		},
+	}
+	if _, err := kube.AppsV1().Deployments("istio-system").Create(ctx, istiod, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if err := deploytest.CompleteRollout(ctx, kube, "istio-system", "istiod"); err != nil {
+		t.Fatal(err)
+	}
+	deploytest.StandInControllers(t, kube)
+	// Watch for the scenario's policy while the suite runs.
+	ic, err := istioclient.NewForConfig(env.Config)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var sawPolicy atomic.Bool
+	watchCtx, stopWatch := context.WithCancel(ctx)
+	defer stopWatch()
+	go func() {
+		_ = wait.PollUntilContextCancel(watchCtx, 100*time.Millisecond, true, func(ctx context.Context) (bool, error) {
+			pa, err := ic.SecurityV1().PeerAuthentications("foo").Get(ctx, "default", metav1.GetOptions{})
+			if err == nil && pa.Labels[deploy.ManagedByLabel] == deploy.ManagedByValue && pa.Spec.GetMtls().GetMode().String() == "STRICT" {
+				sawPolicy.Store(true)
+				return true, nil
+			}
+			return false, nil
+		})
+	}()
+
+	reports := t.TempDir()
+	cmd := exec.Command("go", "tool", "ginkgo", "--tags", "e2e", "--no-color", "--label-filter=namespace-strict", "./mtls", "--",
+		"--cluster=existing", "--kubeconfig="+env.Kubeconfig, "--reports-dir="+reports,
+		"--converge-timeout=3s", "--consecutive=1")
+	cmd.Env = append(os.Environ(), "ISTIO_VERSION=", "KUBE_CONTEXT=")
+	out, err := cmd.CombinedOutput()
+	if err == nil {
+		t.Fatalf("the suite passed although no exec can run:\n%s", out)
+	}
+	results, err := report.ReadResults(filepath.Join(reports, "latest", "results.json"))
+	if err != nil {
+		t.Fatalf("results.json: %v\n%s", err, out)
+	}
+	infra := 0
+	for _, r := range results.Probes {
+		if r.Scenario != "namespace-strict" {
+			t.Errorf("probe of scenario %q recorded; the label filter selected namespace-strict only", r.Scenario)
+		}
+		if r.Verdict == report.VerdictInfraError {
+			infra++
+		}
+	}
+	if len(results.Probes) != 36 || infra != 36 {
+		t.Fatalf("%d probes recorded, %d infrastructure errors; want 36 and 36\n%s", len(results.Probes), infra, out)
+	}
+	summary, err := os.ReadFile(filepath.Join(reports, "latest", "summary.md"))
+	if err != nil || !strings.Contains(string(summary), "namespace-strict") {
+		t.Fatalf("summary.md: %v", err)
+	}
+	if !sawPolicy.Load() {
+		t.Error("the scenario's PeerAuthentication foo/default (labelled managed-by) was never seen in the cluster")
+	}
+	if _, err := ic.SecurityV1().PeerAuthentications("foo").Get(ctx, "default", metav1.GetOptions{}); !apierrors.IsNotFound(err) {
+		t.Errorf("PeerAuthentication foo/default must be gone after the run: %v", err)
+	}
+	d, err := deploy.New(env.Config, "check")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if left, err := d.ListManaged(ctx); err != nil || len(left) != 0 {
+		t.Fatalf("managed objects left: %v %v", left, err)
+	}
+	if _, err := kube.AppsV1().Deployments("istio-system").Get(ctx, "istiod", metav1.GetOptions{}); err != nil {
+		t.Fatalf("the user's istiod must survive: %v", err)
 	}
 }

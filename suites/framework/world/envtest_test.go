@@ -13,7 +13,6 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/kubernetes"
 
 	"github.com/mtls-conformance/mtls-conformance/fixtures"
@@ -95,8 +94,7 @@ func TestWorldOnAnExistingCluster(t *testing.T) {
 	if err := deploytest.CompleteRollout(ctx, kube, "istio-system", "istiod"); err != nil {
 		t.Fatal(err)
 	}
-	stop := standInControllers(t, kube)
-	defer stop()
+	deploytest.StandInControllers(t, kube)
 
 	// 3. A trust domain other than the mesh's: refused before anything is created.
 	other := s
@@ -201,40 +199,4 @@ func hasSidecar(t *testing.T, ctx context.Context, kube kubernetes.Interface, ns
 		t.Fatalf("pods in %s: %d, %v", ns, len(pods.Items), err)
 	}
 	return deploy.HasSidecar(&pods.Items[0])
-}
-
-// standInControllers does what the Deployment controller, scheduler, kubelet and Istio's
-// injector would: every fixture Deployment whose spec changed is rolled out, with a sidecar
-// exactly where its namespace says istio-injection=enabled.
-func standInControllers(t *testing.T, kube kubernetes.Interface) (stop func()) {
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		_ = wait.PollUntilContextCancel(ctx, 200*time.Millisecond, true, func(ctx context.Context) (bool, error) {
-			deps, err := kube.AppsV1().Deployments("").List(ctx, metav1.ListOptions{LabelSelector: deploy.ManagedSelector})
-			if err != nil {
-				return false, nil
-			}
-			for i := range deps.Items {
-				d := &deps.Items[i]
-				if d.Status.ObservedGeneration == d.Generation {
-					continue
-				}
-				ns, err := kube.CoreV1().Namespaces().Get(ctx, d.Namespace, metav1.GetOptions{})
-				if err != nil {
-					continue
-				}
-				sidecar := deploytest.NoSidecar
-				if ns.Labels[fixtures.InjectionLabel] == "enabled" {
-					sidecar = deploytest.ContainerSidecar
-				}
-				if err := deploytest.Rollout(ctx, kube, d.Namespace, d.Name, sidecar); err != nil && ctx.Err() == nil {
-					t.Logf("stand-in rollout %s/%s: %v", d.Namespace, d.Name, err)
-				}
-			}
-			return false, nil
-		})
-	}()
-	return func() { cancel(); <-done }
 }

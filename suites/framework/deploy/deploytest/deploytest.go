@@ -198,3 +198,40 @@ func CompleteRollout(ctx context.Context, cs kubernetes.Interface, namespace, na
 	_, err = cs.AppsV1().Deployments(namespace).UpdateStatus(ctx, dep, metav1.UpdateOptions{})
 	return err
 }
+
+// StandInControllers does what the Deployment controller, scheduler, kubelet and Istio's
+// injector would for the suite's fixtures, until the test ends: every managed Deployment whose
+// spec changed is rolled out, with a sidecar exactly where its namespace says
+// istio-injection=enabled.
+func StandInControllers(t testing.TB, kube kubernetes.Interface) {
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		_ = wait.PollUntilContextCancel(ctx, 200*time.Millisecond, true, func(ctx context.Context) (bool, error) {
+			deps, err := kube.AppsV1().Deployments("").List(ctx, metav1.ListOptions{LabelSelector: "app.kubernetes.io/managed-by=mtls-conformance"})
+			if err != nil {
+				return false, nil
+			}
+			for i := range deps.Items {
+				d := &deps.Items[i]
+				if d.Status.ObservedGeneration == d.Generation {
+					continue
+				}
+				ns, err := kube.CoreV1().Namespaces().Get(ctx, d.Namespace, metav1.GetOptions{})
+				if err != nil {
+					continue
+				}
+				sidecar := NoSidecar
+				if ns.Labels["istio-injection"] == "enabled" {
+					sidecar = ContainerSidecar
+				}
+				if err := Rollout(ctx, kube, d.Namespace, d.Name, sidecar); err != nil && ctx.Err() == nil {
+					t.Logf("stand-in rollout %s/%s: %v", d.Namespace, d.Name, err)
+				}
+			}
+			return false, nil
+		})
+	}()
+	t.Cleanup(func() { cancel(); <-done })
+}
