@@ -14,8 +14,6 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/util/wait"
 
-	appsv1 "k8s.io/api/apps/v1"
-	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 
@@ -79,25 +77,7 @@ func TestMTLSSuiteRunsAScenario(t *testing.T) {
 	}
 	deploytest.NamespaceFinalizer(t, kube)
 	ctx := t.Context()
-	if _, err := kube.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "istio-system"}}, metav1.CreateOptions{}); err != nil {
-		t.Fatal(err)
-	}
-	istiod := &appsv1.Deployment{
-		ObjectMeta: metav1.ObjectMeta{Name: "istiod", Namespace: "istio-system", Labels: map[string]string{"app": "istiod", "istio.io/rev": "default"}},
-		Spec: appsv1.DeploymentSpec{
-			Selector: &metav1.LabelSelector{MatchLabels: map[string]string{"app": "istiod"}},
-			Template: corev1.PodTemplateSpec{
-				ObjectMeta: metav1.ObjectMeta{Labels: map[string]string{"app": "istiod"}},
-				Spec:       corev1.PodSpec{Containers: []corev1.Container{{Name: "discovery", Image: "docker.io/istio/pilot:1.31.1"}}},
-			},
-		},
-	}
-	if _, err := kube.AppsV1().Deployments("istio-system").Create(ctx, istiod, metav1.CreateOptions{}); err != nil {
-		t.Fatal(err)
-	}
-	if err := deploytest.CompleteRollout(ctx, kube, "istio-system", "istiod"); err != nil {
-		t.Fatal(err)
-	}
+	deploytest.StandInIstiod(t, kube, "1.31.1")
 	deploytest.StandInControllers(t, kube)
 	// Watch for the scenario's policy while the suite runs.
 	ic, err := istioclient.NewForConfig(env.Config)

@@ -235,3 +235,30 @@ func StandInControllers(t testing.TB, kube kubernetes.Interface) {
 	}()
 	t.Cleanup(func() { cancel(); <-done })
 }
+
+// StandInIstiod creates what cluster.DetectIstio looks for in a cluster that runs Istio: the
+// namespace istio-system and an Available Deployment labelled app=istiod (default revision)
+// whose discovery image carries version.
+func StandInIstiod(t testing.TB, kube kubernetes.Interface, version string) {
+	t.Helper()
+	ctx := context.Background()
+	if _, err := kube.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "istio-system"}}, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
+		t.Fatal(err)
+	}
+	istiod := &appsv1.Deployment{
+		ObjectMeta: metav1.ObjectMeta{Name: "istiod", Namespace: "istio-system", Labels: map[string]string{"app": "istiod", "istio.io/rev": "default"}},
+		Spec: appsv1.DeploymentSpec{
+			Selector: &metav1.LabelSelector{MatchLabels: map[string]string{"app": "istiod"}},
+			Template: corev1.PodTemplateSpec{
+				ObjectMeta: metav1.ObjectMeta{Labels: map[string]string{"app": "istiod"}},
+				Spec:       corev1.PodSpec{Containers: []corev1.Container{{Name: "discovery", Image: "docker.io/istio/pilot:" + version}}},
+			},
+		},
+	}
+	if _, err := kube.AppsV1().Deployments("istio-system").Create(ctx, istiod, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if err := CompleteRollout(ctx, kube, "istio-system", "istiod"); err != nil {
+		t.Fatal(err)
+	}
+}
