@@ -12,6 +12,7 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 
+	"github.com/mtls-conformance/mtls-conformance/suites/framework/deploy"
 	"github.com/mtls-conformance/mtls-conformance/suites/framework/kubeexec"
 )
 
@@ -33,11 +34,7 @@ type Fetcher struct {
 
 // NewFetcher builds a fetcher for the cluster config points at.
 func NewFetcher(config *rest.Config) (*Fetcher, error) {
-	// An exec streams a large document: a client-wide Timeout would cut it, so each call is
-	// bounded by its context instead.
-	cfg := rest.CopyConfig(config)
-	cfg.Timeout = 0
-	cs, err := kubernetes.NewForConfig(cfg)
+	cfg, cs, err := kubeexec.Clients(config)
 	if err != nil {
 		return nil, fmt.Errorf("authcheck: %w", err)
 	}
@@ -52,7 +49,7 @@ func (f *Fetcher) Sidecars(ctx context.Context, namespace, name string) ([]corev
 		if err != nil {
 			return nil, fmt.Errorf("pod %s/%s: %w", namespace, name, err)
 		}
-		if !HasSidecar(pod) {
+		if !deploy.HasSidecar(pod) {
 			return nil, fmt.Errorf("pod %s/%s has no %s container", namespace, name, ProxyContainer)
 		}
 		return []corev1.Pod{*pod}, nil
@@ -64,7 +61,7 @@ func (f *Fetcher) Sidecars(ctx context.Context, namespace, name string) ([]corev
 	var out []corev1.Pod
 	for i := range list.Items {
 		p := &list.Items[i]
-		if HasSidecar(p) && p.Status.Phase == corev1.PodRunning && p.DeletionTimestamp == nil {
+		if deploy.HasSidecar(p) && p.Status.Phase == corev1.PodRunning && p.DeletionTimestamp == nil {
 			out = append(out, *p)
 		}
 	}
@@ -72,16 +69,6 @@ func (f *Fetcher) Sidecars(ctx context.Context, namespace, name string) ([]corev
 		return strings.Compare(a.Namespace+"/"+a.Name, b.Namespace+"/"+b.Name)
 	})
 	return out, nil
-}
-
-// HasSidecar reports whether the pod runs istio-proxy.
-func HasSidecar(pod *corev1.Pod) bool {
-	for _, c := range slices.Concat(pod.Spec.Containers, pod.Spec.InitContainers) {
-		if c.Name == ProxyContainer {
-			return true
-		}
-	}
-	return false
 }
 
 // ConfigDump execs ConfigDumpCommand in the pod's istio-proxy container and returns its

@@ -76,8 +76,13 @@ func TestSidecars(t *testing.T) {
 		for _, c := range containers {
 			p.Spec.Containers = append(p.Spec.Containers, corev1.Container{Name: c})
 		}
+		always := corev1.ContainerRestartPolicyAlways
 		for _, c := range inits {
-			p.Spec.InitContainers = append(p.Spec.InitContainers, corev1.Container{Name: c})
+			init := corev1.Container{Name: c}
+			if c == "istio-proxy" {
+				init.RestartPolicy = &always // a native sidecar; istio-init runs to completion
+			}
+			p.Spec.InitContainers = append(p.Spec.InitContainers, init)
 		}
 		return p
 	}

@@ -49,11 +49,7 @@ type KubeCluster struct {
 
 // NewKubeCluster builds a KubeCluster for config.
 func NewKubeCluster(config *rest.Config) (*KubeCluster, error) {
-	// Exec and log streams are long requests: a client-wide timeout would cut them, so each call
-	// is bounded by its context instead.
-	cfg := rest.CopyConfig(config)
-	cfg.Timeout = 0
-	client, err := kubernetes.NewForConfig(cfg)
+	cfg, client, err := kubeexec.Clients(config)
 	if err != nil {
 		return nil, fmt.Errorf("diagnostics: %w", err)
 	}

@@ -18,6 +18,19 @@ import (
 	"k8s.io/streaming/pkg/httpstream"
 )
 
+// Clients returns a copy of config without a client-wide Timeout, and a clientset on it: an
+// exec or a log stream is one long request that a Timeout would cut, so each call is bounded by
+// its context instead.
+func Clients(config *rest.Config) (*rest.Config, *kubernetes.Clientset, error) {
+	cfg := rest.CopyConfig(config)
+	cfg.Timeout = 0
+	cs, err := kubernetes.NewForConfig(cfg)
+	if err != nil {
+		return nil, nil, err
+	}
+	return cfg, cs, nil
+}
+
 // Run streams argv's output in namespace/pod/container into stdout and stderr. A command that
 // ran and exited non-zero returns its exit code and a nil error: the remote exit arrives as
 // client-go's utilexec.CodeExitError, a value type (client-go tools/remotecommand v4.go). Any

@@ -31,11 +31,7 @@ type KubeExecutor struct {
 
 // NewKubeExecutor builds an executor for the cluster config points at.
 func NewKubeExecutor(config *rest.Config) (*KubeExecutor, error) {
-	// An exec is one long request: a client-wide Timeout would cut it, so each exec is bounded
-	// by its context instead.
-	cfg := rest.CopyConfig(config)
-	cfg.Timeout = 0
-	clientset, err := kubernetes.NewForConfig(cfg)
+	cfg, clientset, err := kubeexec.Clients(config)
 	if err != nil {
 		return nil, fmt.Errorf("kube executor: %w", err)
 	}
