@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
-# Builds the real kube-apiserver, etcd and kubectl pinned by this module's go.mod into
-# <repo>/.cache/kubebin/<kubernetes version>/ and prints that directory (the only stdout line), for
-# KUBEBUILDER_ASSETS. It rebuilds only when the binaries are missing or the inputs changed (hash of
+# Builds real Kubernetes binaries pinned by this module's go.mod into
+# <repo>/.cache/kubebin/<kubernetes version>/ and prints that directory (the only stdout line).
+#   build.sh [envtest]  kube-apiserver, etcd and kubectl, for KUBEBUILDER_ASSETS
+#   build.sh node       those plus kubelet, kubeadm, kube-controller-manager, kube-scheduler and
+#                       kube-proxy, for the kind node image (tools/kindnode) It rebuilds only when the binaries are missing or the inputs changed (hash of
 # go.mod, go.sum, the mains and this script). Needs only Go and the module proxy: a cold build takes
 # minutes on two cores, a rebuild with a warm Go build cache seconds.
 set -euo pipefail
@@ -19,8 +21,13 @@ kube_major=${BASH_REMATCH[1]}
 kube_minor=${BASH_REMATCH[2]}
 
 out_dir=${KUBEBIN_DIR:-$repo_root/.cache/kubebin/$kube_version}
-stamp_file=$out_dir/.inputs.sha256
-binaries=(kube-apiserver etcd kubectl)
+set_name=${1:-envtest}
+case $set_name in
+envtest) binaries=(kube-apiserver etcd kubectl) ;;
+node) binaries=(kube-apiserver etcd kubectl kubelet kubeadm kube-controller-manager kube-scheduler kube-proxy) ;;
+*) echo "build.sh: unknown set $set_name (envtest or node)" >&2; exit 2 ;;
+esac
+stamp_file=$out_dir/.inputs-$set_name.sha256
 inputs_hash=$(cat go.mod go.sum build.sh cmd/*/main.go | sha256sum | cut -d' ' -f1)
 
 up_to_date() {
@@ -41,7 +48,7 @@ for pkg in k8s.io/component-base/version k8s.io/client-go/pkg/version; do
 	ldflags+=" -X $pkg.gitVersion=$kube_version -X $pkg.gitMajor=$kube_major -X $pkg.gitMinor=$kube_minor -X $pkg.gitTreeState=clean"
 done
 
-echo "build.sh: building kube-apiserver and kubectl $kube_version, etcd $("$GO" list -m -f '{{.Version}}' go.etcd.io/etcd/server/v3) into $out_dir" >&2
+echo "build.sh: building ${binaries[*]} of Kubernetes $kube_version, etcd $("$GO" list -m -f '{{.Version}}' go.etcd.io/etcd/server/v3) into $out_dir" >&2
 mkdir -p "$out_dir"
 staging=$(mktemp -d "$out_dir/.build.XXXXXX")
 trap 'rm -rf "$staging"' EXIT
