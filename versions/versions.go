@@ -34,6 +34,9 @@ type IstioPins struct {
 	ChartRepository string `json:"chartRepository"`
 	// SourceModule is the istio.io/istio module version whose manifests/charts tests install.
 	SourceModule string `json:"sourceModule"`
+	// SourceVersion is the Istio release that SourceModule's commit is: the version the local
+	// images (tools/localimages) stamp into the istiod they build from it.
+	SourceVersion string `json:"sourceVersion"`
 	// Releases lists one release per minor, newest first.
 	Releases []IstioRelease `json:"releases"`
 }
@@ -102,6 +105,9 @@ func (v *Versions) Validate() error {
 	}
 	if !pseudoVersionRE.MatchString(v.Istio.SourceModule) {
 		return fmt.Errorf("istio.sourceModule %q is not a Go pseudo-version (v0.0.0-YYYYMMDDhhmmss-commit)", v.Istio.SourceModule)
+	}
+	if _, err := ParseIstioVersion(v.Istio.SourceVersion); err != nil {
+		return fmt.Errorf("istio.sourceVersion: %w", err)
 	}
 	if len(v.Istio.Releases) == 0 {
 		return fmt.Errorf("istio.releases is empty")
@@ -244,6 +250,7 @@ func (v *Versions) Settings(istioVersion string) ([]Setting, error) {
 		{"ISTIO_VERSIONS", strings.Join(v.IstioVersions(), ",")},
 		{"ISTIO_CHART_REPO", v.Istio.ChartRepository},
 		{"ISTIO_SOURCE_MODULE", "istio.io/istio@" + v.Istio.SourceModule},
+		{"ISTIO_SOURCE_VERSION", v.Istio.SourceVersion},
 		{"KIND_VERSION", v.Kind.Version},
 		{"KIND_NODE_IMAGE", nodeImage},
 		{"KUBERNETES_VERSION", img.Kubernetes},

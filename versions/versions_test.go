@@ -164,6 +164,7 @@ func TestSettings(t *testing.T) {
 		{"ISTIO_VERSIONS", "1.31.1,1.30.5,1.29.9"},
 		{"ISTIO_CHART_REPO", "https://istio-release.storage.googleapis.com/charts"},
 		{"ISTIO_SOURCE_MODULE", "istio.io/istio@v0.0.0-20260827124520-eed52ebb66ad"},
+		{"ISTIO_SOURCE_VERSION", "1.31.0"},
 		{"KIND_VERSION", "v0.33.0"},
 		{"KIND_NODE_IMAGE", node137},
 		{"KUBERNETES_VERSION", "v1.37.0"},
@@ -183,7 +184,7 @@ func TestSettings(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if older[0] != (Setting{"ISTIO_VERSION", "1.29.9"}) || older[5] != (Setting{"KIND_NODE_IMAGE", node135}) || older[6] != (Setting{"KUBERNETES_VERSION", "v1.35.8"}) {
+	if older[0] != (Setting{"ISTIO_VERSION", "1.29.9"}) || older[6] != (Setting{"KIND_NODE_IMAGE", node135}) || older[7] != (Setting{"KUBERNETES_VERSION", "v1.35.8"}) {
 		t.Errorf("Settings(1.29.9) = %v", older)
 	}
 	if _, err := v.Settings("1.31"); err == nil {
