@@ -6,6 +6,7 @@ package deploy
 
 import (
 	"fmt"
+	"github.com/mtls-conformance/mtls-conformance/fixtures"
 	"io"
 	"regexp"
 	"time"
@@ -17,6 +18,8 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/restmapper"
+
+	"github.com/mtls-conformance/mtls-conformance/suites/framework/kubeclient"
 )
 
 // Labels on everything the suite creates. Cleanup selects on ManagedByLabel only; the run id
@@ -49,6 +52,8 @@ type Deployer struct {
 	DeleteTimeout time.Duration
 	// Out receives one line per step (e.g. GinkgoWriter).
 	Out io.Writer
+	// Fixtures is how this run's fixtures differ from the manifests (images, injection).
+	Fixtures fixtures.Variant
 
 	// lastCreated is the creation time of the newest Istio object this Deployer created.
 	lastCreated time.Time
@@ -63,12 +68,8 @@ func New(cfg *rest.Config, runID string) (*Deployer, error) {
 	if !runIDRE.MatchString(runID) {
 		return nil, fmt.Errorf("deploy: run id %q is not a valid label value", runID)
 	}
-	// Readiness and cleanup poll many objects a second; client-go's default of 5 QPS would
-	// throttle them.
-	cfg = rest.CopyConfig(cfg)
-	if cfg.QPS == 0 {
-		cfg.QPS, cfg.Burst = 50, 100
-	}
+	// Readiness and cleanup poll many objects a second.
+	cfg = kubeclient.Config(cfg)
 	kube, err := kubernetes.NewForConfig(cfg)
 	if err != nil {
 		return nil, err

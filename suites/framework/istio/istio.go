@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/mtls-conformance/mtls-conformance/suites/framework/deploy"
+	"github.com/mtls-conformance/mtls-conformance/suites/framework/kubeclient"
 	"github.com/mtls-conformance/mtls-conformance/versions"
 	"helm.sh/helm/v4/pkg/action"
 	"helm.sh/helm/v4/pkg/cli"
@@ -166,8 +167,8 @@ func New(kubeconfig, kubeContext string, opts Options) (*Installer, error) {
 	if err != nil {
 		return nil, fmt.Errorf("istio: kubeconfig %s: %w", kubeconfig, err)
 	}
-	// Readiness polls several objects a second; client-go's default 5 QPS would throttle it.
-	restCfg.QPS, restCfg.Burst = 50, 100
+	// Readiness polls several objects a second.
+	restCfg = kubeclient.Config(restCfg)
 	kc, err := kubernetes.NewForConfig(restCfg)
 	if err != nil {
 		return nil, err

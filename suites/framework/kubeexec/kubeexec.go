@@ -16,13 +16,16 @@ import (
 	"k8s.io/client-go/tools/remotecommand"
 	utilexec "k8s.io/client-go/util/exec"
 	"k8s.io/streaming/pkg/httpstream"
+
+	"github.com/mtls-conformance/mtls-conformance/suites/framework/kubeclient"
 )
 
 // Clients returns a copy of config without a client-wide Timeout, and a clientset on it: an
 // exec or a log stream is one long request that a Timeout would cut, so each call is bounded by
-// its context instead.
+// its context instead. The rate limit is the suite's (kubeclient): every probe attempt looks its
+// pod up through this clientset.
 func Clients(config *rest.Config) (*rest.Config, *kubernetes.Clientset, error) {
-	cfg := rest.CopyConfig(config)
+	cfg := kubeclient.Config(config)
 	cfg.Timeout = 0
 	cs, err := kubernetes.NewForConfig(cfg)
 	if err != nil {

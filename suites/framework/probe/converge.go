@@ -28,7 +28,8 @@ type Options struct {
 	ExecGrace time.Duration
 	// History is how many of the last observations a Result keeps for its report (default 5).
 	History int
-	// Parallel is RunMatrix's number of concurrent probes (default 8).
+	// Parallel is RunMatrix's number of concurrent probes (0: all of them; the suites pass
+	// the concurrency setting).
 	Parallel int
 }
 
@@ -41,7 +42,6 @@ const (
 	DefaultMaxTime        = 10 * time.Second
 	DefaultExecGrace      = 10 * time.Second
 	DefaultHistory        = 5
-	DefaultParallel       = 8
 )
 
 func (o Options) withDefaults() Options {
@@ -62,7 +62,6 @@ func (o Options) withDefaults() Options {
 	set(&o.MaxTime, DefaultMaxTime)
 	set(&o.ExecGrace, DefaultExecGrace)
 	setInt(&o.History, DefaultHistory)
-	setInt(&o.Parallel, DefaultParallel)
 	return o
 }
 

@@ -9,13 +9,17 @@ import (
 	"github.com/mtls-conformance/mtls-conformance/scenarios"
 )
 
-// RunMatrix converges every probe, at most opts.Parallel at a time, and returns one Result per
-// probe in the probes' order (each has Converged or Err). It returns once every probe is done;
-// when ctx ends, probes not yet started report ctx's error.
+// RunMatrix converges every probe, at most opts.Parallel at a time (all at once when it is 0),
+// and returns one Result per probe in the probes' order (each has Converged or Err). It returns
+// once every probe is done; when ctx ends, probes not yet started report ctx's error.
 func RunMatrix(ctx context.Context, exec Executor, probes []Probe, opts Options) []*Result {
 	opts = opts.withDefaults()
 	results := make([]*Result, len(probes))
-	slots := make(chan struct{}, opts.Parallel)
+	parallel := opts.Parallel
+	if parallel <= 0 {
+		parallel = len(probes)
+	}
+	slots := make(chan struct{}, parallel)
 	var wg sync.WaitGroup
 	for i, p := range probes {
 		if ctx.Err() == nil {

@@ -104,6 +104,19 @@ func TestRunMatrixBoundsConcurrency(t *testing.T) {
 	}
 }
 
+func TestRunMatrixUnboundedByDefault(t *testing.T) {
+	t.Parallel()
+	exec := &latencyExecutor{latency: 50 * time.Millisecond}
+	probes := make([]Probe, 12)
+	for i := range probes {
+		probes[i] = Probe{Target: Target{Client: sleepLegacy, Host: "httpbin.foo", Port: 8000 + i}, Expected: outcome(t, scenarios.ClassPlaintext)}
+	}
+	RunMatrix(t.Context(), exec, probes, Options{Consecutive: 1})
+	if got := exec.maxSeen.Load(); got != int32(len(probes)) {
+		t.Errorf("at most %d probes ran at once, want all %d", got, len(probes))
+	}
+}
+
 func TestRunMatrixCancelled(t *testing.T) {
 	t.Parallel()
 	ctx, cancel := context.WithCancel(t.Context())
@@ -149,7 +162,8 @@ func BenchmarkMatrix(b *testing.B) {
 	if len(probes) != 36 {
 		b.Fatalf("fixture matrix has %d probes, want 36", len(probes))
 	}
-	for _, parallel := range []int{DefaultParallel, len(probes)} {
+	// A pool of 8 beside the default, the whole matrix at once (settings.Defaults().Concurrency).
+	for _, parallel := range []int{8, len(probes)} {
 		b.Run("parallel="+strconv.Itoa(parallel), func(b *testing.B) {
 			opts := Options{Parallel: parallel}
 			var single, matrix time.Duration

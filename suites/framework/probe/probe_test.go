@@ -374,7 +374,7 @@ func TestCommand(t *testing.T) {
 func TestOptionsDefaults(t *testing.T) {
 	got := Options{}.withDefaults()
 	want := Options{Consecutive: 3, Timeout: 120 * time.Second, Interval: time.Second, ConnectTimeout: 5 * time.Second,
-		MaxTime: 10 * time.Second, ExecGrace: 10 * time.Second, History: 5, Parallel: 8}
+		MaxTime: 10 * time.Second, ExecGrace: 10 * time.Second, History: 5}
 	if got != want {
 		t.Fatalf("defaults %+v, want %+v", got, want)
 	}

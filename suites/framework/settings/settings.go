@@ -14,6 +14,9 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/mtls-conformance/mtls-conformance/fixtures"
+	"github.com/mtls-conformance/mtls-conformance/scenarios"
 )
 
 // Cluster modes.
@@ -53,12 +56,23 @@ func Defaults() Settings {
 		ReportsDir:  "reports",
 		Timeout:     120 * time.Second, // istio.io doc tests retry for 2 minutes (tests/util/helpers.sh)
 		Consecutive: 3,
-		Concurrency: 8,
+		Concurrency: matrixSize(),
 		TrustDomain: "cluster.local",
 		// istio-agent's SECRET_TTL default (istio/istio pkg/istio-agent, "24h"); seed 004:
 		// "default validity is 24 hours".
 		CertTTL: 24 * time.Hour,
 	}
+}
+
+// matrixSize is the number of probes in a scenario step (every client × Service × Service
+// port of the fixtures): probing them all at once makes a step as long as its slowest probe.
+func matrixSize() int {
+	topo, err := fixtures.Load()
+	if err != nil {
+		// The fixtures are embedded in the binary: this is a broken build, not a bad input.
+		panic(fmt.Sprintf("settings: the default concurrency is the fixtures' matrix size: %v", err))
+	}
+	return len(scenarios.Matrix(topo))
 }
 
 // Binding ties a value to a flag and an environment variable of the same meaning. Suites with
@@ -120,7 +134,7 @@ func (s *Settings) table() []Binding {
 		{"reports-dir", "REPORTS_DIR", "directory for run reports", (*stringValue)(&s.ReportsDir)},
 		{"converge-timeout", "CONVERGE_TIMEOUT", "how long a probe may take to converge", (*durationValue)(&s.Timeout)},
 		{"consecutive", "CONSECUTIVE", "identical observations in a row that count as converged", (*intValue)(&s.Consecutive)},
-		{"concurrency", "CONCURRENCY", "probes in flight at once", (*intValue)(&s.Concurrency)},
+		{"concurrency", "CONCURRENCY", "probes in flight at once (default: a step's whole matrix)", (*intValue)(&s.Concurrency)},
 		{"trust-domain", "TRUST_DOMAIN", "mesh trust domain", (*stringValue)(&s.TrustDomain)},
 		{"cert-ttl", "CERT_TTL", "longest validity a workload certificate may have", (*durationValue)(&s.CertTTL)},
 	}

@@ -5,6 +5,9 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/mtls-conformance/mtls-conformance/fixtures"
+	"github.com/mtls-conformance/mtls-conformance/scenarios"
 )
 
 func resolve(t *testing.T, args []string, env map[string]string) (Settings, error) {
@@ -23,8 +26,21 @@ func TestDefaults(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if s.ClusterMode != ModeKind || s.Timeout != 120*time.Second || s.Consecutive != 3 || s.Concurrency != 8 || s.KeepCluster || s.AllowMeshWide {
+	if s.ClusterMode != ModeKind || s.Timeout != 120*time.Second || s.Consecutive != 3 || s.KeepCluster || s.AllowMeshWide {
 		t.Fatalf("defaults = %+v", s)
+	}
+}
+
+// TestDefaultConcurrencyIsTheMatrixSize: by default a step's whole matrix is probed at once, so
+// a step takes as long as its slowest probe; the size comes from the fixtures, never typed.
+func TestDefaultConcurrencyIsTheMatrixSize(t *testing.T) {
+	topo, err := fixtures.Load()
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := len(scenarios.Matrix(topo))
+	if got := Defaults().Concurrency; got != want {
+		t.Fatalf("default concurrency %d, want the matrix size %d", got, want)
 	}
 }
 
