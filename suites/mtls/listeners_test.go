@@ -83,7 +83,7 @@ var _ = Describe("Workload certificates", Serial, Label("listener", "certificate
 			continue
 		}
 		want := fixtures.SPIFFEID(cfg.TrustDomain, wl.Namespace, wl.ServiceAccount)
-		It(fmt.Sprintf("%s presents %s, valid at most %s", wl.Ref, want, cfg.CertTTL), func(ctx SpecContext) {
+		It(fmt.Sprintf("%s presents %s, issued for at most %s", wl.Ref, want, cfg.CertTTL), func(ctx SpecContext) {
 			dump, err := mesh.WorkloadDump(ctx, wl)
 			Expect(err).NotTo(HaveOccurred())
 			cert, err := dump.WorkloadCertificate()

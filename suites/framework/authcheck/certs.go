@@ -21,7 +21,7 @@ type Certificate struct {
 	URIs      []string  `json:"uris,omitempty"`
 	NotBefore time.Time `json:"notBefore"`
 	NotAfter  time.Time `json:"notAfter"`
-	// Validity is NotAfter-NotBefore, what Istio's workload certificate TTL bounds.
+	// Validity is NotAfter-NotBefore: the TTL Istio issued it for plus IstioCABackdate.
 	Validity time.Duration `json:"validity"`
 	Issuer   string        `json:"issuer"`
 	// SHA256 is the lowercase hex SHA-256 of the DER certificate: the Hash Envoy writes into

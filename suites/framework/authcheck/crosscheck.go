@@ -66,9 +66,17 @@ func (d *Dump) WorkloadCertificate() (Certificate, error) {
 	return Certificate{}, fmt.Errorf("no %q secret with a certificate in the dump", sdsWorkloadCert)
 }
 
+// IstioCABackdate is how far Istio's CA puts a certificate's NotBefore before the moment it signs
+// it, against clock skew between the CA and the workloads; NotAfter is that moment plus the
+// requested TTL, so a certificate issued for a TTL is valid TTL + IstioCABackdate
+// (istio/istio security/pkg/pki/util/generate_cert.go ClockSkewGracePeriod,
+// genCertTemplateFromCSR).
+const IstioCABackdate = 2 * time.Minute
+
 // CheckCertificate holds a workload certificate to what Istio issues: the SPIFFE ID
-// spiffe://<trust domain>/ns/<ns>/sa/<sa> as its URI SAN and a validity no longer than the
-// configured workload certificate TTL (istio-agent SECRET_TTL, 24 h by default; seed 004).
+// spiffe://<trust domain>/ns/<ns>/sa/<sa> as its URI SAN and a TTL no longer than the configured
+// workload certificate TTL (istio-agent SECRET_TTL, 24 h by default; seed 004). The TTL it was
+// issued for is its validity less IstioCABackdate.
 func CheckCertificate(c Certificate, wantSPIFFE string, maxTTL time.Duration) error {
 	if c.SPIFFE != wantSPIFFE {
 		return fmt.Errorf("certificate %s: SPIFFE ID %q, want %q", c.Secret, c.SPIFFE, wantSPIFFE)
@@ -76,9 +84,9 @@ func CheckCertificate(c Certificate, wantSPIFFE string, maxTTL time.Duration) er
 	if len(c.URIs) != 1 {
 		return fmt.Errorf("certificate %s: URI SANs %v, want exactly %s", c.Secret, c.URIs, wantSPIFFE)
 	}
-	if c.Validity <= 0 || c.Validity > maxTTL {
-		return fmt.Errorf("certificate %s: valid %s (%s to %s), want at most %s", c.Secret, c.Validity,
-			c.NotBefore.Format(time.RFC3339), c.NotAfter.Format(time.RFC3339), maxTTL)
+	if issued := c.Validity - IstioCABackdate; issued <= 0 || issued > maxTTL {
+		return fmt.Errorf("certificate %s: issued for %s (valid %s to %s, %s, less the CA's %s NotBefore backdating), want at most %s",
+			c.Secret, issued, c.NotBefore.Format(time.RFC3339), c.NotAfter.Format(time.RFC3339), c.Validity, IstioCABackdate, maxTTL)
 	}
 	return nil
 }

@@ -63,7 +63,7 @@ func TestCheckCertificate(t *testing.T) {
 	if err := CheckCertificate(c, "spiffe://cluster.local/ns/bar/sa/httpbin", 24*time.Hour); err == nil {
 		t.Error("wrong SPIFFE ID accepted")
 	}
-	if err := CheckCertificate(c, id, time.Hour); err == nil || err.Error() != "certificate default: valid 24h0m0s (2026-11-02T09:00:00Z to 2026-11-03T09:00:00Z), want at most 1h0m0s" {
+	if err := CheckCertificate(c, id, time.Hour); err == nil || err.Error() != "certificate default: issued for 23h58m0s (valid 2026-11-02T09:00:00Z to 2026-11-03T09:00:00Z, 24h0m0s, less the CA's 2m0s NotBefore backdating), want at most 1h0m0s" {
 		t.Errorf("TTL check: %v", err)
 	}
 	d := load(t, "namespace-strict_httpbin.foo")
