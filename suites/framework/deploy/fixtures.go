@@ -29,12 +29,12 @@ func (d *Deployer) LabelFixture(obj *unstructured.Unstructured) (*unstructured.U
 	return out, nil
 }
 
-// ApplyFixtures server-side applies every fixture object in fixtures.Objects order (namespaces
-// first). It first checks that no fixture namespace already exists without the suite's label:
+// ApplyFixtures server-side applies every fixture object, as d.Fixtures varies them, in
+// fixtures.Objects order (namespaces first). It first checks that no fixture namespace already exists without the suite's label:
 // on a cluster the suite did not create, a namespace called foo may be somebody's, and the
 // suite must not take it over (nor delete it in cleanup). In that case nothing is applied.
 func (d *Deployer) ApplyFixtures(ctx context.Context) error {
-	objs, err := fixtures.Objects()
+	objs, err := fixtures.ObjectsFor(d.Fixtures)
 	if err != nil {
 		return err
 	}

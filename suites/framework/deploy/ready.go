@@ -92,7 +92,7 @@ func Injected(nsLabels, podLabels map[string]string, installed []string) bool {
 
 // WaitFixturesReady waits for every fixture Deployment; see WaitReady.
 func (d *Deployer) WaitFixturesReady(ctx context.Context, revisions []string) error {
-	topo, err := fixtures.Load()
+	topo, err := fixtures.LoadFor(d.Fixtures)
 	if err != nil {
 		return err
 	}
