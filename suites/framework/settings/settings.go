@@ -11,12 +11,14 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/mtls-conformance/mtls-conformance/fixtures"
 	"github.com/mtls-conformance/mtls-conformance/scenarios"
+	"github.com/mtls-conformance/mtls-conformance/versions"
 )
 
 // Cluster modes.
@@ -46,6 +48,11 @@ type Settings struct {
 	Concurrency   int           // probes in flight at once
 	TrustDomain   string        // mesh trust domain in SPIFFE IDs
 	CertTTL       time.Duration // the longest validity a workload certificate may have
+	HttpbinImage  string        // image run instead of the pinned go-httpbin (a mirror); "" = the pin
+	CurlImage     string        // image run instead of the pinned curl (a mirror); "" = the pin
+	LoadImages    bool          // kind: load every image the run uses from the local runtime into the nodes
+	KindPatch     string        // kind: a kind config whose patches are added to the suite's (KindPatch)
+	Inject        string        // namespaces given sidecars: "" (the documented foo,bar), "none", or a list
 }
 
 // Defaults are the values used when neither a flag nor the environment says otherwise.
@@ -137,6 +144,11 @@ func (s *Settings) table() []Binding {
 		{"concurrency", "CONCURRENCY", "probes in flight at once (default: a step's whole matrix)", (*intValue)(&s.Concurrency)},
 		{"trust-domain", "TRUST_DOMAIN", "mesh trust domain", (*stringValue)(&s.TrustDomain)},
 		{"cert-ttl", "CERT_TTL", "longest validity a workload certificate may have", (*durationValue)(&s.CertTTL)},
+		{"httpbin-image", "HTTPBIN_IMAGE", "image to run instead of the pinned go-httpbin (a mirror)", (*stringValue)(&s.HttpbinImage)},
+		{"curl-image", "CURL_IMAGE", "image to run instead of the pinned curl (a mirror)", (*stringValue)(&s.CurlImage)},
+		{"load-images", "LOAD_IMAGES", "kind: load every image the run uses from the local Docker/Podman into the nodes (nothing pulled)", (*boolValue)(&s.LoadImages)},
+		{"kind-config-patch", "KIND_CONFIG_PATCH", "kind: a kind config file whose containerdConfigPatches, kubeadmConfigPatches and networking.disableDefaultCNI are added to the suite's", (*stringValue)(&s.KindPatch)},
+		{"inject", "INJECT", "namespaces whose workloads get sidecars: a comma list, or none (default: the documented foo,bar)", (*stringValue)(&s.Inject)},
 	}
 }
 
@@ -174,11 +186,57 @@ func (s *Settings) Validate() error {
 	if (s.IstioHub != "" || s.IstioTag != "") && s.IstioCharts == "" && s.IstioVersion == "" {
 		errs = append(errs, "istio-hub/istio-tag override the images of a chart: give --istio-version or --istio-charts")
 	}
+	if _, err := s.FixtureVariant(); err != nil {
+		errs = append(errs, err.Error())
+	}
+	if s.ClusterMode != ModeKind && (s.LoadImages || s.KindPatch != "") {
+		errs = append(errs, "load-images and kind-config-patch apply to CLUSTER=kind")
+	}
 	if len(errs) > 0 {
 		return errors.New(strings.Join(errs, "; "))
 	}
 	return nil
 }
+
+// FixtureVariant is how this run's fixtures differ from the manifests: the image overrides
+// (HTTPBIN_IMAGE, CURL_IMAGE, keyed by the images versions.yaml pins) and the injected
+// namespaces (INJECT).
+func (s *Settings) FixtureVariant() (fixtures.Variant, error) {
+	var v fixtures.Variant
+	pins, err := versions.Load()
+	if err != nil {
+		return v, err
+	}
+	for pinned, override := range map[string]string{pins.Images.Httpbin: s.HttpbinImage, pins.Images.Curl: s.CurlImage} {
+		if override == "" {
+			continue
+		}
+		if !imageRefRE.MatchString(override) {
+			return v, fmt.Errorf("image %q is not an image reference such as registry/name:tag", override)
+		}
+		if v.Images == nil {
+			v.Images = map[string]string{}
+		}
+		v.Images[pinned] = override
+	}
+	switch s.Inject {
+	case "":
+	case "none":
+		v.Injected = []string{}
+	default:
+		for _, ns := range strings.Split(s.Inject, ",") {
+			v.Injected = append(v.Injected, strings.TrimSpace(ns))
+		}
+	}
+	if _, err := fixtures.ObjectsFor(v); err != nil {
+		return v, fmt.Errorf("inject/images: %w", err)
+	}
+	return v, nil
+}
+
+// imageRefRE is an image reference pinned by a tag or a digest (distribution/reference's
+// grammar, simplified: lowercase path components, an optional registry host[:port]).
+var imageRefRE = regexp.MustCompile(`^([a-z0-9.-]+(:[0-9]+)?/)?[a-z0-9]+([._-][a-z0-9]+)*(/[a-z0-9]+([._-][a-z0-9]+)*)*(:[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}(@sha256:[0-9a-f]{64})?|@sha256:[0-9a-f]{64})$`)
 
 // absReportsDir anchors a relative reports directory at the repository root: Ginkgo runs a
 // suite's test binary in the suite's own folder, and `make` runs from the root.

@@ -79,3 +79,34 @@ func TestInvalid(t *testing.T) {
 		}
 	}
 }
+
+func TestFixtureVariant(t *testing.T) {
+	s := Defaults()
+	s.CurlImage, s.Inject = "localhost/mtls-conformance/curl:7.88.1", "none"
+	v, err := s.FixtureVariant()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v.Images["docker.io/curlimages/curl:8.16.0"] != s.CurlImage || len(v.Images) != 1 {
+		t.Errorf("images %v: want the pinned curl replaced only", v.Images)
+	}
+	if v.Injected == nil || len(v.Injected) != 0 || v.IsDocumented() {
+		t.Errorf("INJECT=none gave %#v", v.Injected)
+	}
+	s.Inject = "foo, bar"
+	if v, _ := s.FixtureVariant(); !v.IsDocumented() {
+		t.Errorf("INJECT=foo,bar is the documented topology, got %v", v.Injected)
+	}
+	for name, bad := range map[string]func(*Settings){
+		"untagged image":       func(s *Settings) { s.HttpbinImage = "mirror.example/go-httpbin" },
+		"uppercase image":      func(s *Settings) { s.HttpbinImage = "Mirror/x:1" },
+		"not a namespace":      func(s *Settings) { s.Inject = "istio-system" },
+		"load-images existing": func(s *Settings) { s.ClusterMode, s.LoadImages = ModeExisting, true },
+	} {
+		s := Defaults()
+		bad(&s)
+		if err := s.Validate(); err == nil {
+			t.Errorf("%s: accepted", name)
+		}
+	}
+}
