@@ -367,18 +367,30 @@ func expandExpect(file, where string, blocks []expectFile, topo *fixtures.Topolo
 	return out, nil
 }
 
-// WithTrustDomain rewrites the SPIFFE IDs of expectations for a mesh whose trust domain is not
-// cluster.local.
+// WithTrustDomain returns the expectations with every XFCC SPIFFE ID in trustDomain: the
+// catalog writes cluster.local, a mesh may use another (meshConfig.trustDomain). It sets the
+// trust domain of each ID rather than prefixing one, so expectations already in trustDomain
+// (the oracle's, or ones rewritten before) come back unchanged.
 func WithTrustDomain(expect []ProbeOutcome, trustDomain string) []ProbeOutcome {
 	out := slices.Clone(expect)
-	prefix := "spiffe://" + fixtures.DefaultTrustDomain + "/"
 	for i := range out {
 		if x := out[i].XFCC; x != nil {
-			out[i].XFCC = &XFCC{
-				By:  "spiffe://" + trustDomain + "/" + strings.TrimPrefix(x.By, prefix),
-				URI: "spiffe://" + trustDomain + "/" + strings.TrimPrefix(x.URI, prefix),
-			}
+			out[i].XFCC = &XFCC{By: inTrustDomain(x.By, trustDomain), URI: inTrustDomain(x.URI, trustDomain)}
 		}
 	}
 	return out
+}
+
+// inTrustDomain replaces the trust domain of spiffe://<trust domain>/<path>; anything else is
+// returned as it is.
+func inTrustDomain(id, trustDomain string) string {
+	rest, ok := strings.CutPrefix(id, "spiffe://")
+	if !ok {
+		return id
+	}
+	_, path, ok := strings.Cut(rest, "/")
+	if !ok {
+		return id
+	}
+	return "spiffe://" + trustDomain + "/" + path
 }

@@ -33,7 +33,7 @@ func describeScenario(s *scenarios.Scenario) {
 			if err := mesh.MeshWideAllowed(); err != nil {
 				skipped = true
 				for i, step := range s.Steps {
-					for _, e := range scenarios.WithTrustDomain(step.Expect, cfg.TrustDomain) {
+					for _, e := range world.StepExpectations(cfg, step) {
 						Expect(run.Record(world.Skipped(s, i, e, err.Error()))).To(Succeed())
 					}
 				}
@@ -67,7 +67,7 @@ func describeScenario(s *scenarios.Scenario) {
 // whichever of its specs the label filter selected (probes, listeners or both).
 func describeStep(s *scenarios.Scenario, i int, applied *int) {
 	step := s.Steps[i]
-	expect := scenarios.WithTrustDomain(step.Expect, cfg.TrustDomain)
+	expect := world.StepExpectations(cfg, step)
 	Context(fmt.Sprintf("step %d/%d: %s", i+1, len(s.Steps), step.Name), func() {
 		var results map[scenarios.Probe]*probe.Result
 		BeforeAll(func(ctx SpecContext) {
@@ -98,7 +98,7 @@ func describeStep(s *scenarios.Scenario, i int, applied *int) {
 				AddReportEntry("attempts", rec.Attempts)
 				AddReportEntry("convergeMs", rec.ConvergeMs)
 				if !r.Converged {
-					collectDiagnostics(ctx, s, e)
+					collectDiagnostics(ctx, e, r.Err.Error())
 					Fail(r.Err.Error())
 				}
 			})

@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"io"
 	"slices"
+	"strings"
 	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -368,10 +369,23 @@ func (w *World) ProbeOptions() probe.Options {
 	return probe.Options{Consecutive: w.Settings.Consecutive, Timeout: w.Settings.Timeout, Parallel: w.Settings.Concurrency}
 }
 
-// Probe converges every expected outcome (rewritten for the run's trust domain) and returns the
-// results keyed by probe.
+// StepExpectations are a catalog step's expected outcomes in the run's trust domain. It is the
+// one place the catalog's cluster.local SPIFFE IDs are rewritten: the suites name, record and
+// probe what it returns.
+func StepExpectations(s settings.Settings, step scenarios.Step) []scenarios.ProbeOutcome {
+	return scenarios.WithTrustDomain(step.Expect, s.TrustDomain)
+}
+
+// Probe converges every expected outcome and returns the results keyed by probe. The
+// expectations must already be in the run's trust domain (StepExpectations, Baseline): an XFCC
+// identity in another is an error, not a probe that can never converge.
 func (w *World) Probe(ctx context.Context, expect []scenarios.ProbeOutcome) (map[scenarios.Probe]*probe.Result, error) {
-	expect = scenarios.WithTrustDomain(expect, w.Settings.TrustDomain)
+	prefix := "spiffe://" + w.Settings.TrustDomain + "/"
+	for _, e := range expect {
+		if x := e.XFCC; x != nil && (!strings.HasPrefix(x.By, prefix) || !strings.HasPrefix(x.URI, prefix)) {
+			return nil, fmt.Errorf("%s expects XFCC By=%s URI=%s, outside the run's trust domain %s (use StepExpectations)", e.Probe, x.By, x.URI, w.Settings.TrustDomain)
+		}
+	}
 	probes, err := probe.ProbesFor(w.Topology, expect)
 	if err != nil {
 		return nil, err
