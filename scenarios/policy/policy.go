@@ -17,7 +17,6 @@ import (
 	networkingv1 "istio.io/client-go/pkg/apis/networking/v1"
 	securityv1 "istio.io/client-go/pkg/apis/security/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
 	"sigs.k8s.io/yaml"
 )
 
@@ -79,28 +78,105 @@ func (e *Error) Error() string {
 	return s + ": " + e.Msg
 }
 
-// Decode reads multi-document YAML or JSON. Document order is creation order. Empty documents
-// are skipped; an empty input yields no objects.
+// Decode reads multi-document YAML or a stream of JSON objects, as kubectl does. Document order
+// is creation order. Empty documents between objects are skipped; an input with no object at all
+// is an error, never "no policy": a user who passes a file means to apply something.
 func Decode(data []byte) ([]Object, error) {
-	dec := utilyaml.NewYAMLOrJSONDecoder(bytes.NewReader(data), 4096)
+	docs, err := documents(data)
+	if err != nil {
+		return nil, err
+	}
 	var out []Object
-	for i := 1; ; i++ {
+	for i, doc := range docs {
+		where := fmt.Sprintf("document %d", i+1)
 		var raw map[string]any
-		if err := dec.Decode(&raw); err != nil {
-			if errors.Is(err, io.EOF) {
-				return out, nil
-			}
-			return nil, &Error{Object: fmt.Sprintf("document %d", i), Msg: err.Error()}
+		switch v := doc.(type) {
+		case nil:
+			continue // an empty document (only comments, or a stray separator)
+		case map[string]any:
+			raw = v
+		case []any:
+			return nil, &Error{Object: where, Msg: "a YAML sequence, not an object (want PeerAuthentication or DestinationRule)"}
+		default:
+			return nil, &Error{Object: where, Msg: fmt.Sprintf("a YAML scalar, not an object (want PeerAuthentication or DestinationRule): %v", v)}
 		}
-		if len(raw) == 0 {
-			continue
-		}
-		obj, err := FromMap(raw, fmt.Sprintf("document %d", i))
+		obj, err := FromMap(raw, where)
 		if err != nil {
 			return nil, err
 		}
 		out = append(out, obj)
 	}
+	if len(out) == 0 {
+		return nil, &Error{Object: "empty input", Msg: "no PeerAuthentication or DestinationRule documents"}
+	}
+	return out, nil
+}
+
+// documents splits the input into its documents, each decoded into generic JSON values (nil for
+// an empty document). It works on the whole input: apimachinery's streaming YAML reader
+// (k8s.io/apimachinery/pkg/util/yaml LineReader + YAMLReader.Read) drops a last line whose length
+// is a multiple of its 4096-byte bufio buffer when no newline follows it.
+func documents(data []byte) ([]any, error) {
+	if trimmed := bytes.TrimLeft(data, " \t\r\n"); len(trimmed) > 0 && trimmed[0] == '{' {
+		// Like kubectl (GuessJSONStream), input that starts with a brace is first read as a
+		// stream of JSON objects; flow-style YAML that is not JSON falls through to YAML.
+		if docs, err := jsonDocuments(data); err == nil {
+			return docs, nil
+		}
+	}
+	var out []any
+	for i, doc := range yamlDocuments(data) {
+		if doc.err != nil {
+			return nil, &Error{Object: fmt.Sprintf("document %d", i+1), Msg: doc.err.Error()}
+		}
+		var v any
+		if err := yaml.Unmarshal(doc.text, &v); err != nil {
+			return nil, &Error{Object: fmt.Sprintf("document %d", i+1), Msg: CleanYAMLError(err)}
+		}
+		out = append(out, v)
+	}
+	return out, nil
+}
+
+func jsonDocuments(data []byte) ([]any, error) {
+	dec := json.NewDecoder(bytes.NewReader(data))
+	var out []any
+	for {
+		var v any
+		if err := dec.Decode(&v); err != nil {
+			if errors.Is(err, io.EOF) {
+				return out, nil
+			}
+			return nil, err
+		}
+		out = append(out, v)
+	}
+}
+
+type yamlDocument struct {
+	text []byte
+	err  error
+}
+
+// yamlDocuments splits at lines that start with "---", with kubectl's rule
+// (k8s.io/apimachinery/pkg/util/yaml YAMLReader.Read): only spaces or a comment may follow the
+// separator on its line.
+func yamlDocuments(data []byte) []yamlDocument {
+	var out []yamlDocument
+	var cur bytes.Buffer
+	for _, line := range bytes.SplitAfter(data, []byte("\n")) {
+		if rest, ok := bytes.CutPrefix(line, []byte("---")); ok {
+			rest = bytes.TrimSpace(rest)
+			if len(rest) > 0 && rest[0] != '#' {
+				return append(out, yamlDocument{err: fmt.Errorf("invalid YAML document separator: %s", rest)})
+			}
+			out = append(out, yamlDocument{text: bytes.Clone(cur.Bytes())})
+			cur.Reset()
+			continue
+		}
+		cur.Write(line)
+	}
+	return append(out, yamlDocument{text: cur.Bytes()})
 }
 
 // envelope is the object without its spec, decoded strictly so that a misspelt top-level or
@@ -115,6 +191,23 @@ type envelope struct {
 // FromMap decodes one object given as a generic map (a YAML document). where names the document
 // in errors until the object's own name is known.
 func FromMap(raw map[string]any, where string) (Object, error) {
+	// What the document is comes first, by kind: a ConfigMap or a List must be named as such,
+	// not reported as an unknown field of a policy.
+	kind, hasKind := raw["kind"]
+	kindName, isString := kind.(string)
+	switch {
+	case len(raw) == 0:
+		return Object{}, &Error{Object: where, Msg: "{}: an empty object, not a PeerAuthentication or DestinationRule"}
+	case !hasKind || kindName == "":
+		return Object{}, &Error{Object: where, Field: "kind", Msg: "missing (want PeerAuthentication or DestinationRule)"}
+	case !isString:
+		return Object{}, &Error{Object: where, Field: "kind", Msg: fmt.Sprintf("must be a string, got %v", kind)}
+	case kindName == "List" || strings.HasSuffix(kindName, "List"):
+		return Object{}, &Error{Object: where, Field: "kind", Msg: fmt.Sprintf("%q is not supported (want PeerAuthentication or DestinationRule, one per document)", kindName)}
+	}
+	if _, ok := servedVersions[kindName]; !ok {
+		return Object{}, &Error{Object: where, Field: "kind", Msg: fmt.Sprintf("%q is not supported (want PeerAuthentication or DestinationRule)", kindName)}
+	}
 	data, err := json.Marshal(raw)
 	if err != nil {
 		return Object{}, &Error{Object: where, Msg: err.Error()}
@@ -123,10 +216,7 @@ func FromMap(raw map[string]any, where string) (Object, error) {
 	if err := yaml.UnmarshalStrict(data, &env); err != nil {
 		return Object{}, &Error{Object: where, Msg: CleanYAMLError(err)}
 	}
-	versions, ok := servedVersions[env.Kind]
-	if !ok {
-		return Object{}, &Error{Object: where, Field: "kind", Msg: fmt.Sprintf("%q is not supported (want PeerAuthentication or DestinationRule)", env.Kind)}
-	}
+	versions := servedVersions[env.Kind]
 	if !contains(versions, env.APIVersion) {
 		msg := fmt.Sprintf("%s %q is not served by Istio (served: %s)", env.Kind, env.APIVersion, strings.Join(versions, ", "))
 		if strings.HasPrefix(env.APIVersion, "authentication.istio.io/") {

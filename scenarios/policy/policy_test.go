@@ -1,6 +1,7 @@
 package policy
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -58,8 +59,6 @@ func TestDecode(t *testing.T) {
 		name, yaml, wantErr string
 		wantKinds           []string
 	}{
-		{"empty input is no policy", "", "", nil},
-		{"only separators", "---\n---\n", "", nil},
 		{"all served versions, in order", `
 apiVersion: security.istio.io/v1beta1
 kind: PeerAuthentication
@@ -109,5 +108,89 @@ metadata: {name: c, namespace: bar}
 				t.Fatalf("objects = %v, want %v", kinds, c.wantKinds)
 			}
 		})
+	}
+}
+
+// padTo pads a one-line flow-style document with spaces before its closing brace so that the
+// line is exactly n bytes long.
+func padTo(t *testing.T, line string, n int) string {
+	t.Helper()
+	if len(line) > n {
+		t.Fatalf("line is already %d bytes", len(line))
+	}
+	return line[:len(line)-1] + strings.Repeat(" ", n-len(line)) + "}"
+}
+
+// TestDecodeKeepsLastLineOfBufferSize: apimachinery's YAML reader drops a last line that is
+// exactly a multiple of its 4096-byte buffer and has no trailing newline (its LineReader returns
+// the line together with io.EOF, and YAMLReader.Read checks EOF before keeping the line). The
+// policy must still be read, not silently turned into "no policy".
+func TestDecodeKeepsLastLineOfBufferSize(t *testing.T) {
+	const flow = "{apiVersion: security.istio.io/v1, kind: PeerAuthentication, metadata: {name: a, namespace: foo}, spec: {mtls: {mode: STRICT}}}"
+	for _, n := range []int{4095, 4096, 4097, 8192, 3 * 4096} {
+		t.Run(fmt.Sprintf("only line %d bytes", n), func(t *testing.T) {
+			objs, err := Decode([]byte(padTo(t, flow, n)))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(objs) != 1 || objs[0].PeerAuthentication.Spec.GetMtls().GetMode().String() != "STRICT" {
+				t.Fatalf("got %v, want PeerAuthentication foo/a STRICT", objs)
+			}
+		})
+	}
+	// A block document whose last line (its spec) is 4096 bytes: dropping it would leave a
+	// valid PeerAuthentication without a mode, which is silently a different policy.
+	head := "apiVersion: security.istio.io/v1\nkind: PeerAuthentication\nmetadata: {name: a, namespace: foo}\n"
+	for _, n := range []int{4096, 8192} {
+		t.Run(fmt.Sprintf("last line of a block document %d bytes", n), func(t *testing.T) {
+			objs, err := Decode([]byte(head + padTo(t, "spec: {mtls: {mode: STRICT}}", n)))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(objs) != 1 || objs[0].PeerAuthentication.Spec.GetMtls().GetMode().String() != "STRICT" {
+				t.Fatalf("got %v with spec %v, want STRICT", objs, objs[0].PeerAuthentication.Spec.GetMtls())
+			}
+		})
+	}
+}
+
+// TestDecodeSaysWhatItIs: input that holds no policy is an error that says what it holds, by
+// kind, never an empty (baseline) result.
+func TestDecodeSaysWhatItIs(t *testing.T) {
+	cases := []struct{ name, input, want string }{
+		{"empty input", "", "empty input: no PeerAuthentication or DestinationRule"},
+		{"only separators and comments", "---\n# nothing\n---\n", "empty input: no PeerAuthentication or DestinationRule"},
+		{"empty object", "{}", `document 1: {}: an empty object, not a PeerAuthentication or DestinationRule`},
+		{"empty object after a policy", "apiVersion: security.istio.io/v1\nkind: PeerAuthentication\nmetadata: {name: a, namespace: foo}\n---\n{}\n", `document 2: {}: an empty object`},
+		{"no kind", "apiVersion: v1\nmetadata: {name: a, namespace: foo}\n", `document 1: kind: missing (want PeerAuthentication or DestinationRule)`},
+		{"ConfigMap", "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: settings, namespace: foo}\ndata: {mode: STRICT}\n", `document 1: kind: "ConfigMap" is not supported (want PeerAuthentication or DestinationRule)`},
+		{"List", "apiVersion: v1\nkind: List\nitems:\n- apiVersion: security.istio.io/v1\n  kind: PeerAuthentication\n  metadata: {name: a, namespace: foo}\n", `document 1: kind: "List" is not supported (want PeerAuthentication or DestinationRule, one per document)`},
+		{"JSON List", `{"apiVersion": "v1", "kind": "List", "items": []}`, `document 1: kind: "List" is not supported`},
+		{"a YAML list", "- a\n- b\n", "document 1: a YAML sequence, not an object"},
+		{"a scalar", "hello\n", "document 1: a YAML scalar, not an object"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			objs, err := Decode([]byte(c.input))
+			if err == nil {
+				t.Fatalf("accepted as %v; want an error containing %q", objs, c.want)
+			}
+			if !strings.Contains(err.Error(), c.want) || strings.Contains(err.Error(), "\n") {
+				t.Fatalf("error = %q, want one line containing %q", err, c.want)
+			}
+		})
+	}
+}
+
+// TestDecodeJSONStream: JSON objects one after another are documents in order, as kubectl reads them.
+func TestDecodeJSONStream(t *testing.T) {
+	in := `{"apiVersion": "security.istio.io/v1", "kind": "PeerAuthentication", "metadata": {"name": "a", "namespace": "foo"}}
+{"apiVersion": "networking.istio.io/v1", "kind": "DestinationRule", "metadata": {"name": "b", "namespace": "foo"}, "spec": {"host": "httpbin"}}`
+	objs, err := Decode([]byte(in))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(objs) != 2 || objs[0].Key() != "PeerAuthentication foo/a" || objs[1].Key() != "DestinationRule foo/b" {
+		t.Fatalf("got %v", objs)
 	}
 }
