@@ -240,6 +240,9 @@ func (in *Installer) Close() error {
 // Version is the Istio version this Installer installs.
 func (in *Installer) Version() string { return in.opts.Version }
 
+// Options are the validated options this Installer installs with (a copy; Values is shared).
+func (in *Installer) Options() Options { return in.opts }
+
 // Namespace is istiod's namespace.
 func (in *Installer) Namespace() string { return in.opts.Namespace }
 

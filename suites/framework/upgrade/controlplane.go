@@ -26,8 +26,9 @@ type ControlPlaneConfig struct {
 	Kubeconfig string
 	Context    string
 	Rest       *rest.Config
-	// Target holds the TO release's install options: ChartsDir, RepoURL, Hub, Tag. Version and
-	// Revision are set by the ControlPlane.
+	// Target says where the TO release comes from: ChartsDir, RepoURL, Hub, Tag, CacheDir.
+	// Everything else (namespace, chart values such as meshConfig.trustDomain, timeouts) is the
+	// old control plane's; Version and Revision are set by the ControlPlane.
 	Target istio.Options
 	// HelmTimeout bounds each Helm action the ControlPlane runs itself (default 5 minutes).
 	HelmTimeout time.Duration
@@ -72,8 +73,15 @@ func NewControlPlane(old *istio.Installer, opts Options, cfg ControlPlaneConfig)
 	if cfg.Out == nil {
 		cfg.Out = io.Discard
 	}
-	target := cfg.Target
-	target.Version, target.Revision, target.Namespace, target.Out = opts.To, "", old.Namespace(), cfg.Out
+	// TO is configured as the control plane it replaces: a canary installed with the chart's
+	// defaults would run another mesh (meshConfig.trustDomain cluster.local, istio-discovery
+	// values.yaml) beside the old one. An in-place upgrade keeps the old options by itself
+	// (istio.Installer.Upgrade).
+	target := old.Options()
+	target.Version, target.Revision, target.Out = opts.To, "", cfg.Out
+	target.ChartsDir, target.RepoURL, target.Hub, target.Tag = cfg.Target.ChartsDir, cfg.Target.RepoURL, cfg.Target.Hub, cfg.Target.Tag
+	// The old Installer's cache is its own, removed when it closes.
+	target.CacheDir = cfg.Target.CacheDir
 	to, err := istio.New(cfg.Kubeconfig, cfg.Context, target)
 	if err != nil {
 		return nil, err

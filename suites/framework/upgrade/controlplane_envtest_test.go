@@ -15,6 +15,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
+	"sigs.k8s.io/yaml"
 
 	"github.com/mtls-conformance/mtls-conformance/suites/framework/deploy"
 	"github.com/mtls-conformance/mtls-conformance/suites/framework/deploy/deploytest"
@@ -83,7 +84,9 @@ func TestCanaryControlPlaneOnRealAPIServer(t *testing.T) {
 
 	// FROM, installed as world.Setup does (the CRDs were applied without Helm: adopt them).
 	// istio/istio's source charts are version 1.0.0 and need the image tag said.
-	old, err := istio.New(env.Kubeconfig, "", istio.Options{Version: "1.30.5", Tag: "1.30.5", ChartsDir: charts, TakeOwnership: true, HelmTimeout: time.Minute, Out: out})
+	// The run's trust domain is set as world does (meshConfig.trustDomain).
+	old, err := istio.New(env.Kubeconfig, "", istio.Options{Version: "1.30.5", Tag: "1.30.5", ChartsDir: charts, TakeOwnership: true, HelmTimeout: time.Minute, Out: out,
+		Values: map[string]any{"meshConfig": map[string]any{"trustDomain": "example.org"}}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -138,6 +141,20 @@ func TestCanaryControlPlaneOnRealAPIServer(t *testing.T) {
 	}
 	if got := discoveryImage(t, kube, "istiod-1-31-1"); got != "registry.istio.io/testing/pilot:1.31.1" {
 		t.Errorf("canary istiod image %q", got)
+	}
+	// Both control planes serve the run's trust domain: the mesh ConfigMap istiod reads,
+	// istio or istio-<revision> (istio-discovery templates/configmap.yaml).
+	for _, name := range []string{"istio", "istio-1-31-1"} {
+		cm, err := kube.CoreV1().ConfigMaps("istio-system").Get(ctx, name, metav1.GetOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var mesh struct {
+			TrustDomain string `json:"trustDomain"`
+		}
+		if err := yaml.Unmarshal([]byte(cm.Data["mesh"]), &mesh); err != nil || mesh.TrustDomain != "example.org" {
+			t.Errorf("ConfigMap %s: mesh trustDomain %q (%v), want the run's example.org", name, mesh.TrustDomain, err)
+		}
 	}
 	if !slices.Equal(cp.Revisions(), []string{"default", "1-31-1"}) || cp.Versions() != "1.30.5+1.31.1" || !slices.Equal(waited, []string{"1-31-1"}) {
 		t.Errorf("after the canary install: revisions %v, versions %s, waited for %v", cp.Revisions(), cp.Versions(), waited)
