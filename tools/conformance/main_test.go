@@ -94,6 +94,8 @@ func TestPredictBadInput(t *testing.T) {
 		"v1alpha1":       {"predict", "-f", writeFile(t, "apiVersion: authentication.istio.io/v1alpha1\nkind: Policy\nmetadata: {name: default, namespace: foo}\n")},
 		"SIMPLE tls":     {"predict", "-f", writeFile(t, "apiVersion: networking.istio.io/v1\nkind: DestinationRule\nmetadata: {name: d, namespace: foo}\nspec: {host: httpbin, trafficPolicy: {tls: {mode: SIMPLE}}}\n")},
 		"bad engine":     {"predict", "--engine", "magic"},
+		"trust domain":   {"predict", "--trust-domain", "spiffe://cluster.local"},
+		"empty domain":   {"predict", "--trust-domain="},
 	}
 	for name, args := range cases {
 		t.Run(name, func(t *testing.T) {

@@ -12,6 +12,7 @@ import (
 	"github.com/mtls-conformance/mtls-conformance/scenarios"
 	"github.com/mtls-conformance/mtls-conformance/scenarios/oracle"
 	"github.com/mtls-conformance/mtls-conformance/scenarios/policy"
+	"github.com/mtls-conformance/mtls-conformance/suites/framework/settings"
 )
 
 func init() {
@@ -40,6 +41,9 @@ func runPredict(args []string, stdout, stderr io.Writer) int {
 	}
 	if *output != "table" && *output != "json" {
 		return fail("-o %q: want table or json", *output)
+	}
+	if err := settings.ValidateTrustDomain(*trustDomain); err != nil {
+		return fail("--trust-domain: %v", err)
 	}
 	topo, err := fixtures.Load()
 	if err != nil {

@@ -64,7 +64,7 @@ func Defaults() Settings {
 		Timeout:     120 * time.Second, // istio.io doc tests retry for 2 minutes (tests/util/helpers.sh)
 		Consecutive: 3,
 		Concurrency: matrixSize(),
-		TrustDomain: "cluster.local",
+		TrustDomain: fixtures.DefaultTrustDomain,
 		// istio-agent's SECRET_TTL default (istio/istio pkg/istio-agent, "24h"); seed 004:
 		// "default validity is 24 hours".
 		CertTTL: 24 * time.Hour,
@@ -179,6 +179,12 @@ func (s *Settings) Validate() error {
 	if s.Concurrency < 1 {
 		errs = append(errs, "concurrency must be at least 1")
 	}
+	if err := ValidateTrustDomain(s.TrustDomain); err != nil {
+		errs = append(errs, "trust-domain: "+err.Error())
+	}
+	if s.CertTTL <= 0 {
+		errs = append(errs, "cert-ttl must be a positive duration")
+	}
 	if s.ClusterMode == ModeKind && s.Context != "" {
 		// KUBECONFIG alone is common in a shell and is ignored in kind mode; a context is not.
 		errs = append(errs, "--context applies to CLUSTER=existing")
@@ -237,6 +243,29 @@ func (s *Settings) FixtureVariant() (fixtures.Variant, error) {
 // imageRefRE is an image reference pinned by a tag or a digest (distribution/reference's
 // grammar, simplified: lowercase path components, an optional registry host[:port]).
 var imageRefRE = regexp.MustCompile(`^([a-z0-9.-]+(:[0-9]+)?/)?[a-z0-9]+([._-][a-z0-9]+)*(/[a-z0-9]+([._-][a-z0-9]+)*)*(:[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}(@sha256:[0-9a-f]{64})?|@sha256:[0-9a-f]{64})$`)
+
+// ValidateTrustDomain accepts what Istio accepts as meshConfig.trustDomain, with Istio's words:
+// dot-separated RFC 1123 labels (either case, 1-63 characters, no leading or trailing hyphen),
+// the last one allowed empty ("example.com."). istio/istio pkg/config/validation/agent/
+// validation.go ValidateTrustDomain, with labels.IsDNS1123Label (pkg/config/labels/instance.go).
+func ValidateTrustDomain(domain string) error {
+	if domain == "" {
+		return errors.New("empty domain name not allowed")
+	}
+	parts := strings.Split(domain, ".")
+	for i, label := range parts {
+		if i == len(parts)-1 && label == "" {
+			return nil
+		}
+		if len(label) > 63 || !dns1123LabelRE.MatchString(label) {
+			return fmt.Errorf("trust domain name %q invalid", domain)
+		}
+	}
+	return nil
+}
+
+// dns1123LabelRE is Istio's dns1123LabelFmt (pkg/config/labels/instance.go).
+var dns1123LabelRE = regexp.MustCompile(`^[a-zA-Z0-9](?:[-a-zA-Z0-9]*[a-zA-Z0-9])?$`)
 
 // absReportsDir anchors a relative reports directory at the repository root: Ginkgo runs a
 // suite's test binary in the suite's own folder, and `make` runs from the root.

@@ -71,6 +71,10 @@ func TestInvalid(t *testing.T) {
 		{[]string{"--consecutive=0"}, nil, "consecutive must be at least 1"},
 		{[]string{"--concurrency=0"}, nil, "concurrency must be at least 1"},
 		{nil, map[string]string{"KUBE_CONTEXT": "prod"}, "--context applies to CLUSTER=existing"},
+		{nil, map[string]string{"TRUST_DOMAIN": "spiffe://cluster.local"}, `trust-domain: trust domain name "spiffe://cluster.local" invalid`},
+		{[]string{"--trust-domain="}, nil, "trust-domain: empty domain name not allowed"},
+		{nil, map[string]string{"CERT_TTL": "-1h"}, "cert-ttl must be a positive duration"},
+		{[]string{"--cert-ttl=0s"}, nil, "cert-ttl must be a positive duration"},
 	}
 	for _, c := range cases {
 		_, err := resolve(t, c.args, c.env)
@@ -107,6 +111,36 @@ func TestFixtureVariant(t *testing.T) {
 		bad(&s)
 		if err := s.Validate(); err == nil {
 			t.Errorf("%s: accepted", name)
+		}
+	}
+}
+
+// TestValidateTrustDomain: the trust domain is checked as Istio checks meshConfig.trustDomain
+// (istio/istio pkg/config/validation/agent/validation.go ValidateTrustDomain: dot-separated RFC
+// 1123 labels of either case, at most 63 characters each, an optional trailing dot).
+func TestValidateTrustDomain(t *testing.T) {
+	for domain, want := range map[string]string{
+		"cluster.local":         "",
+		"Cluster.Local":         "",
+		"example.com.":          "",
+		"td-1":                  "",
+		strings.Repeat("a", 63): "",
+		"":                      "empty domain name not allowed",
+		".":                     `trust domain name "." invalid`,
+		"a..b":                  `trust domain name "a..b" invalid`,
+		"-a.b":                  `trust domain name "-a.b" invalid`,
+		"a_b":                   `trust domain name "a_b" invalid`,
+		"spiffe://x":            `trust domain name "spiffe://x" invalid`,
+		strings.Repeat("a", 64): `trust domain name "` + strings.Repeat("a", 64) + `" invalid`,
+		"cluster.local/ns/foo":  `trust domain name "cluster.local/ns/foo" invalid`,
+	} {
+		err := ValidateTrustDomain(domain)
+		got := ""
+		if err != nil {
+			got = err.Error()
+		}
+		if got != want {
+			t.Errorf("ValidateTrustDomain(%q) = %q, want %q", domain, got, want)
 		}
 	}
 }
