@@ -375,6 +375,17 @@ func parseMinor(s string) (int, error) {
 	return ma*1000 + mi, nil
 }
 
+// CheckImageRef accepts an image reference pinned by a tag or a digest (distribution/reference's
+// grammar, simplified: lowercase path components, an optional registry host[:port]).
+func CheckImageRef(ref string) error {
+	if !imageRefRE.MatchString(ref) {
+		return fmt.Errorf("image %q is not an image reference such as registry/name:tag or name@sha256:<digest>", ref)
+	}
+	return nil
+}
+
+var imageRefRE = regexp.MustCompile(`^([a-z0-9.-]+(:[0-9]+)?/)?[a-z0-9]+([._-][a-z0-9]+)*(/[a-z0-9]+([._-][a-z0-9]+)*)*(:[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}(@sha256:[0-9a-f]{64})?|@sha256:[0-9a-f]{64})$`)
+
 func checkTaggedImage(ref string) error {
 	slash := strings.LastIndex(ref, "/")
 	colon := strings.LastIndex(ref, ":")

@@ -2,6 +2,7 @@ package cluster
 
 import (
 	"fmt"
+	"strings"
 
 	"github.com/mtls-conformance/mtls-conformance/versions"
 	"sigs.k8s.io/kind/pkg/apis/config/v1alpha4"
@@ -14,11 +15,14 @@ const DefaultName = "mtls-conformance"
 // ConfigSpec is what the suite varies in a kind cluster.
 type ConfigSpec struct {
 	Name string
-	// NodeImage is a kindest/node image pinned by digest (versions.NodeImageFor).
+	// NodeImage is the node image: by default kind's image pinned for the Istio version
+	// (versions.NodeImageFor); any image reference is accepted (CheckNodeImage).
 	NodeImage string
 	// Workers is the number of worker nodes besides the control plane (0: everything runs on
 	// the control-plane node, which kind leaves untainted).
 	Workers int
+	// Patch adds containerd and kubeadm patches and turns kind's CNI off (KIND_CONFIG_PATCH).
+	Patch *ConfigPatch
 }
 
 // RenderConfig builds the kind v1alpha4 Cluster for spec. The API server listens on 127.0.0.1
@@ -27,7 +31,7 @@ func RenderConfig(spec ConfigSpec) (*v1alpha4.Cluster, error) {
 	if spec.Name == "" {
 		return nil, fmt.Errorf("kind config: cluster name is empty")
 	}
-	if _, err := versions.ParseNodeImage(spec.NodeImage); err != nil {
+	if _, err := CheckNodeImage(spec.NodeImage); err != nil {
 		return nil, fmt.Errorf("kind config: %w", err)
 	}
 	if spec.Workers < 0 {
@@ -42,7 +46,29 @@ func RenderConfig(spec ConfigSpec) (*v1alpha4.Cluster, error) {
 	for range spec.Workers {
 		cfg.Nodes = append(cfg.Nodes, v1alpha4.Node{Role: v1alpha4.WorkerRole, Image: spec.NodeImage})
 	}
+	spec.Patch.apply(cfg)
 	return cfg, nil
+}
+
+// CheckNodeImage accepts any image reference as a node image and says when it is a risk. kind
+// supports only the node images its release lists, pinned by digest (kind's release notes): one
+// of those, or a mirror's copy with the same digest, is safe; anything else (a locally built
+// image, another tag) may not boot with this kind release, and the warning names that risk.
+func CheckNodeImage(ref string) (warning string, err error) {
+	if err := versions.CheckImageRef(ref); err != nil {
+		return "", fmt.Errorf("node image: %w", err)
+	}
+	pins, err := versions.Load()
+	if err != nil {
+		return "", err
+	}
+	_, digest, _ := strings.Cut(ref, "@")
+	for _, listed := range pins.Kind.NodeImages {
+		if _, listedDigest, _ := strings.Cut(listed, "@"); ref == listed || (digest != "" && digest == listedDigest) {
+			return "", nil
+		}
+	}
+	return fmt.Sprintf("node image %s is not one kind %s lists (%s): kind supports only images built for its release; if the cluster does not come up, use a listed image", ref, pins.Kind.Version, strings.Join(pins.Kind.NodeImages, ", ")), nil
 }
 
 // RenderConfigYAML is RenderConfig as the YAML `kind create cluster --config` reads, for the

@@ -61,7 +61,7 @@ nodes:
 
 	for _, bad := range []ConfigSpec{
 		{Name: "", NodeImage: image137},
-		{Name: "x", NodeImage: "kindest/node:v1.37.0"},
+		{Name: "x", NodeImage: "Not An Image"},
 		{Name: "x", NodeImage: image137, Workers: -1},
 	} {
 		if _, err := RenderConfig(bad); err == nil {

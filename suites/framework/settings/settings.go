@@ -217,8 +217,8 @@ func (s *Settings) FixtureVariant() (fixtures.Variant, error) {
 		if override == "" {
 			continue
 		}
-		if !imageRefRE.MatchString(override) {
-			return v, fmt.Errorf("image %q is not an image reference such as registry/name:tag", override)
+		if err := versions.CheckImageRef(override); err != nil {
+			return v, err
 		}
 		if v.Images == nil {
 			v.Images = map[string]string{}
@@ -239,10 +239,6 @@ func (s *Settings) FixtureVariant() (fixtures.Variant, error) {
 	}
 	return v, nil
 }
-
-// imageRefRE is an image reference pinned by a tag or a digest (distribution/reference's
-// grammar, simplified: lowercase path components, an optional registry host[:port]).
-var imageRefRE = regexp.MustCompile(`^([a-z0-9.-]+(:[0-9]+)?/)?[a-z0-9]+([._-][a-z0-9]+)*(/[a-z0-9]+([._-][a-z0-9]+)*)*(:[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}(@sha256:[0-9a-f]{64})?|@sha256:[0-9a-f]{64})$`)
 
 // ValidateTrustDomain accepts what Istio accepts as meshConfig.trustDomain, with Istio's words:
 // dot-separated RFC 1123 labels (either case, 1-63 characters, no leading or trailing hyphen),
