@@ -5,7 +5,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io/fs"
 	"net/url"
+	"os"
 	"path/filepath"
 	"sort"
 	"strings"
@@ -56,6 +58,12 @@ func Connect(ctx context.Context, opts ConnectOptions) (*Connection, error) {
 	if source == "" {
 		source = strings.Join(rules.GetLoadingPrecedence(), string(filepath.ListSeparator))
 	}
+	// client-go skips kubeconfig files that do not exist and goes on with an empty config, which
+	// surfaces later as "no current context" or a dump about in-cluster configuration; kubectl's
+	// rules are kept, but a selection where no file exists is named as such.
+	if !anyFileExists(rules.GetLoadingPrecedence()) {
+		return nil, fmt.Errorf("existing cluster: %w: %s", ErrKubeconfigNotFound, source)
+	}
 	loader := clientcmd.NewNonInteractiveDeferredLoadingClientConfig(rules, &clientcmd.ConfigOverrides{CurrentContext: opts.Context})
 	raw, err := loader.RawConfig()
 	if err != nil {
@@ -101,6 +109,21 @@ func Connect(ctx context.Context, opts ConnectOptions) (*Connection, error) {
 	}
 	conn.ServerVersion = v.GitVersion
 	return conn, nil
+}
+
+// ErrKubeconfigNotFound: no kubeconfig file exists where --kubeconfig, KUBECONFIG or the default
+// ~/.kube/config points.
+var ErrKubeconfigNotFound = errors.New("kubeconfig not found")
+
+// anyFileExists reports whether one of paths exists; an error other than "does not exist"
+// (permissions) counts as existing, so that reading it reports that error.
+func anyFileExists(paths []string) bool {
+	for _, p := range paths {
+		if _, err := os.Stat(p); err == nil || !errors.Is(err, fs.ErrNotExist) {
+			return true
+		}
+	}
+	return false
 }
 
 func oneLine(err error) string {

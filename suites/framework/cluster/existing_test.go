@@ -12,6 +12,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"k8s.io/client-go/tools/clientcmd"
 )
 
 func writeKubeconfig(t *testing.T, server string, contexts ...string) string {
@@ -80,10 +82,43 @@ func TestConnectBadSelection(t *testing.T) {
 		t.Errorf("no current context: err = %v", err)
 	}
 
-	missing := filepath.Join(t.TempDir(), "nope")
-	_, err = Connect(context.Background(), ConnectOptions{Kubeconfig: missing})
-	if err == nil || !strings.HasPrefix(err.Error(), "existing cluster: reading kubeconfig "+missing+": ") {
-		t.Errorf("missing file: err = %v", err)
+	garbled := filepath.Join(t.TempDir(), "garbled")
+	if err := os.WriteFile(garbled, []byte("clusters: [\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	_, err = Connect(context.Background(), ConnectOptions{Kubeconfig: garbled})
+	if err == nil || !strings.HasPrefix(err.Error(), "existing cluster: reading kubeconfig "+garbled+": ") || strings.Contains(err.Error(), "\n") {
+		t.Errorf("unreadable file: err = %v", err)
+	}
+}
+
+// TestConnectKubeconfigNotFound: a kubeconfig that is not there is named in one line, whichever
+// way it was chosen (--kubeconfig, the KUBECONFIG list, ~/.kube/config), never client-go's dump.
+func TestConnectKubeconfigNotFound(t *testing.T) {
+	dir := t.TempDir()
+	missing, alsoMissing := filepath.Join(dir, "nope"), filepath.Join(dir, "nope2")
+	list := missing + string(filepath.ListSeparator) + alsoMissing
+	for _, tc := range []struct {
+		name, flag, env, want string
+	}{
+		{"--kubeconfig", missing, "", missing},
+		{"--kubeconfig over KUBECONFIG", missing, writeKubeconfig(t, "https://127.0.0.1:6443", "x"), missing},
+		{"KUBECONFIG", "", missing, missing},
+		{"KUBECONFIG list", "", list, list},
+		// client-go takes the home directory once, when it loads (clientcmd.RecommendedHomeFile).
+		{"~/.kube/config", "", "", clientcmd.RecommendedHomeFile},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if _, err := os.Stat(tc.want); err == nil {
+				t.Skipf("%s exists on this machine", tc.want)
+			}
+			t.Setenv("KUBECONFIG", tc.env)
+			_, err := Connect(context.Background(), ConnectOptions{Kubeconfig: tc.flag})
+			want := "existing cluster: kubeconfig not found: " + tc.want
+			if err == nil || err.Error() != want || !errors.Is(err, ErrKubeconfigNotFound) {
+				t.Errorf("err = %v, want %q (ErrKubeconfigNotFound)", err, want)
+			}
+		})
 	}
 }
 
