@@ -12,7 +12,8 @@ import (
 )
 
 func init() {
-	register("authcheck", "seed 002's auth check: each sidecar's inbound mTLS modes, outbound TLS, certificates", runAuthcheck)
+	register("authcheck", "authcheck [--kubeconfig PATH] [--context NAME] [-n NAMESPACE] [POD] [-o table|json] [-f DUMP]",
+		"seed 002's auth check: each sidecar's inbound mTLS modes, outbound TLS, certificates", runAuthcheck)
 }
 
 // authcheckTimeout bounds the whole command: listing pods and one exec per sidecar.
@@ -34,7 +35,7 @@ func runAuthcheck(args []string, stdout, stderr io.Writer) int {
 	var pod string
 	rest := args
 	for {
-		if ok, code := parseFlagsAllowArgs(fs, rest, stderr); !ok {
+		if ok, code := parseFlagsAllowArgs(fs, rest, stdout, stderr); !ok {
 			return code
 		}
 		if fs.NArg() == 0 {
@@ -54,13 +55,14 @@ func runAuthcheck(args []string, stdout, stderr io.Writer) int {
 		if pod != "" || *kubeconfig != "" || *kubeContext != "" {
 			return fail(2, "-f reads a dump file; it takes no POD, --kubeconfig or --context")
 		}
+		// The file is the user's input: missing or unreadable is bad input.
 		data, err := readInput(*dumpFile)
 		if err != nil {
-			return fail(1, "%v", err)
+			return fail(2, "%v", err)
 		}
 		r, err := analyze(*dumpFile, data)
 		if err != nil {
-			return fail(1, "%v", err)
+			return fail(2, "%v", err)
 		}
 		reports = append(reports, r)
 	} else {
@@ -70,6 +72,9 @@ func runAuthcheck(args []string, stdout, stderr io.Writer) int {
 		ctx, cancel := context.WithTimeout(context.Background(), authcheckTimeout)
 		defer cancel()
 		conn, err := cluster.Connect(ctx, cluster.ConnectOptions{Kubeconfig: *kubeconfig, Context: *kubeContext})
+		if cluster.BadSelection(err) {
+			return fail(2, "%v", err) // no kubeconfig file, an unknown context: the user's input
+		}
 		if err != nil {
 			return fail(1, "%v", err)
 		}
@@ -129,19 +134,4 @@ func analyze(name string, data []byte) (*authcheck.Report, error) {
 		return nil, fmt.Errorf("%s: %w", name, err)
 	}
 	return r, nil
-}
-
-// parseFlagsAllowArgs is parseFlags for a command that takes positional arguments.
-func parseFlagsAllowArgs(fs *flag.FlagSet, args []string, stderr io.Writer) (bool, int) {
-	fs.SetOutput(io.Discard)
-	if err := fs.Parse(args); err != nil {
-		if err == flag.ErrHelp {
-			fs.SetOutput(stderr)
-			fs.PrintDefaults()
-			return false, 0
-		}
-		fmt.Fprintf(stderr, "conformance %s: %v\n", fs.Name(), err)
-		return false, 2
-	}
-	return true, 0
 }

@@ -48,7 +48,7 @@ func TestAuthcheckFromDumpFile(t *testing.T) {
 
 func TestAuthcheckBadInput(t *testing.T) {
 	dir := t.TempDir()
-	// A kubeconfig whose server refuses connections: one line, exit 1.
+	// A kubeconfig whose server refuses connections: one line, exit 1 (bad input is exit 2).
 	unreachable := filepath.Join(dir, "kubeconfig")
 	if err := os.WriteFile(unreachable, []byte(`apiVersion: v1
 kind: Config
@@ -70,12 +70,13 @@ current-context: ctx
 		msg  string
 	}{
 		{"unreachable cluster", []string{"authcheck", "--kubeconfig", unreachable}, 1, "is unreachable"},
-		{"missing kubeconfig", []string{"authcheck", "--kubeconfig", filepath.Join(dir, "nope")}, 1, "kubeconfig"},
-		{"unknown context", []string{"authcheck", "--kubeconfig", unreachable, "--context", "other"}, 1, `context "other" is not in kubeconfig`},
+		{"missing kubeconfig", []string{"authcheck", "--kubeconfig", filepath.Join(dir, "nope")}, 2, "kubeconfig not found: " + filepath.Join(dir, "nope")},
+		{"unknown context", []string{"authcheck", "--kubeconfig", unreachable, "--context", "other"}, 2, `context "other" is not in kubeconfig`},
 		{"pod without namespace", []string{"authcheck", "--kubeconfig", unreachable, "httpbin-0"}, 2, "needs -n NAMESPACE"},
 		{"two pods", []string{"authcheck", "-n", "foo", "a", "b"}, 2, "one POD at most"},
 		{"bad output", []string{"authcheck", "-o", "yaml"}, 2, `-o "yaml"`},
-		{"unreadable dump", []string{"authcheck", "-f", garbage}, 1, "config dump"},
+		{"unreadable dump", []string{"authcheck", "-f", garbage}, 2, "config dump"},
+		{"missing dump", []string{"authcheck", "-f", filepath.Join(dir, "nope.json")}, 2, "nope.json"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

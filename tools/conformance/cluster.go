@@ -16,19 +16,23 @@ import (
 )
 
 func init() {
-	register("cluster", "manage the suite's kind cluster: cluster delete [--name NAME]", runCluster)
+	register("cluster", "cluster delete [--name NAME]", "delete the suite's kind cluster (one kept with KEEP_CLUSTER=1; `make clean`)", runCluster)
 }
 
 // runCluster deletes a kind cluster kept with KEEP_CLUSTER=1 (`make clean`), through kind's Go
 // library like the suite itself.
 func runCluster(args []string, stdout, stderr io.Writer) int {
-	if len(args) == 0 || args[0] != "delete" {
-		fmt.Fprintln(stderr, "conformance cluster: usage: cluster delete [--name NAME]")
-		return 2
-	}
 	fs := flag.NewFlagSet("cluster delete", flag.ContinueOnError)
 	name := fs.String("name", cluster.DefaultName, "kind cluster name")
-	if ok, code := parseFlags(fs, args[1:], stderr); !ok {
+	if isHelp(args) {
+		commandHelp(fs, stdout)
+		return 0
+	}
+	if len(args) == 0 || args[0] != "delete" {
+		fmt.Fprintf(stderr, "conformance cluster: want 'cluster delete [--name NAME]'%s\n", gotWord(args))
+		return 2
+	}
+	if ok, code := parseFlags(fs, args[1:], stdout, stderr); !ok {
 		return code
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
@@ -61,4 +65,12 @@ func runCluster(args []string, stdout, stderr io.Writer) int {
 	}
 	fmt.Fprintf(stdout, "deleted kind cluster %q\n", *name)
 	return 0
+}
+
+// gotWord names the word a command got where it wanted another, for its one-line error.
+func gotWord(args []string) string {
+	if len(args) == 0 {
+		return ""
+	}
+	return fmt.Sprintf(", got %q", args[0])
 }

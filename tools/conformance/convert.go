@@ -10,7 +10,8 @@ import (
 )
 
 func init() {
-	register("convert", "convert a removed v1alpha1 Policy/MeshPolicy (+ DestinationRules) to PeerAuthentication", runConvert)
+	register("convert", "convert -f FILE [-f FILE]... [--selector SERVICE=key=value[,key=value]]... [--root-namespace NS]",
+		"convert a removed v1alpha1 Policy/MeshPolicy (+ DestinationRules) to PeerAuthentication", runConvert)
 }
 
 func runConvert(args []string, stdout, stderr io.Writer) int {
@@ -19,7 +20,7 @@ func runConvert(args []string, stdout, stderr io.Writer) int {
 	fs.Var(&files, "f", "file with v1alpha1 Policy/MeshPolicy and DestinationRule documents (repeatable; - for stdin)")
 	fs.Var(&selectors, "selector", "SERVICE=key=value[,key=value]: pod labels of a v1alpha1 target Service (repeatable)")
 	root := fs.String("root-namespace", "istio-system", "Istio root namespace (where a MeshPolicy goes)")
-	if ok, code := parseFlags(fs, args, stderr); !ok {
+	if ok, code := parseFlags(fs, args, stdout, stderr); !ok {
 		return code
 	}
 	fail := func(format string, a ...any) int {

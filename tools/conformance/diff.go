@@ -2,7 +2,6 @@ package main
 
 import (
 	"encoding/json"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -16,7 +15,8 @@ import (
 )
 
 func init() {
-	register("diff", "list every probe whose outcome changed between two runs (A/results.json B/results.json)", runDiff)
+	register("diff", "diff [-o table|json] A/results.json B/results.json",
+		"list every probe whose outcome changed between two runs (a run folder stands for its results.json)", runDiff)
 }
 
 // Change kinds.
@@ -69,17 +69,10 @@ func runDiff(args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 	// Flags may come before, between or after the two files.
-	fs.SetOutput(io.Discard)
 	var paths []string
 	for rest := args; ; {
-		if err := fs.Parse(rest); err != nil {
-			if errors.Is(err, flag.ErrHelp) {
-				fmt.Fprintln(stderr, "usage: conformance diff [-o table|json] A/results.json B/results.json (a run folder stands for its results.json)")
-				fs.SetOutput(stderr)
-				fs.PrintDefaults()
-				return 0
-			}
-			return fail("%v", err)
+		if ok, code := parseFlagsAllowArgs(fs, rest, stdout, stderr); !ok {
+			return code
 		}
 		if fs.NArg() == 0 {
 			break

@@ -5,8 +5,11 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
+
+	"github.com/mtls-conformance/mtls-conformance/versions"
 )
 
 func runCLI(t *testing.T, args ...string) (stdout, stderr string, code int) {
@@ -144,5 +147,129 @@ func TestUnknownCommand(t *testing.T) {
 	_, errOut, code := runCLI(t, "frobnicate")
 	if code != 2 || !strings.Contains(errOut, "unknown command") {
 		t.Fatalf("exit %d %q", code, errOut)
+	}
+}
+
+// TestHelp: help, -h and --help print the usage on stdout and exit 0, with one usage line per
+// command ("  conformance NAME ...").
+func TestHelp(t *testing.T) {
+	for _, args := range [][]string{{"help"}, {"-h"}, {"--help"}} {
+		out, errOut, code := runCLI(t, args...)
+		if code != 0 || errOut != "" {
+			t.Fatalf("%v: exit %d, stderr %q", args, code, errOut)
+		}
+		for name, cmd := range commands {
+			var lines []string
+			for _, line := range strings.Split(out, "\n") {
+				if line == "  conformance "+name || strings.HasPrefix(line, "  conformance "+name+" ") {
+					lines = append(lines, line)
+				}
+			}
+			if len(lines) != 1 || lines[0] != "  conformance "+cmd.usage {
+				t.Errorf("%v: usage lines for %s = %q, want exactly %q", args, name, lines, "  conformance "+cmd.usage)
+			}
+		}
+	}
+}
+
+// TestCommandHelp: every command's -h, --help and `help COMMAND` print its usage line and flags
+// on stdout and exit 0.
+func TestCommandHelp(t *testing.T) {
+	for name, cmd := range commands {
+		for _, args := range [][]string{{name, "-h"}, {name, "--help"}, {"help", name}} {
+			out, errOut, code := runCLI(t, args...)
+			if code != 0 || errOut != "" || !strings.HasPrefix(out, "usage: conformance "+cmd.usage+"\n") {
+				t.Errorf("%v: exit %d, stderr %q, stdout %q", args, code, errOut, out)
+			}
+		}
+	}
+	out, _, _ := runCLI(t, "predict", "-h")
+	if !strings.Contains(out, "-trust-domain") {
+		t.Errorf("predict -h lacks its flags:\n%s", out)
+	}
+}
+
+// TestBadInputEverywhere: for every command, bad input (no or unknown command, unknown flag, bad
+// value, missing file, stray argument) is exactly one line on stderr, nothing on stdout, exit 2.
+func TestBadInputEverywhere(t *testing.T) {
+	missing := filepath.Join(t.TempDir(), "missing")
+	garbage := writeFile(t, `{"configs": [`)
+	cases := map[string][]string{
+		"no command":        {},
+		"unknown command":   {"frobnicate"},
+		"unknown flag":      {"--frobnicate"},
+		"help unknown":      {"help", "frobnicate"},
+		"help two":          {"help", "predict", "diff"},
+		"version arg":       {"version", "extra"},
+		"versions istio":    {"versions", "--istio", "9.9.9"},
+		"versions arg":      {"versions", "extra"},
+		"versions flag":     {"versions", "--nope"},
+		"scenarios output":  {"scenarios", "-o", "xml"},
+		"convert no file":   {"convert"},
+		"convert missing":   {"convert", "-f", missing},
+		"diff one file":     {"diff", missing},
+		"diff missing":      {"diff", missing, missing},
+		"cluster":           {"cluster"},
+		"cluster verb":      {"cluster", "create"},
+		"cluster flag":      {"cluster", "delete", "--name"},
+		"authcheck dump":    {"authcheck", "-f", missing},
+		"authcheck garbage": {"authcheck", "-f", garbage},
+		"authcheck kubecfg": {"authcheck", "--kubeconfig", missing},
+		"preflight flag":    {"preflight", "--nope"},
+	}
+	for name := range commands {
+		cases[name+" unknown flag"] = []string{name, "--frobnicate"}
+	}
+	for name, args := range cases {
+		t.Run(name, func(t *testing.T) {
+			out, errOut, code := runCLI(t, args...)
+			if code != 2 || out != "" || strings.Count(errOut, "\n") != 1 || !strings.HasPrefix(errOut, "conformance") {
+				t.Fatalf("exit %d, stdout %q, stderr %q", code, out, errOut)
+			}
+		})
+	}
+}
+
+// TestVersion: the tool's version, then the pins it was built with, from package versions.
+func TestVersion(t *testing.T) {
+	out, errOut, code := runCLI(t, "version")
+	if code != 0 || errOut != "" {
+		t.Fatalf("exit %d, stderr %q", code, errOut)
+	}
+	pins, err := versions.Load()
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(strings.TrimSuffix(out, "\n"), "\n")
+	if !strings.HasPrefix(lines[0], "conformance ") {
+		t.Errorf("first line %q does not name the tool's version", lines[0])
+	}
+	for _, want := range []string{"default Istio: " + pins.DefaultIstio, "Istio releases: " + strings.Join(pins.IstioVersions(), " "), "kind: " + pins.Kind.Version} {
+		if !slices.Contains(lines, want) {
+			t.Errorf("version output lacks %q:\n%s", want, out)
+		}
+	}
+}
+
+// TestREADMEListsEveryCommand: the README's CLI block is the usage lines, one per command.
+func TestREADMEListsEveryCommand(t *testing.T) {
+	readme, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, section, _ := strings.Cut(string(readme), "\n## The CLI\n")
+	_, block, _ := strings.Cut(section, "```sh\n")
+	block, _, _ = strings.Cut(block, "```")
+	var got, want []string
+	for _, line := range strings.Split(strings.TrimSpace(block), "\n") {
+		got = append(got, strings.TrimPrefix(line, "go run ./tools/conformance "))
+	}
+	for _, cmd := range commands {
+		want = append(want, cmd.usage)
+	}
+	slices.Sort(got)
+	slices.Sort(want)
+	if !slices.Equal(got, want) {
+		t.Errorf("README's CLI block:\n%s\nwant the usage lines:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 	}
 }

@@ -16,7 +16,8 @@ import (
 )
 
 func init() {
-	register("predict", "predict every probe's outcome under the given policies (-f FILE ...)", runPredict)
+	register("predict", "predict [-f FILE]... [--inject NAMESPACE]... [-o table|json] [--engine oracle|istio] [--trust-domain DOMAIN]",
+		"predict every probe's outcome under the given PeerAuthentications and DestinationRules", runPredict)
 }
 
 // prediction is predict's JSON document: stable field names, one object per probe.
@@ -32,7 +33,7 @@ func runPredict(args []string, stdout, stderr io.Writer) int {
 	output := fs.String("o", "table", "output format: table or json")
 	trustDomain := fs.String("trust-domain", fixtures.DefaultTrustDomain, "mesh trust domain for the SPIFFE IDs")
 	engine := fs.String("engine", "oracle", "oracle (this project's rules) or istio (Istio's own config generator, see tools/istiogen)")
-	if ok, code := parseFlags(fs, args, stderr); !ok {
+	if ok, code := parseFlags(fs, args, stdout, stderr); !ok {
 		return code
 	}
 	fail := func(format string, a ...any) int {

@@ -16,7 +16,8 @@ import (
 )
 
 func init() {
-	register("preflight", "check in seconds that `make conformance` can run (settings, Istio version, container runtime or cluster)", runPreflight)
+	register("preflight", "preflight [--SETTING=VALUE]...",
+		"check in seconds that `make conformance` can run (settings, Istio version, container runtime or cluster)", runPreflight)
 }
 
 // preflightTimeout keeps the answer within the 10 seconds `make conformance` promises.
@@ -29,7 +30,7 @@ func runPreflight(args []string, stdout, stderr io.Writer) int {
 	s := settings.Defaults()
 	fs := flag.NewFlagSet("preflight", flag.ContinueOnError)
 	s.Bind(fs)
-	if ok, code := parseFlags(fs, args, stderr); !ok {
+	if ok, code := parseFlags(fs, args, stdout, stderr); !ok {
 		return code
 	}
 	step, err := preflight(fs, &s)

@@ -11,7 +11,7 @@ import (
 )
 
 func init() {
-	register("scenarios", "list the catalog: name, level, source", runScenarios)
+	register("scenarios", "scenarios [-o table|json]", "list the catalog: name, level, source", runScenarios)
 }
 
 type scenarioRow struct {
@@ -28,7 +28,7 @@ type scenarioRow struct {
 func runScenarios(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("scenarios", flag.ContinueOnError)
 	output := fs.String("o", "table", "output format: table or json")
-	if ok, code := parseFlags(fs, args, stderr); !ok {
+	if ok, code := parseFlags(fs, args, stdout, stderr); !ok {
 		return code
 	}
 	if *output != "table" && *output != "json" {

@@ -12,21 +12,16 @@ import (
 // syntax), --make for "KEY ?= VALUE" lines a Makefile can include (the environment and the
 // command line still win), or --matrix for the CI matrix as one line of JSON (fromJSON).
 func init() {
-	register("versions", "print the version pins (KEY=VALUE lines, or --matrix JSON for CI)", runVersions)
+	register("versions", "versions [--istio VERSION] [--make|--matrix]", "print the version pins (KEY=VALUE lines, KEY ?= VALUE for make, or --matrix JSON for CI)", runVersions)
 }
 
 func runVersions(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("versions", flag.ContinueOnError)
-	fs.SetOutput(stderr)
 	istio := fs.String("istio", "", "Istio version to resolve the node image for (default: versions.yaml defaultIstio)")
 	matrix := fs.Bool("matrix", false, "print the GitHub Actions matrix as one line of JSON")
 	makeSyntax := fs.Bool("make", false, "print KEY ?= VALUE lines for a Makefile include")
-	if err := fs.Parse(args); err != nil {
-		return 2
-	}
-	if fs.NArg() > 0 {
-		fmt.Fprintf(stderr, "conformance versions: unexpected argument %q\n", fs.Arg(0))
-		return 2
+	if ok, code := parseFlags(fs, args, stdout, stderr); !ok {
+		return code
 	}
 	pins, err := versions.Load()
 	if err != nil {

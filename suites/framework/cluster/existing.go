@@ -47,7 +47,8 @@ type Connection struct {
 // Connect loads the kubeconfig (explicit path over $KUBECONFIG over ~/.kube/config, as
 // client-go's default loading rules) and checks that the API server answers /version in time.
 // Every failure is one line naming the kubeconfig, context and server involved; the kubeconfig's
-// contents (tokens, keys) never appear in it.
+// contents (tokens, keys) never appear in it. BadSelection tells bad input from a cluster that
+// does not answer.
 func Connect(ctx context.Context, opts ConnectOptions) (*Connection, error) {
 	if opts.Timeout == 0 {
 		opts.Timeout = 5 * time.Second
@@ -62,19 +63,19 @@ func Connect(ctx context.Context, opts ConnectOptions) (*Connection, error) {
 	// surfaces later as "no current context" or a dump about in-cluster configuration; kubectl's
 	// rules are kept, but a selection where no file exists is named as such.
 	if !anyFileExists(rules.GetLoadingPrecedence()) {
-		return nil, fmt.Errorf("existing cluster: %w: %s", ErrKubeconfigNotFound, source)
+		return nil, badSelection(fmt.Errorf("existing cluster: %w: %s", ErrKubeconfigNotFound, source))
 	}
 	loader := clientcmd.NewNonInteractiveDeferredLoadingClientConfig(rules, &clientcmd.ConfigOverrides{CurrentContext: opts.Context})
 	raw, err := loader.RawConfig()
 	if err != nil {
-		return nil, fmt.Errorf("existing cluster: reading kubeconfig %s: %v", source, oneLine(err))
+		return nil, badSelection(fmt.Errorf("existing cluster: reading kubeconfig %s: %v", source, oneLine(err)))
 	}
 	contextName := opts.Context
 	if contextName == "" {
 		contextName = raw.CurrentContext
 	}
 	if contextName == "" {
-		return nil, fmt.Errorf("existing cluster: kubeconfig %s has no current context; pass --context", source)
+		return nil, badSelection(fmt.Errorf("existing cluster: kubeconfig %s has no current context; pass --context", source))
 	}
 	if _, ok := raw.Contexts[contextName]; !ok {
 		names := make([]string, 0, len(raw.Contexts))
@@ -82,11 +83,11 @@ func Connect(ctx context.Context, opts ConnectOptions) (*Connection, error) {
 			names = append(names, n)
 		}
 		sort.Strings(names)
-		return nil, fmt.Errorf("existing cluster: context %q is not in kubeconfig %s (contexts: %s)", contextName, source, strings.Join(names, ", "))
+		return nil, badSelection(fmt.Errorf("existing cluster: context %q is not in kubeconfig %s (contexts: %s)", contextName, source, strings.Join(names, ", ")))
 	}
 	cfg, err := loader.ClientConfig()
 	if err != nil {
-		return nil, fmt.Errorf("existing cluster: context %q in %s: %v", contextName, source, oneLine(err))
+		return nil, badSelection(fmt.Errorf("existing cluster: context %q in %s: %v", contextName, source, oneLine(err)))
 	}
 	conn := &Connection{Config: cfg, Context: contextName, Server: cfg.Host}
 	probe := rest.CopyConfig(cfg)
@@ -114,6 +115,21 @@ func Connect(ctx context.Context, opts ConnectOptions) (*Connection, error) {
 // ErrKubeconfigNotFound: no kubeconfig file exists where --kubeconfig, KUBECONFIG or the default
 // ~/.kube/config points.
 var ErrKubeconfigNotFound = errors.New("kubeconfig not found")
+
+// selectionError is an error in what the user selected (the kubeconfig, the context), as
+// opposed to a cluster that does not answer: the CLI reports it as bad input.
+type selectionError struct{ error }
+
+func (e selectionError) Unwrap() error { return e.error }
+
+func badSelection(err error) error { return selectionError{err} }
+
+// BadSelection reports whether Connect failed on its input (no kubeconfig file, an unreadable
+// one, a missing or unknown context) rather than on the cluster.
+func BadSelection(err error) bool {
+	var s selectionError
+	return errors.As(err, &s)
+}
 
 // anyFileExists reports whether one of paths exists; an error other than "does not exist"
 // (permissions) counts as existing, so that reading it reports that error.

@@ -65,21 +65,24 @@ func TestConnectUnreachable(t *testing.T) {
 	if strings.Contains(msg, "\n") || strings.Contains(msg, "secret-token-never-printed") {
 		t.Errorf("error is not one clean line: %q", msg)
 	}
+	if BadSelection(err) {
+		t.Errorf("an unreachable cluster is not bad input: %v", err)
+	}
 }
 
 func TestConnectBadSelection(t *testing.T) {
 	kc := writeKubeconfig(t, "https://127.0.0.1:6443", "kind-a", "kind-b")
 	_, err := Connect(context.Background(), ConnectOptions{Kubeconfig: kc, Context: "prod"})
 	want := fmt.Sprintf(`existing cluster: context "prod" is not in kubeconfig %s (contexts: kind-a, kind-b)`, kc)
-	if err == nil || err.Error() != want {
-		t.Errorf("missing context: err = %v", err)
+	if err == nil || err.Error() != want || !BadSelection(err) {
+		t.Errorf("missing context: err = %v (bad selection: %t)", err, BadSelection(err))
 	}
 
 	noCurrent := writeKubeconfig(t, "https://127.0.0.1:6443")
 	_, err = Connect(context.Background(), ConnectOptions{Kubeconfig: noCurrent})
 	want = fmt.Sprintf("existing cluster: kubeconfig %s has no current context; pass --context", noCurrent)
-	if err == nil || err.Error() != want {
-		t.Errorf("no current context: err = %v", err)
+	if err == nil || err.Error() != want || !BadSelection(err) {
+		t.Errorf("no current context: err = %v (bad selection: %t)", err, BadSelection(err))
 	}
 
 	garbled := filepath.Join(t.TempDir(), "garbled")
@@ -87,7 +90,7 @@ func TestConnectBadSelection(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, err = Connect(context.Background(), ConnectOptions{Kubeconfig: garbled})
-	if err == nil || !strings.HasPrefix(err.Error(), "existing cluster: reading kubeconfig "+garbled+": ") || strings.Contains(err.Error(), "\n") {
+	if err == nil || !strings.HasPrefix(err.Error(), "existing cluster: reading kubeconfig "+garbled+": ") || strings.Contains(err.Error(), "\n") || !BadSelection(err) {
 		t.Errorf("unreadable file: err = %v", err)
 	}
 }
@@ -115,7 +118,7 @@ func TestConnectKubeconfigNotFound(t *testing.T) {
 			t.Setenv("KUBECONFIG", tc.env)
 			_, err := Connect(context.Background(), ConnectOptions{Kubeconfig: tc.flag})
 			want := "existing cluster: kubeconfig not found: " + tc.want
-			if err == nil || err.Error() != want || !errors.Is(err, ErrKubeconfigNotFound) {
+			if err == nil || err.Error() != want || !errors.Is(err, ErrKubeconfigNotFound) || !BadSelection(err) {
 				t.Errorf("err = %v, want %q (ErrKubeconfigNotFound)", err, want)
 			}
 		})
