@@ -57,6 +57,8 @@ type Provider struct {
 	kubeconfigPath string
 	// allowUserKubeconfig permits kubeconfigPath to be the user's own kubeconfig.
 	allowUserKubeconfig bool
+	// patch adds containerd/kubeadm patches to the rendered config (KIND_CONFIG_PATCH).
+	patch               *ConfigPatch
 	waitForReady        time.Duration
 	controlPlaneTimeout time.Duration
 	getenv              func(string) string
@@ -146,8 +148,9 @@ func (p *Provider) WithVersion(version string) support.E2EClusterProvider {
 }
 
 func resolveNodeImage(version string) (string, error) {
-	if strings.HasPrefix(version, "kindest/node:") {
-		if _, err := versions.ParseNodeImage(version); err != nil {
+	if strings.ContainsAny(version, "/:@") {
+		// An image reference: kind's own, a mirror's or one built locally (CheckNodeImage).
+		if _, err := CheckNodeImage(version); err != nil {
 			return "", err
 		}
 		return version, nil
@@ -215,6 +218,11 @@ func WithReportsDir(dir string) support.ClusterOpts {
 	return option(func(p *Provider) { p.reportsDir = dir })
 }
 
+// WithConfigPatch adds a kind config patch (containerd, kubeadm, default CNI) to the cluster.
+func WithConfigPatch(patch *ConfigPatch) support.ClusterOpts {
+	return option(func(p *Provider) { p.patch = patch })
+}
+
 // WithWorkers adds worker nodes.
 func WithWorkers(n int) support.ClusterOpts {
 	return option(func(p *Provider) { p.workers = n })
@@ -269,7 +277,7 @@ func (p *Provider) Create(ctx context.Context, args ...string) (string, error) {
 	if p.optErr != nil {
 		return "", fmt.Errorf("kind cluster %s: %w", p.name, p.optErr)
 	}
-	raw, err := RenderConfigYAML(ConfigSpec{Name: p.name, NodeImage: p.nodeImage, Workers: p.workers})
+	raw, err := RenderConfigYAML(ConfigSpec{Name: p.name, NodeImage: p.nodeImage, Workers: p.workers, Patch: p.patch})
 	if err != nil {
 		return "", err
 	}
@@ -312,6 +320,9 @@ func (p *Provider) create(ctx context.Context, configOpt kindcluster.CreateOptio
 		if kubeconfig, err = p.tempKubeconfig(); err != nil {
 			return "", err
 		}
+	}
+	if warning, _ := CheckNodeImage(p.nodeImage); warning != "" {
+		fmt.Fprintf(p.out, "warning: %s\n", warning)
 	}
 	fmt.Fprintf(p.out, "creating kind cluster %s (%s, node image %s)\n", p.name, p.runtime.Binary, p.nodeImage)
 	err = p.kind.Create(p.name,
@@ -661,4 +672,34 @@ func selectNodes(all []nodes.Node, names []string) ([]nodes.Node, error) {
 		out = append(out, all[i])
 	}
 	return out, nil
+}
+
+// LoadImages copies local images into every node, as `kind load docker-image A B ...` does: all
+// must be present in the local runtime (a missing one is an error naming each, before anything
+// is loaded), then one saved archive is imported into each node's containerd.
+func (p *Provider) LoadImages(ctx context.Context, images []string) error {
+	if err := p.connectRuntime(ctx); err != nil {
+		return err
+	}
+	var missing []string
+	for _, image := range images {
+		if err := exec.CommandContext(ctx, p.runtime.Binary, "image", "inspect", image).Run(); err != nil {
+			missing = append(missing, image)
+		}
+	}
+	if len(missing) > 0 {
+		return fmt.Errorf("load images: not present in the local %s: %s (pull or build them first)", p.runtime.Binary, strings.Join(missing, ", "))
+	}
+	dir, err := os.MkdirTemp("", "mtls-conformance-images-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(dir)
+	archive := filepath.Join(dir, "images.tar")
+	args := append([]string{"save", "-o", archive}, images...)
+	if out, err := exec.CommandContext(ctx, p.runtime.Binary, args...).CombinedOutput(); err != nil {
+		return fmt.Errorf("load images: %s save: %v: %s", p.runtime.Binary, err, strings.TrimSpace(string(out)))
+	}
+	fmt.Fprintf(p.out, "loading %d images into kind cluster %s: %s\n", len(images), p.name, strings.Join(images, " "))
+	return p.LoadImageArchive(ctx, archive)
 }

@@ -12,6 +12,7 @@ import (
 	"io"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -31,7 +32,6 @@ import (
 	"github.com/mtls-conformance/mtls-conformance/suites/framework/probe"
 	"github.com/mtls-conformance/mtls-conformance/suites/framework/report"
 	"github.com/mtls-conformance/mtls-conformance/suites/framework/settings"
-	"github.com/mtls-conformance/mtls-conformance/versions"
 )
 
 // The infrastructure steps, as JUnit names them when they fail.
@@ -54,9 +54,17 @@ type World struct {
 	// Env is what the report's header and JUnit properties say about the run.
 	Env report.Environment
 
-	diagnostics    *diagnostics.Collector
-	fetcher        *authcheck.Fetcher
-	provider       *cluster.Provider
+	diagnostics *diagnostics.Collector
+	fetcherOnce sync.Once
+	fetcher     *authcheck.Fetcher
+	fetcherErr  error
+	// dumps replaces the cluster's sidecars as the barrier's source (tests); barrierInterval
+	// its time between reads (0: authcheck.DefaultBarrierInterval).
+	dumps           authcheck.DumpSource
+	barrierInterval time.Duration
+	provider        *cluster.Provider
+	// variant is how the run's fixtures differ from the manifests (settings.FixtureVariant).
+	variant        fixtures.Variant
 	installer      *istio.Installer
 	installedIstio bool
 	revisions      []string
@@ -67,11 +75,15 @@ type World struct {
 // New prepares a world for a run without touching any cluster. Register Teardown right after
 // it (before Setup), so an interrupt in the middle of Setup still undoes what was created.
 func New(s settings.Settings, run *report.Run, out io.Writer) (*World, error) {
-	topo, err := fixtures.Load()
+	variant, err := s.FixtureVariant()
 	if err != nil {
 		return nil, err
 	}
-	w := &World{Settings: s, Topology: topo, run: run, out: out}
+	topo, err := fixtures.LoadFor(variant)
+	if err != nil {
+		return nil, err
+	}
+	w := &World{Settings: s, Topology: topo, variant: variant, run: run, out: out}
 	w.Env.ClusterMode = s.ClusterMode
 	return w, nil
 }
@@ -120,22 +132,19 @@ func (w *World) setupCluster(ctx context.Context) error {
 	}
 	p := cluster.NewProvider()
 	p.WithName(s.ClusterName)
-	image := s.NodeImage
-	if image == "" {
-		pins, err := versions.Load()
-		if err != nil {
-			return err
-		}
-		version := s.IstioVersion
-		if version == "" {
-			version = pins.DefaultIstio
-		}
-		if image, err = pins.NodeImageFor(version); err != nil {
-			return err
-		}
+	image, err := NodeImage(s)
+	if err != nil {
+		return err
 	}
 	p.WithVersion(image)
 	p.WithOpts(cluster.WithReuse(s.ReuseCluster), cluster.WithKeep(s.KeepCluster), cluster.WithReportsDir(s.ReportsDir), cluster.WithOutput(w.out))
+	if s.KindPatch != "" {
+		patch, err := cluster.LoadConfigPatch(s.KindPatch)
+		if err != nil {
+			return err
+		}
+		p.WithOpts(cluster.WithConfigPatch(patch))
+	}
 	w.provider = p
 	kubeconfig, err := p.Create(ctx)
 	if err != nil {
@@ -190,6 +199,9 @@ func (w *World) setupIstio(ctx context.Context) error {
 	// Set before Install: Helm leaves what it created when an install fails or is interrupted,
 	// and Teardown must uninstall that too.
 	w.installedIstio = true
+	if err := w.loadImages(ctx, inst); err != nil {
+		return err
+	}
 	if err := inst.Install(ctx); err != nil {
 		return err
 	}
@@ -274,6 +286,7 @@ func (w *World) setupFixtures(ctx context.Context, runID string) error {
 		return err
 	}
 	w.Deployer = d
+	d.Fixtures = w.variant
 	// An interrupted earlier run can leave policies and relabelled namespaces behind: start from
 	// the fixtures as defined.
 	left, err := d.ListManaged(ctx)
@@ -437,9 +450,9 @@ func (w *World) Teardown(timeout time.Duration) error {
 	return errors.Join(errs...)
 }
 
-// CollectDiagnostics writes what a failed probe spec needs for a post-mortem (pod and sidecar
-// logs, the server's Envoy config dump, the policies and events; redacted and capped) and
-// returns the folder.
+// CollectDiagnostics writes what a failed probe spec needs for a post-mortem (its failure, pod
+// and sidecar logs, both sidecars' Envoy config dumps, the policies and events; redacted and
+// capped) and returns the folder.
 func (w *World) CollectDiagnostics(ctx context.Context, spec, failure string, p scenarios.Probe) (string, error) {
 	if w.diagnostics == nil {
 		return "", errors.New("diagnostics: no cluster")
