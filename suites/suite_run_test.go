@@ -2,6 +2,8 @@ package suites_test
 
 import (
 	"context"
+	"encoding/xml"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -10,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/onsi/ginkgo/v2/reporters"
 	istioclient "istio.io/client-go/pkg/clientset/versioned"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/util/wait"
@@ -21,6 +24,8 @@ import (
 	"github.com/mtls-conformance/mtls-conformance/suites/framework/deploy/deploytest"
 	"github.com/mtls-conformance/mtls-conformance/suites/framework/envtestenv"
 	"github.com/mtls-conformance/mtls-conformance/suites/framework/report"
+	"github.com/mtls-conformance/mtls-conformance/suites/framework/upgrade"
+	"github.com/mtls-conformance/mtls-conformance/versions"
 )
 
 // TestMTLSSuiteOnAClusterWithoutIstio runs the real conformance suite (not a dry run) against a
@@ -142,5 +147,97 @@ func TestMTLSSuiteRunsAScenario(t *testing.T) {
 	}
 	if _, err := kube.AppsV1().Deployments("istio-system").Get(ctx, "istiod", metav1.GetOptions{}); err != nil {
 		t.Fatalf("the user's istiod must survive: %v", err)
+	}
+}
+
+// TestSuitesReportAnEarlySetupFailureOnce runs both real suites in kind mode with an Istio charts
+// directory that does not exist, so each stops at its first setup step, before any cluster
+// exists. Each must print the error's own line (not Gomega's dump of the error's structs),
+// write a junit.xml whose one failure is the "[Infrastructure] <step>" testcase, counted once,
+// and fill the suite properties from the resolved settings although no stage has run.
+func TestSuitesReportAnEarlySetupFailureOnce(t *testing.T) {
+	pins, err := versions.Load()
+	if err != nil {
+		t.Fatal(err)
+	}
+	mtlsImage, err := pins.NodeImageFor(pins.DefaultIstio)
+	if err != nil {
+		t.Fatal(err)
+	}
+	up, err := upgrade.DefaultOptions()
+	if err != nil {
+		t.Fatal(err)
+	}
+	upgradeImage, err := upgrade.NodeImage(pins, up.From, up.To)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		suite, step, istio, nodeImage string
+	}{
+		{"./mtls", "istio", pins.DefaultIstio, mtlsImage},
+		// The upgrade suite checks the TO charts first; it installs FROM.
+		{"./upgrade", "istio " + up.To, up.From, upgradeImage},
+	} {
+		t.Run(c.suite, func(t *testing.T) {
+			reports := t.TempDir()
+			charts := filepath.Join(t.TempDir(), "missing")
+			cmd := exec.Command("go", "tool", "ginkgo", "--tags", "e2e", "--no-color", c.suite, "--",
+				"--cluster=kind", "--reports-dir="+reports, "--istio-charts="+charts)
+			cmd.Env = append(os.Environ(), "ISTIO_VERSION=", "NODE_IMAGE=", "CLUSTER=", "CLUSTER_NAME=", "KUBE_CONTEXT=",
+				"ISTIO_CHARTS=", "ISTIO_HUB=", "ISTIO_TAG=", "UPGRADE_FROM=", "UPGRADE_TO=", "UPGRADE_MODE=")
+			out, err := cmd.CombinedOutput()
+			if err == nil {
+				t.Fatalf("the suite passed without Istio charts:\n%s", out)
+			}
+			wantMessage := fmt.Sprintf("%s: Istio charts directory %q is not a directory", c.step, charts)
+			if !strings.Contains(string(out), "[FAILED] "+wantMessage+"\n") {
+				t.Errorf("the console does not say the error's own line %q:\n%s", wantMessage, out)
+			}
+			for _, dump := range []string{"<*fmt.wrapError", "Expected success", "{msg:"} {
+				if strings.Contains(string(out), dump) {
+					t.Errorf("the console prints Gomega's error dump (%q):\n%s", dump, out)
+				}
+			}
+			runDir, err := report.Latest(reports)
+			if err != nil {
+				t.Fatalf("no run folder: %v\n%s", err, out)
+			}
+			data, err := os.ReadFile(filepath.Join(runDir, report.JUnitFile))
+			if err != nil {
+				t.Fatalf("no junit.xml: %v\n%s", err, out)
+			}
+			var suites reporters.JUnitTestSuites
+			if err := xml.Unmarshal(data, &suites); err != nil || len(suites.TestSuites) != 1 {
+				t.Fatalf("junit.xml: %v\n%s", err, data)
+			}
+			suite := suites.TestSuites[0]
+			var failed []reporters.JUnitTestCase
+			for _, tc := range suite.TestCases {
+				if tc.Failure != nil || tc.Error != nil {
+					failed = append(failed, tc)
+				}
+			}
+			if len(failed) != 1 || suites.Failures != 1 || suites.Errors != 0 || suite.Failures != 1 {
+				var names []string
+				for _, tc := range failed {
+					names = append(names, tc.Name)
+				}
+				t.Errorf("want one failed testcase counted once, got failures=%d errors=%d: %q", suites.Failures, suites.Errors, names)
+			} else if tc := failed[0]; tc.Name != "[Infrastructure] "+c.step || tc.Failure == nil ||
+				tc.Failure.Message != fmt.Sprintf("%s failed: Istio charts directory %q is not a directory", c.step, charts) {
+				t.Errorf("failed testcase %q: %+v", tc.Name, tc.Failure)
+			}
+			for name, want := range map[string]string{
+				report.PropertyRunID:        filepath.Base(runDir),
+				report.PropertyClusterMode:  "kind",
+				report.PropertyIstioVersion: c.istio,
+				report.PropertyNodeImage:    c.nodeImage,
+			} {
+				if got := suite.Properties.WithName(name); got != want {
+					t.Errorf("property %s = %q, want %q", name, got, want)
+				}
+			}
+		})
 	}
 }

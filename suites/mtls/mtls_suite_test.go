@@ -67,25 +67,27 @@ func topology() *fixtures.Topology {
 }
 
 var _ = SynchronizedBeforeSuite(func(ctx SpecContext) []byte {
-	r, err := report.NewRun(cfg.ReportsDir)
-	Expect(err).NotTo(HaveOccurred(), "creating the run folder")
+	// Setup errors fail with their own text (report.FailOnError), which names the failed step;
+	// junit.xml reports it once, as that step's [Infrastructure] testcase.
+	r, err := world.NewRun(cfg)
+	report.FailOnError(err)
 	run = r
 	GinkgoWriter.Printf("reports: %s\n", run.Dir)
 	w, err := world.New(cfg, run, GinkgoWriter)
-	Expect(err).NotTo(HaveOccurred())
+	report.FailOnError(err)
 	mesh = w
 	// Registered before Setup, so an interrupt or a failure half-way still tears down what was
 	// created; NodeTimeout gives teardown its own budget after Ctrl-C (Ginkgo's default grace
 	// period is 30 s).
 	DeferCleanup(func(SpecContext) {
-		Expect(mesh.Teardown(teardownTimeout)).To(Succeed(), "teardown")
+		report.FailOnError(mesh.Teardown(teardownTimeout))
 	}, NodeTimeout(teardownTimeout))
-	Expect(mesh.Setup(ctx)).To(Succeed(), "setting up the world (see the [Infrastructure] testcase)")
+	report.FailOnError(mesh.Setup(ctx))
 	return []byte(run.Dir)
 }, func(ctx SpecContext, runDir []byte) {
 	if run == nil {
 		r, err := report.OpenRun(string(runDir))
-		Expect(err).NotTo(HaveOccurred())
+		report.FailOnError(err)
 		run = r
 	}
 }, GracePeriod(setupGracePeriod))
@@ -94,5 +96,5 @@ var _ = ReportAfterSuite("results.json, summary.md and junit.xml", func(r Report
 	if run == nil {
 		return
 	}
-	Expect(run.Finish(&r)).To(Succeed())
+	report.FailOnError(run.Finish(&r))
 })

@@ -14,6 +14,7 @@ package upgrade
 import (
 	"context"
 	"flag"
+	"fmt"
 	"os"
 	"testing"
 	"time"
@@ -95,25 +96,27 @@ func TestUpgrade(t *testing.T) {
 }
 
 var _ = SynchronizedBeforeSuite(func(ctx SpecContext) []byte {
-	r, err := report.NewRun(cfg.ReportsDir)
-	Expect(err).NotTo(HaveOccurred(), "creating the run folder")
+	// Setup errors fail with their own text (report.FailOnError), which names the failed step;
+	// junit.xml reports it once, as that step's [Infrastructure] testcase.
+	r, err := world.NewRun(cfg)
+	report.FailOnError(err)
 	run = r
 	GinkgoWriter.Printf("reports: %s\nupgrade: Istio %s → %s, %s\n", run.Dir, opts.From, opts.To, opts.Mode)
 	// The TO charts are fetched and checked before any cluster exists, as world.Setup does for FROM.
-	Expect(run.Step(world.StepIstio+" "+opts.To, func() error {
+	report.FailOnError(run.Step(world.StepIstio+" "+opts.To, func() error {
 		return istio.CheckCharts(istio.Options{Version: opts.To, ChartsDir: cfg.IstioCharts, Hub: cfg.IstioHub})
-	})).To(Succeed())
+	}))
 	w, err := world.New(cfg, run, GinkgoWriter)
-	Expect(err).NotTo(HaveOccurred())
+	report.FailOnError(err)
 	mesh = w
 	// Registered before Setup and before the control plane's own cleanup, which therefore runs
 	// first (DeferCleanup is last in, first out); NodeTimeout gives it its own budget after
 	// Ctrl-C.
 	DeferCleanup(func(SpecContext) {
-		Expect(mesh.Teardown(teardownTimeout)).To(Succeed(), "teardown")
+		report.FailOnError(mesh.Teardown(teardownTimeout))
 	}, NodeTimeout(teardownTimeout))
-	Expect(mesh.Setup(ctx)).To(Succeed(), "setting up the world (see the [Infrastructure] testcase)")
-	Expect(run.Step("prepare the upgrade", func() error {
+	report.FailOnError(mesh.Setup(ctx))
+	report.FailOnError(run.Step("prepare the upgrade", func() error {
 		inst, err := mesh.IstioInstaller()
 		if err != nil {
 			return err
@@ -129,18 +132,20 @@ var _ = SynchronizedBeforeSuite(func(ctx SpecContext) []byte {
 			Out:    GinkgoWriter,
 		})
 		return err
-	})).To(Succeed())
+	}))
 	DeferCleanup(func(SpecContext) {
 		stopProber()
 		ctx, cancel := context.WithTimeout(context.Background(), teardownTimeout)
 		defer cancel()
-		Expect(controlPlane.Close(ctx, mesh.Created)).To(Succeed(), "removing the canary control plane")
+		if err := controlPlane.Close(ctx, mesh.Created); err != nil {
+			report.FailOnError(fmt.Errorf("removing the canary control plane: %w", err))
+		}
 	}, NodeTimeout(teardownTimeout))
 	return []byte(run.Dir)
 }, func(ctx SpecContext, runDir []byte) {
 	if run == nil {
 		r, err := report.OpenRun(string(runDir))
-		Expect(err).NotTo(HaveOccurred())
+		report.FailOnError(err)
 		run = r
 	}
 }, GracePeriod(5*time.Minute))
@@ -151,8 +156,8 @@ var _ = ReportAfterSuite("results.json, phases/*/results.json, summary.md and ju
 	}
 	for id, recs := range phaseRecords {
 		dir, err := engine.WritePhaseResults(run.Dir, id, phaseEnv[id], recs)
-		Expect(err).NotTo(HaveOccurred())
+		report.FailOnError(err)
 		GinkgoWriter.Printf("phase %s: %s\n", id, dir)
 	}
-	Expect(run.Finish(&r)).To(Succeed())
+	report.FailOnError(run.Finish(&r))
 })

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -66,10 +67,13 @@ func InfrastructureTestCase(classname string, f InfraFailure) reporters.JUnitTes
 }
 
 // GenerateJUnit writes Ginkgo's own JUnit report for rep to dst, then adds the run's suite
-// properties and one failed testcase per infrastructure failure. Call it from ReportAfterSuite
-// (Run.Finish does) instead of passing --junit-report for the same file, which the ginkgo CLI
-// would write after ReportAfterSuite and so overwrite.
+// properties and one failed testcase per infrastructure failure. A failed suite setup node whose
+// failure is a recorded infrastructure step's error is that failure: it is reported once, as the
+// "[Infrastructure] <step>" testcase, which takes over the node's captured output. Call it from
+// ReportAfterSuite (Run.Finish does) instead of passing --junit-report for the same file, which
+// the ginkgo CLI would write after ReportAfterSuite and so overwrite.
 func GenerateJUnit(rep types.Report, dst string, h Header) error {
+	rep, setupNodes := foldSetupFailures(rep, h.InfrastructureFailures)
 	tmp, err := os.CreateTemp(filepath.Dir(dst), ".junit-ginkgo-*.xml")
 	if err != nil {
 		return err
@@ -97,14 +101,44 @@ func GenerateJUnit(rep types.Report, dst string, h Header) error {
 		redactTestCase(&suite.TestCases[i])
 	}
 	suite.Properties.Properties = append(suite.Properties.Properties, SuiteProperties(h)...)
-	for _, f := range h.InfrastructureFailures {
-		suite.TestCases = append(suite.TestCases, InfrastructureTestCase(suite.Name, f))
+	for i, f := range h.InfrastructureFailures {
+		tc := InfrastructureTestCase(suite.Name, f)
+		if node, ok := setupNodes[i]; ok {
+			tc.SystemOut = redact(node.CapturedStdOutErr)
+			tc.SystemErr = redact(node.CapturedGinkgoWriterOutput)
+		}
+		suite.TestCases = append(suite.TestCases, tc)
 		suite.Tests++
 		suite.Failures++
 		suites.Tests++
 		suites.Failures++
 	}
 	return writeJUnit(dst, suites)
+}
+
+// foldSetupFailures takes out of rep each failed suite setup node (BeforeSuite,
+// SynchronizedBeforeSuite) whose failure message carries a recorded infrastructure failure —
+// Run.Step returns "<step>: <error>" and the suites fail with that text —, keyed by the index of
+// that failure. A setup node that failed otherwise (interrupted, timed out, another error) stays.
+func foldSetupFailures(rep types.Report, failures []InfraFailure) (types.Report, map[int]types.SpecReport) {
+	folded := map[int]types.SpecReport{}
+	kept := make(types.SpecReports, 0, len(rep.SpecReports))
+	for _, spec := range rep.SpecReports {
+		if spec.State == types.SpecStateFailed && spec.LeafNodeType.Is(types.NodeTypeBeforeSuite|types.NodeTypeSynchronizedBeforeSuite) {
+			message := redact(spec.Failure.Message)
+			i := slices.IndexFunc(failures, func(f InfraFailure) bool {
+				first, _, _ := strings.Cut(f.Message, "\n")
+				return strings.Contains(message, f.Step+": "+first)
+			})
+			if _, taken := folded[i]; i >= 0 && !taken {
+				folded[i] = spec
+				continue
+			}
+		}
+		kept = append(kept, spec)
+	}
+	rep.SpecReports = kept
+	return rep, folded
 }
 
 func redactTestCase(tc *reporters.JUnitTestCase) {

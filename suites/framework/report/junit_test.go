@@ -68,10 +68,11 @@ func failedSetupReport() types.Report {
 		SuiteConfig:      types.SuiteConfig{RandomSeed: 1234, LabelFilter: "level:namespace"},
 		SpecReports: types.SpecReports{
 			{
-				LeafNodeType: types.NodeTypeSynchronizedBeforeSuite,
-				State:        types.SpecStateFailed,
-				RunTime:      90 * time.Second,
-				Failure:      types.Failure{Message: "install Istio 1.31.1 with Helm: istiod not ready: context deadline exceeded"},
+				LeafNodeType:               types.NodeTypeSynchronizedBeforeSuite,
+				State:                      types.SpecStateFailed,
+				RunTime:                    90 * time.Second,
+				Failure:                    types.Failure{Message: "install Istio 1.31.1 with Helm: istiod not ready: context deadline exceeded"},
+				CapturedGinkgoWriterOutput: "reports: /work/main/reports/20261105T101500Z-3f9a1c\nhelm install istiod (1.31.1)\n",
 			},
 			{
 				ContainerHierarchyTexts:  []string{"namespace-strict"},
@@ -130,19 +131,44 @@ func TestGenerateJUnitAddsPropertiesAndInfrastructureTestcase(t *testing.T) {
 		infra.Failure.Description != "istiod not ready: context deadline exceeded\nlast status: 0/1 replicas available" {
 		t.Errorf("infrastructure failure %+v", infra.Failure)
 	}
-	// Ginkgo's own testcases are untouched: the setup node failed, the spec (with its labels in
-	// the name) skipped.
-	setup := testCase(t, suite, "[SynchronizedBeforeSuite]")
-	if setup.Failure == nil || setup.Failure.Message != "install Istio 1.31.1 with Helm: istiod not ready: context deadline exceeded" {
-		t.Errorf("setup testcase %+v", setup)
+	// The setup node failed with that step's error: one failure, counted once, under the step's
+	// name; Ginkgo's captured output moves to it. The spec (labels in the name) stays skipped.
+	for _, tc := range suite.TestCases {
+		if tc.Name == "[SynchronizedBeforeSuite]" {
+			t.Errorf("the setup node's failure is the infrastructure testcase's, reported twice: %+v", tc)
+		}
+	}
+	if !strings.Contains(infra.SystemErr, "helm install istiod") {
+		t.Errorf("infrastructure testcase lost the setup node's output: %q", infra.SystemErr)
 	}
 	spec := testCase(t, suite, "[It] namespace-strict sleep.legacy → httpbin.foo:8000 is reset (exit 56) [level:namespace, namespace-strict]")
 	if spec.Skipped == nil {
 		t.Errorf("spec testcase %+v, want skipped", spec)
 	}
-	if suite.Tests != 3 || suite.Failures != 2 || suite.Skipped != 1 || suites.Tests != 3 || suites.Failures != 2 || suites.Disabled != 1 {
+	if suite.Tests != 2 || suite.Failures != 1 || suite.Skipped != 1 || suites.Tests != 2 || suites.Failures != 1 || suites.Disabled != 1 {
 		t.Errorf("counts: suite tests=%d failures=%d skipped=%d; top tests=%d failures=%d disabled=%d",
 			suite.Tests, suite.Failures, suite.Skipped, suites.Tests, suites.Failures, suites.Disabled)
+	}
+}
+
+// A setup node that failed for a reason no step recorded (here Ginkgo's interrupt) keeps its
+// own testcase beside the infrastructure one.
+func TestGenerateJUnitKeepsAnUnrelatedSetupFailure(t *testing.T) {
+	rep := failedSetupReport()
+	rep.SpecReports[0].State = types.SpecStateInterrupted
+	rep.SpecReports[0].Failure = types.Failure{Message: "Interrupted by User"}
+	dst := filepath.Join(t.TempDir(), "junit.xml")
+	h := Header{RunID: "r", Environment: testEnv, InfrastructureFailures: []InfraFailure{{Step: "istio", Message: "context canceled"}}}
+	if err := GenerateJUnit(rep, dst, h); err != nil {
+		t.Fatal(err)
+	}
+	suites, _ := readJUnit(t, dst)
+	suite := suites.TestSuites[0]
+	testCase(t, suite, "[SynchronizedBeforeSuite]")
+	testCase(t, suite, "[Infrastructure] istio")
+	if suite.Tests != 3 || suite.Failures != 1 || suite.Errors != 1 || suites.Tests != 3 || suites.Failures != 1 || suites.Errors != 1 {
+		t.Errorf("counts: suite tests=%d failures=%d errors=%d; top tests=%d failures=%d errors=%d",
+			suite.Tests, suite.Failures, suite.Errors, suites.Tests, suites.Failures, suites.Errors)
 	}
 }
 
@@ -237,9 +263,9 @@ func TestGinkgoSuiteHelper(t *testing.T) {
 		gomega.Expect(err).NotTo(gomega.HaveOccurred())
 		run = r
 		gomega.Expect(r.SetEnvironment(Environment{ClusterMode: "kind", NodeImage: testEnv.NodeImage})).To(gomega.Succeed())
-		gomega.Expect(r.Step("create kind cluster", func() error {
+		FailOnError(r.Step("create kind cluster", func() error {
 			return errors.New("no container runtime: neither docker nor podman is on PATH")
-		})).To(gomega.Succeed())
+		}))
 		return []byte(r.Dir)
 	}, func(runDir []byte) {
 		r, err := OpenRun(string(runDir))
@@ -264,7 +290,7 @@ func TestInfrastructureFailureInRealGinkgoSuite(t *testing.T) {
 		t.Skip("inside the helper")
 	}
 	dir := t.TempDir()
-	cmd := exec.Command(os.Args[0], "-test.run=^TestGinkgoSuiteHelper$", "-test.count=1")
+	cmd := exec.Command(os.Args[0], "-test.run=^TestGinkgoSuiteHelper$", "-test.count=1", "-ginkgo.no-color")
 	cmd.Env = append(os.Environ(), helperEnv+"="+dir)
 	out, err := cmd.CombinedOutput()
 	var exitErr *exec.ExitError
@@ -281,17 +307,23 @@ func TestInfrastructureFailureInRealGinkgoSuite(t *testing.T) {
 	if infra.Failure == nil || infra.Failure.Message != "create kind cluster failed: no container runtime: neither docker nor podman is on PATH" {
 		t.Fatalf("infrastructure testcase %+v", infra)
 	}
-	setup := testCase(t, suite, "[SynchronizedBeforeSuite]")
-	if setup.Failure == nil || !strings.Contains(setup.Failure.Message, "create kind cluster: no container runtime") {
-		t.Fatalf("Ginkgo's setup testcase %+v", setup)
+	// Ginkgo v2.34 does not report specs that never ran because the setup failed, and the failed
+	// setup node is the infrastructure testcase: one failure, counted once.
+	if len(suite.TestCases) != 1 || suites.Tests != 1 || suites.Failures != 1 || suite.Failures != 1 {
+		t.Fatalf("want exactly the infrastructure testcase, failed once: tests=%d failures=%d %+v", suites.Tests, suites.Failures, suite.TestCases)
 	}
-	// Ginkgo v2.34 does not report specs that never ran because the setup failed, so without
-	// the infrastructure testcase the JUnit file would show only an anonymous setup node.
-	if len(suite.TestCases) != 2 || suites.Tests != 2 || suites.Failures != 2 {
-		t.Fatalf("want exactly the setup node and the infrastructure testcase, both failed: %+v", suite.TestCases)
-	}
-	if suite.Properties.WithName("ClusterMode") != "kind" || suite.Properties.WithName("KindNodeImage") != testEnv.NodeImage {
+	if suite.Properties.WithName("ClusterMode") != "kind" || suite.Properties.WithName("KindNodeImage") != testEnv.NodeImage ||
+		suite.Properties.WithName("RunID") != filepath.Base(runDir) {
 		t.Fatalf("properties %+v", suite.Properties)
+	}
+	// The console says the error's own text, not Gomega's dump of its structs.
+	if !strings.Contains(string(out), "[FAILED] create kind cluster: no container runtime: neither docker nor podman is on PATH\n") {
+		t.Errorf("the setup failure is not the error's own line:\n%s", out)
+	}
+	for _, dump := range []string{"<*fmt.wrapError", "Expected success", "{msg:"} {
+		if strings.Contains(string(out), dump) {
+			t.Errorf("the setup failure prints Gomega's error dump (%q):\n%s", dump, out)
+		}
 	}
 	res, err := ReadResults(filepath.Join(runDir, ResultsFile))
 	if err != nil {
