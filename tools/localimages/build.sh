@@ -10,15 +10,17 @@
 #   istiod           pilot-discovery from the pinned istio.io/istio module (tools/istiogen)
 #   fixtures         go-httpbin (tools/localimages go.mod), curl (Debian's)
 #
-# Each step is cached under .cache/localimages and keyed by its inputs (the pins in go.mod files,
-# versions.yaml, the package lists, this script and files/): a warm run rebuilds nothing.
+# Each step is cached (LOCALIMAGES_DIR, default ~/.cache/mtls-conformance/localimages) and keyed
+# by its inputs (the pins in go.mod files, versions.yaml, the package lists, this script and
+# files/): a warm run rebuilds nothing.
 # Needs root, Docker and debootstrap (.ci/run installs them).
 set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 repo_root=$(cd "$here/../.." && pwd)
 GO=${GO:-go}
 export GOFLAGS=${GOFLAGS:--buildvcs=false}
-cache=${LOCALIMAGES_DIR:-$repo_root/.cache/localimages}
+# Outside the checkout, like Go's build cache: a fresh clone (CI's) reuses what an earlier one built.
+cache=${LOCALIMAGES_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/mtls-conformance/localimages}
 hub=localhost/mtls-conformance
 mkdir -p "$cache/bin" "$cache/stamps"
 
