@@ -18,34 +18,27 @@ import (
 	"time"
 
 	"github.com/mtls-conformance/mtls-conformance/versions"
+	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/util/wait"
-	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 	"sigs.k8s.io/e2e-framework/klient"
+	"sigs.k8s.io/e2e-framework/klient/k8s"
+	"sigs.k8s.io/e2e-framework/klient/wait"
+	"sigs.k8s.io/e2e-framework/klient/wait/conditions"
 	"sigs.k8s.io/e2e-framework/support"
 	kindcluster "sigs.k8s.io/kind/pkg/cluster"
 	"sigs.k8s.io/kind/pkg/cluster/nodes"
 	"sigs.k8s.io/kind/pkg/cluster/nodeutils"
 )
 
-// Environment variables the provider reads in SetDefaults (flags of the suite map onto them).
-const (
-	// EnvKeepCluster=1 keeps the cluster after the run.
-	EnvKeepCluster = "KEEP_CLUSTER"
-	// EnvReuseCluster=1 uses a kind cluster of the same name if one exists.
-	EnvReuseCluster = "REUSE_CLUSTER"
-	// EnvClusterName overrides DefaultName.
-	EnvClusterName = "CLUSTER_NAME"
-	// EnvNodeImage overrides the node image chosen from versions.yaml (settings: --node-image).
-	EnvNodeImage = "NODE_IMAGE"
-	// EnvReportsDir is where failure logs go (settings: --reports-dir; default: the repository's reports/).
-	EnvReportsDir = "REPORTS_DIR"
-)
-
-// Provider is a kind cluster driven through kind's Go library.
+// Provider is a kind cluster driven through kind's Go library. Its options come from the run's
+// settings, resolved once by package settings (an explicit flag over the environment): the
+// provider never reads a setting from the environment itself, which would let a variable left
+// in a shell override a flag. It reads only what kind and kubectl read (the runtime selection,
+// KUBECONFIG).
 type Provider struct {
 	name       string
 	nodeImage  string
@@ -58,11 +51,14 @@ type Provider struct {
 	// allowUserKubeconfig permits kubeconfigPath to be the user's own kubeconfig.
 	allowUserKubeconfig bool
 	// patch adds containerd/kubeadm patches to the rendered config (KIND_CONFIG_PATCH).
-	patch               *ConfigPatch
-	waitForReady        time.Duration
+	patch        *ConfigPatch
+	waitForReady time.Duration
+	// controlPlaneTimeout bounds WaitForControlPlane, which polls every controlPlanePoll.
 	controlPlaneTimeout time.Duration
-	getenv              func(string) string
-	out                 io.Writer
+	controlPlanePoll    time.Duration
+	// getenv reads KIND_EXPERIMENTAL_PROVIDER and KUBECONFIG, never a setting.
+	getenv func(string) string
+	out    io.Writer
 	// optErr records a bad option: the interface's With* methods cannot return errors.
 	optErr error
 
@@ -79,17 +75,17 @@ var (
 	_ support.E2EClusterProviderWithImageLoader = (*Provider)(nil)
 )
 
-// NewProvider returns a provider with defaults from versions.yaml and the environment; pass it
-// to envfuncs.CreateCluster (which calls SetDefaults, WithName and WithOpts).
+// NewProvider returns a provider with the defaults (DefaultName, the default Istio's node image
+// from versions.yaml); pass it to envfuncs.CreateCluster (which calls SetDefaults, WithName and
+// WithOpts), or set the run's settings with WithName, WithVersion and WithOpts.
 func NewProvider() *Provider {
 	p := &Provider{getenv: os.Getenv, out: io.Discard}
 	p.SetDefaults()
 	return p
 }
 
-// SetDefaults fills unset fields: the name (CLUSTER_NAME) and the node image (NODE_IMAGE, else
-// the pinned image of ISTIO_VERSION or the default Istio). KEEP_CLUSTER and REUSE_CLUSTER are read
-// when they matter, so WithEnv applies to them too.
+// SetDefaults fills unset fields: the name (DefaultName) and the node image (the one
+// versions.yaml pins for the default Istio).
 func (p *Provider) SetDefaults() support.E2EClusterProvider {
 	if p.getenv == nil {
 		p.getenv = os.Getenv
@@ -99,25 +95,14 @@ func (p *Provider) SetDefaults() support.E2EClusterProvider {
 	}
 	if p.name == "" {
 		p.name = DefaultName
-		if n := p.getenv(EnvClusterName); n != "" {
-			p.name = n
-		}
 	}
 	if p.nodeImage == "" {
-		if img := p.getenv(EnvNodeImage); img != "" {
-			p.WithVersion(img)
-		} else if pins, err := versions.Load(); err != nil {
+		if pins, err := versions.Load(); err != nil {
+			p.optErr = err
+		} else if img, err := pins.NodeImageFor(pins.DefaultIstio); err != nil {
 			p.optErr = err
 		} else {
-			istio := p.getenv("ISTIO_VERSION")
-			if istio == "" {
-				istio = pins.DefaultIstio
-			}
-			if img, err := pins.NodeImageFor(istio); err != nil {
-				p.optErr = err
-			} else {
-				p.nodeImage = img
-			}
+			p.nodeImage = img
 		}
 	}
 	if p.waitForReady == 0 {
@@ -203,17 +188,18 @@ func WithUserKubeconfig() support.ClusterOpts {
 	return option(func(p *Provider) { p.allowUserKubeconfig = true })
 }
 
-// WithReuse uses an existing kind cluster of the same name instead of failing.
+// WithReuse uses an existing kind cluster of the same name instead of failing (--reuse-cluster).
 func WithReuse(reuse bool) support.ClusterOpts {
 	return option(func(p *Provider) { p.reuse = reuse })
 }
 
-// WithKeep keeps the cluster in Destroy (as KEEP_CLUSTER=1 does).
+// WithKeep keeps the cluster in Destroy (--keep-cluster).
 func WithKeep(keep bool) support.ClusterOpts {
 	return option(func(p *Provider) { p.keep = keep })
 }
 
-// WithReportsDir sets where kind's logs are exported when creation fails.
+// WithReportsDir sets where kind's logs are exported when creation fails (--reports-dir; default:
+// DefaultReportsDir).
 func WithReportsDir(dir string) support.ClusterOpts {
 	return option(func(p *Provider) { p.reportsDir = dir })
 }
@@ -233,14 +219,14 @@ func WithOutput(w io.Writer) support.ClusterOpts {
 	return option(func(p *Provider) { p.out = w })
 }
 
-// WithEnv replaces os.Getenv (tests).
+// WithEnv replaces os.Getenv for what kind and kubectl read from the environment (tests).
 func WithEnv(getenv func(string) string) support.ClusterOpts {
 	return option(func(p *Provider) { p.getenv = getenv })
 }
 
-func (p *Provider) keeping() bool { return p.keep || p.getenv(EnvKeepCluster) == "1" }
+func (p *Provider) keeping() bool { return p.keep }
 
-func (p *Provider) reusing() bool { return p.reuse || p.getenv(EnvReuseCluster) == "1" }
+func (p *Provider) reusing() bool { return p.reuse }
 
 // Name is the kind cluster name.
 func (p *Provider) Name() string { return p.name }
@@ -312,9 +298,9 @@ func (p *Provider) create(ctx context.Context, configOpt kindcluster.CreateOptio
 	}
 	if slices.Contains(existing, p.name) {
 		if !p.reusing() {
-			return "", fmt.Errorf("kind cluster %q already exists; set %s=1 to run on it, or delete it with: kind delete cluster --name %s", p.name, EnvReuseCluster, p.name)
+			return "", fmt.Errorf("kind cluster %q already exists; pass --reuse-cluster (REUSE_CLUSTER=1) to run on it, or delete it with: kind delete cluster --name %s", p.name, p.name)
 		}
-		return p.adopt(kubeconfig)
+		return p.adopt(ctx, kubeconfig)
 	}
 	if kubeconfig == "" {
 		if kubeconfig, err = p.tempKubeconfig(); err != nil {
@@ -355,11 +341,29 @@ func (p *Provider) create(ctx context.Context, configOpt kindcluster.CreateOptio
 	if err := p.loadRESTConfig(); err != nil {
 		return "", err
 	}
+	if err := p.waitReady(ctx); err != nil {
+		err = fmt.Errorf("%w (%s)", err, p.exportFailureLogs())
+		if !retainOnFailure && !p.keeping() {
+			if derr := p.Destroy(context.WithoutCancel(ctx)); derr != nil {
+				err = errors.Join(err, fmt.Errorf("deleting the cluster: %w", derr))
+			}
+		}
+		return "", err
+	}
 	return kubeconfig, nil
 }
 
+// waitReady holds the run until the new cluster's nodes and CoreDNS are ready.
+func (p *Provider) waitReady(ctx context.Context) error {
+	client, err := klient.New(p.rest)
+	if err != nil {
+		return fmt.Errorf("kind cluster %s: %w", p.name, err)
+	}
+	return p.WaitForControlPlane(ctx, client)
+}
+
 // adopt writes the kubeconfig of an existing kind cluster and uses it without owning it.
-func (p *Provider) adopt(kubeconfig string) (string, error) {
+func (p *Provider) adopt(ctx context.Context, kubeconfig string) (string, error) {
 	var err error
 	if kubeconfig == "" {
 		if kubeconfig, err = p.tempKubeconfig(); err != nil {
@@ -373,6 +377,10 @@ func (p *Provider) adopt(kubeconfig string) (string, error) {
 	p.kubeconfigPath = kubeconfig
 	fmt.Fprintf(p.out, "reusing kind cluster %s\n", p.name)
 	if err := p.loadRESTConfig(); err != nil {
+		return "", err
+	}
+	// A reused cluster's nodes may just have restarted (docker restart, a laptop's sleep).
+	if err := p.waitReady(ctx); err != nil {
 		return "", err
 	}
 	return kubeconfig, nil
@@ -458,9 +466,6 @@ func (p *Provider) resolvedReportsDir() string {
 	if p.reportsDir != "" {
 		return p.reportsDir
 	}
-	if d := p.getenv(EnvReportsDir); d != "" {
-		return d
-	}
 	return DefaultReportsDir()
 }
 
@@ -516,11 +521,11 @@ func (p *Provider) ExportLogs(ctx context.Context, dest string) error {
 	return p.kind.CollectLogs(p.name, dest)
 }
 
-// Destroy deletes the cluster, unless KEEP_CLUSTER=1 (WithKeep) or the cluster was reused rather
+// Destroy deletes the cluster, unless WithKeep (--keep-cluster) or the cluster was reused rather
 // than created, and removes the temp kubeconfig.
 func (p *Provider) Destroy(ctx context.Context) error {
 	if p.keeping() {
-		fmt.Fprintf(p.out, "keeping kind cluster %s (%s=1); kubeconfig: %s\n", p.name, EnvKeepCluster, p.kubeconfigPath)
+		fmt.Fprintf(p.out, "keeping kind cluster %s (--keep-cluster); kubeconfig: %s\n", p.name, p.kubeconfigPath)
 		return nil
 	}
 	if !p.created {
@@ -539,62 +544,100 @@ func (p *Provider) Destroy(ctx context.Context) error {
 	return nil
 }
 
-// WaitForControlPlane waits until every node is Ready and CoreDNS answers (its pods Ready),
-// which is when workloads can be scheduled and resolve Services.
+// WaitForControlPlane waits until every node (the control plane and the workers) is Ready and
+// the CoreDNS Deployment (kube-system/coredns, which kubeadm installs) is available: then pods
+// schedule and resolve Services. kind's own wait (CreateWithWaitForReady) only warns when its
+// time runs out ("WARNING: Timed out waiting for Ready", kind pkg/cluster/internal/create/actions/
+// waitforready), so the provider checks again and fails, in one line, saying what is missing.
 func (p *Provider) WaitForControlPlane(ctx context.Context, client klient.Client) error {
-	cs, err := kubernetes.NewForConfig(client.RESTConfig())
-	if err != nil {
-		return err
+	timeout, poll := p.controlPlaneTimeout, p.controlPlanePoll
+	if timeout <= 0 {
+		timeout = 3 * time.Minute
 	}
-	var last string
-	err = wait.PollUntilContextTimeout(ctx, 2*time.Second, p.controlPlaneTimeout, true, func(ctx context.Context) (bool, error) {
-		nodeList, err := cs.CoreV1().Nodes().List(ctx, metav1.ListOptions{})
-		if err != nil {
-			last = err.Error()
-			return false, nil
-		}
-		for _, n := range nodeList.Items {
-			if !nodeReady(&n) {
-				last = "node " + n.Name + " not Ready"
-				return false, nil
-			}
-		}
-		dns, err := cs.CoreV1().Pods("kube-system").List(ctx, metav1.ListOptions{LabelSelector: "k8s-app=kube-dns"})
-		if err != nil {
-			last = err.Error()
-			return false, nil
-		}
-		if len(dns.Items) == 0 {
-			last = "no CoreDNS pods yet"
-			return false, nil
-		}
-		for _, pod := range dns.Items {
-			if !PodReady(&pod) {
-				last = "CoreDNS pod " + pod.Name + " not Ready"
-				return false, nil
-			}
-		}
-		return len(nodeList.Items) > 0, nil
+	if poll <= 0 {
+		poll = 2 * time.Second
+	}
+	cond := conditions.New(client.Resources())
+	nodes := cond.ResourceListMatchN(&corev1.NodeList{}, 1+p.workers, func(o k8s.Object) bool {
+		n, ok := o.(*corev1.Node)
+		return ok && nodeReady(n)
 	})
-	if err != nil {
-		return fmt.Errorf("kind cluster %s: control plane not ready within %s: %s", p.name, p.controlPlaneTimeout, last)
+	// DeploymentAvailable ends the wait on any error (a NotFound, a transient API error); here
+	// those mean "not yet", and the timeout message says what was last seen.
+	coreDNS := cond.DeploymentAvailable(CoreDNSName, metav1.NamespaceSystem)
+	err := wait.For(func(ctx context.Context) (bool, error) {
+		if ok, err := nodes(ctx); err != nil || !ok {
+			return false, nil
+		}
+		ok, err := coreDNS(ctx)
+		return ok && err == nil, nil
+	}, wait.WithContext(ctx), wait.WithTimeout(timeout), wait.WithInterval(poll), wait.WithImmediate())
+	if err == nil {
+		return nil
 	}
-	return nil
+	// Describe the state with a context of its own: ctx may be what ended.
+	dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
+	return fmt.Errorf("kind cluster %s: not ready within %s: %s", p.name, timeout, p.controlPlaneState(dctx, client))
 }
 
-func nodeReady(n *corev1.Node) bool {
-	for _, c := range n.Status.Conditions {
-		if c.Type == corev1.NodeReady {
+// CoreDNSName is the CoreDNS Deployment kubeadm creates in kube-system.
+const CoreDNSName = "coredns"
+
+// controlPlaneState says which of the nodes and CoreDNS are not ready, for the timeout message.
+func (p *Provider) controlPlaneState(ctx context.Context, client klient.Client) string {
+	var parts []string
+	var nodeList corev1.NodeList
+	if err := client.Resources().List(ctx, &nodeList); err != nil {
+		parts = append(parts, "listing nodes: "+oneLine(err))
+	} else {
+		var notReady []string
+		for i := range nodeList.Items {
+			if !nodeReady(&nodeList.Items[i]) {
+				notReady = append(notReady, nodeList.Items[i].Name)
+			}
+		}
+		want := 1 + p.workers
+		if ready := len(nodeList.Items) - len(notReady); ready < want {
+			part := fmt.Sprintf("%d of %d nodes Ready", ready, want)
+			if len(notReady) > 0 {
+				part += " (not Ready: " + strings.Join(notReady, ", ") + ")"
+			}
+			parts = append(parts, part)
+		}
+	}
+	var dns appsv1.Deployment
+	name := metav1.NamespaceSystem + "/" + CoreDNSName
+	switch err := client.Resources().Get(ctx, CoreDNSName, metav1.NamespaceSystem, &dns); {
+	case apierrors.IsNotFound(err):
+		parts = append(parts, "Deployment "+name+" not found")
+	case err != nil:
+		parts = append(parts, "Deployment "+name+": "+oneLine(err))
+	case !deploymentAvailable(&dns):
+		replicas := int32(1)
+		if dns.Spec.Replicas != nil {
+			replicas = *dns.Spec.Replicas
+		}
+		parts = append(parts, fmt.Sprintf("Deployment %s not available (%d of %d replicas)", name, dns.Status.AvailableReplicas, replicas))
+	}
+	if len(parts) == 0 {
+		return "ready only after the deadline"
+	}
+	return strings.Join(parts, "; ")
+}
+
+func deploymentAvailable(d *appsv1.Deployment) bool {
+	for _, c := range d.Status.Conditions {
+		if c.Type == appsv1.DeploymentAvailable {
 			return c.Status == corev1.ConditionTrue
 		}
 	}
 	return false
 }
 
-// PodReady reports the pod's Ready condition.
-func PodReady(pod *corev1.Pod) bool {
-	for _, c := range pod.Status.Conditions {
-		if c.Type == corev1.PodReady {
+func nodeReady(n *corev1.Node) bool {
+	for _, c := range n.Status.Conditions {
+		if c.Type == corev1.NodeReady {
 			return c.Status == corev1.ConditionTrue
 		}
 	}

@@ -76,19 +76,52 @@ func TestDefaults(t *testing.T) {
 		t.Errorf("name %q context %q", p.Name(), p.GetKubectlContext())
 	}
 
-	p = &Provider{getenv: envOf(map[string]string{"ISTIO_VERSION": "1.29.9", EnvClusterName: "ci-1", EnvKeepCluster: "1"})}
+	p = &Provider{getenv: noEnv}
 	p.SetDefaults()
+	p.WithName("ci-1")
+	p.WithVersion(image135)
+	p.WithOpts(WithKeep(true))
 	if p.optErr != nil {
 		t.Fatal(p.optErr)
 	}
 	if p.Name() != "ci-1" || p.NodeImage() != image135 || !p.keeping() || p.reusing() {
-		t.Errorf("from env: name %q image %q keep %v reuse %v", p.Name(), p.NodeImage(), p.keeping(), p.reusing())
+		t.Errorf("from options: name %q image %q keep %v reuse %v", p.Name(), p.NodeImage(), p.keeping(), p.reusing())
 	}
 
 	p = &Provider{getenv: noEnv}
 	p.SetDefaults()
 	if p.NodeImage() != image137 {
 		t.Errorf("default node image %q, want the default Istio's %q", p.NodeImage(), image137)
+	}
+}
+
+// TestEnvironmentNeverOverridesOptions: the settings are resolved once (settings.Resolve, where
+// an explicit flag wins over the environment) and handed to the provider, which must not read
+// them from the environment again: a bad NODE_IMAGE or ISTIO_VERSION left in a shell must not
+// break a run given --node-image, nor KEEP_CLUSTER=1 keep a cluster --keep-cluster=false deletes.
+func TestEnvironmentNeverOverridesOptions(t *testing.T) {
+	reports := t.TempDir()
+	for k, v := range map[string]string{
+		"NODE_IMAGE": "v9.9.9", "ISTIO_VERSION": "0.0.1", "CLUSTER_NAME": "from-env",
+		"KEEP_CLUSTER": "1", "REUSE_CLUSTER": "1", "REPORTS_DIR": "/from-env",
+	} {
+		t.Setenv(k, v)
+	}
+	p := NewProvider()
+	p.WithName("explicit")
+	p.WithVersion(image136)
+	p.WithOpts(WithKeep(false), WithReuse(false), WithReportsDir(reports))
+	if p.optErr != nil {
+		t.Fatalf("the environment broke explicit options: %v", p.optErr)
+	}
+	if p.Name() != "explicit" || p.NodeImage() != image136 || p.keep || p.reuse || p.keeping() || p.reusing() || p.resolvedReportsDir() != reports {
+		t.Errorf("name %q image %q keep %v reuse %v reports %q", p.Name(), p.NodeImage(), p.keeping(), p.reusing(), p.resolvedReportsDir())
+	}
+	// Unset options take the provider's own defaults, not the environment.
+	p = NewProvider()
+	if p.optErr != nil || p.Name() != DefaultName || p.NodeImage() != image137 || p.keeping() || p.reusing() || p.resolvedReportsDir() != DefaultReportsDir() {
+		t.Errorf("defaults under a hostile environment: name %q image %q keep %v reuse %v reports %q err %v",
+			p.Name(), p.NodeImage(), p.keeping(), p.reusing(), p.resolvedReportsDir(), p.optErr)
 	}
 }
 
@@ -182,13 +215,13 @@ func TestCreateArgs(t *testing.T) {
 
 func TestDestroyKeepsWhenAsked(t *testing.T) {
 	t.Setenv("PATH", t.TempDir())
-	p := NewProvider().WithOpts(WithEnv(envOf(map[string]string{EnvKeepCluster: "1"}))).(*Provider)
+	p := NewProvider().WithOpts(WithEnv(noEnv), WithKeep(true)).(*Provider)
 	p.created = true
-	// With KEEP_CLUSTER=1 Destroy must not even look for a runtime (there is none here).
+	// With --keep-cluster Destroy must not even look for a runtime (there is none here).
 	if err := p.Destroy(context.Background()); err != nil {
-		t.Errorf("Destroy with KEEP_CLUSTER=1: %v", err)
+		t.Errorf("Destroy with WithKeep: %v", err)
 	}
-	p.WithOpts(WithEnv(noEnv))
+	p.WithOpts(WithKeep(false))
 	if err := p.Destroy(context.Background()); !errors.Is(err, ErrNoRuntime) {
 		t.Errorf("Destroy of a created cluster without runtime: err = %v, want ErrNoRuntime", err)
 	}
