@@ -132,6 +132,25 @@ func TestMTLSSuiteRunsAScenario(t *testing.T) {
 	if err != nil || !strings.Contains(string(summary), "namespace-strict") {
 		t.Fatalf("summary.md: %v", err)
 	}
+	// Each failed probe's diagnostics start with its failure, the text its record holds.
+	failures, err := filepath.Glob(filepath.Join(reports, "latest", report.DiagnosticsDir, "*", "failure.txt"))
+	if err != nil || len(failures) == 0 {
+		t.Fatalf("no diagnostics/*/failure.txt: %v\n%s", err, out)
+	}
+	messages := map[string]bool{}
+	for _, r := range results.Probes {
+		messages[strings.TrimSpace(r.Message)] = true
+	}
+	for _, f := range failures {
+		data, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, failure, _ := strings.Cut(string(data), "\n\n")
+		if failure = strings.TrimSpace(failure); !messages[failure] {
+			t.Errorf("%s: failure %q is not the message of any recorded probe", f, failure)
+		}
+	}
 	if !sawPolicy.Load() {
 		t.Error("the scenario's PeerAuthentication foo/default (labelled managed-by) was never seen in the cluster")
 	}

@@ -1,9 +1,9 @@
-// Package diagnostics collects what explains a failed spec, into a folder of the run: both pods'
-// logs (the application containers and the istio-proxy sidecars), the server sidecar's Envoy
-// config_dump, the PeerAuthentication and DestinationRule objects in force, and the namespaces'
-// events. Collection is capped in count (specs per run) and size (per file, per spec), never
-// fails the suite, and everything written is redacted: no tokens, no private keys, no Secret
-// data, no kubeconfig credentials.
+// Package diagnostics collects what explains a failed spec, into a folder of the run: the spec's
+// failure, both pods' logs (the application containers and the istio-proxy sidecars), both
+// sidecars' Envoy config_dump (where a sidecar exists), the PeerAuthentication and
+// DestinationRule objects in force, and the namespaces' events. Collection is capped in count
+// (specs per run) and size (per file, per spec), never fails the suite, and everything written is
+// redacted: no tokens, no private keys, no Secret data, no kubeconfig credentials.
 package diagnostics
 
 import (
@@ -152,6 +152,10 @@ func (c *Collector) Collect(ctx context.Context, req Request) (string, error) {
 	defer cancel()
 	w := &specWriter{dir: dir, lim: lim, budget: lim.MaxSpecBytes}
 
+	if strings.TrimSpace(req.Failure) == "" {
+		// The failure is what the rest of the folder explains; a caller that lost it is a bug.
+		w.fail("failure.txt: the request carries no failure text")
+	}
 	w.write("failure.txt", keepHead, RedactText([]byte("spec: "+req.Spec+"\n\n"+req.Failure+"\n")))
 
 	type workload struct {
@@ -177,7 +181,9 @@ func (c *Collector) Collect(ctx context.Context, req Request) (string, error) {
 	for _, ns := range req.namespaces() {
 		c.events(ctx, ns, lim.MaxEvents, w)
 	}
-	// The sidecars' logs and the server's config first: they explain an mTLS outcome. The
+	// The sidecars' logs and configs first: they explain an mTLS outcome. Both configs: the
+	// server's inbound listeners apply PeerAuthentication, the client's outbound clusters apply
+	// DestinationRule and auto-mTLS (a DestinationRule 503 is decided client-side). The
 	// application logs last, so the size cap drops them first.
 	for _, wl := range workloads {
 		for i := range wl.pods {
@@ -186,10 +192,11 @@ func (c *Collector) Collect(ctx context.Context, req Request) (string, error) {
 			}
 		}
 	}
-	for i := range workloads[0].pods {
-		pod := &workloads[0].pods[i]
-		if hasContainer(pod, SidecarContainer) {
-			c.configDump(ctx, pod, w)
+	for _, wl := range workloads {
+		for i := range wl.pods {
+			if hasContainer(&wl.pods[i], SidecarContainer) {
+				c.configDump(ctx, wl.role, &wl.pods[i], w)
+			}
 		}
 	}
 	for _, wl := range workloads {
@@ -262,8 +269,8 @@ func (c *Collector) log(ctx context.Context, role string, pod *corev1.Pod, conta
 	w.write(name, keepTail, RedactText(data))
 }
 
-func (c *Collector) configDump(ctx context.Context, pod *corev1.Pod, w *specWriter) {
-	name := fmt.Sprintf("server-%s-config_dump.json", pod.Name)
+func (c *Collector) configDump(ctx context.Context, role string, pod *corev1.Pod, w *specWriter) {
+	name := fmt.Sprintf("%s-%s-config_dump.json", role, pod.Name)
 	stdout, stderr, err := c.Cluster.Exec(ctx, pod.Namespace, pod.Name, SidecarContainer, ConfigDumpCommand)
 	if err != nil {
 		if line := firstLine(string(stderr)); line != "" {

@@ -278,6 +278,58 @@ func TestCollectWritesEverythingRedacted(t *testing.T) {
 	}
 }
 
+// TestCollectBothSidecarsConfigDumps: a DestinationRule's outcome (ISTIO_MUTUAL to a server
+// without sidecar: 503; DISABLE into STRICT) is decided by the client's sidecar, so a failed
+// probe from a client with a sidecar needs the client's config dump as well as the server's.
+func TestCollectBothSidecarsConfigDumps(t *testing.T) {
+	cluster, keyPEM := newFake(t)
+	sleepFoo := fixtures.Workload{Ref: fixtures.Ref{Name: "sleep", Namespace: "foo"}, PodLabels: map[string]string{"app": "sleep"}}
+	cluster.pods["foo"] = append(cluster.pods["foo"], pod("foo", "sleep-6c9d8f7b5-y2", sleepFoo.PodLabels, base, true, false))
+	cluster.logs["foo/sleep-6c9d8f7b5-y2/istio-proxy"] = []byte("[2026-11-05T10:15:03Z] \"GET /headers HTTP/1.1\" 503 UF upstream_reset_before_response_started\n")
+	cluster.logs["foo/sleep-6c9d8f7b5-y2/sleep"] = []byte("sleeping\n")
+	req := request()
+	req.Spec = "dr-istio-mutual-no-sidecar sleep.foo → httpbin.foo:8000 answers 503"
+	req.Client = sleepFoo
+	c := &Collector{Cluster: cluster, Dir: t.TempDir()}
+	dir, err := c.Collect(context.Background(), req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	files := readDir(t, dir)
+	for _, name := range []string{"client-sleep-6c9d8f7b5-y2-config_dump.json", "server-httpbin-7b8f9c6d5-new-config_dump.json"} {
+		dump, ok := files[name]
+		if !ok {
+			t.Errorf("no %s", name)
+			continue
+		}
+		if strings.Contains(dump, keyBody(keyPEM)[:24]) || !strings.Contains(dump, `"private_key": "[REDACTED]"`) {
+			t.Errorf("%s not redacted:\n%.400s", name, dump)
+		}
+	}
+	if !slices.Contains(cluster.calls, "exec foo/sleep-6c9d8f7b5-y2/istio-proxy pilot-agent request GET config_dump") {
+		t.Errorf("the client's config_dump not fetched through pilot-agent in its istio-proxy: %v", cluster.calls)
+	}
+	if _, ok := files["client-sleep-6c9d8f7b5-y2-istio-proxy.log"]; !ok {
+		t.Error("the client's istio-proxy log is missing")
+	}
+	if errs, ok := files["collection-errors.txt"]; ok {
+		t.Errorf("collection errors:\n%s", errs)
+	}
+}
+
+func TestCollectSaysWhenTheFailureIsMissing(t *testing.T) {
+	cluster, _ := newFake(t)
+	req := request()
+	req.Failure = ""
+	dir, err := (&Collector{Cluster: cluster, Dir: t.TempDir()}).Collect(context.Background(), req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if errs := readDir(t, dir)["collection-errors.txt"]; !strings.Contains(errs, "failure.txt: the request carries no failure text") {
+		t.Fatalf("collection-errors.txt:\n%s", errs)
+	}
+}
+
 func TestCollectSpecCountCap(t *testing.T) {
 	cluster, _ := newFake(t)
 	c := &Collector{Cluster: cluster, Dir: t.TempDir(), Limits: Limits{MaxSpecs: 3}}
