@@ -63,21 +63,23 @@ list:
 
 ## ---- the suite ------------------------------------------------------------------------------
 
-# preflight answers in seconds (no runtime, bad version, unreachable cluster) and writes a run
-# folder with a JUnit file naming that failure, before the suite is even compiled. The suite writes
-# junit.xml, results.json and summary.md into reports/<run-id>/ itself (reports/latest).
+# The preflight answers in seconds, before the suite is even compiled: bad input (a setting, a
+# version, a kubeconfig that is not there) is one line and exit 2 and creates nothing; no container
+# runtime or an unreachable cluster is one line and REPORTS_DIR/preflight/junit.xml naming it. The
+# suite writes junit.xml, results.json and summary.md into reports/<run-id>/ itself (reports/latest).
 conformance:
-	@mkdir -p $(REPORTS_DIR)
 	@$(GO) build -o .cache/bin/conformance ./tools/conformance && .cache/bin/conformance preflight
 	$(GINKGO) --tags e2e -v --no-color --timeout=2h \
 		$(if $(LABEL_FILTER),--label-filter='$(LABEL_FILTER)') \
 		./suites/mtls
 
-# Defaults: N-1 -> N of versions/versions.yaml, in place.
+# Defaults: N-1 -> N of versions/versions.yaml, in place. The same preflight, with FROM, TO and
+# MODE checked as the upgrade suite checks them.
+UPGRADE_FLAGS = $(if $(FROM),--from='$(FROM)') $(if $(TO),--to='$(TO)') $(if $(MODE),--mode='$(MODE)')
 upgrade:
-	@mkdir -p $(REPORTS_DIR)
+	@$(GO) build -o .cache/bin/conformance ./tools/conformance && .cache/bin/conformance preflight upgrade $(UPGRADE_FLAGS)
 	$(GINKGO) --tags e2e -v --no-color --timeout=3h \
-		./suites/upgrade -- $(if $(FROM),--from=$(FROM)) $(if $(TO),--to=$(TO)) $(if $(MODE),--mode=$(MODE))
+		./suites/upgrade -- $(UPGRADE_FLAGS)
 
 clean:
 	-$(GO) run ./tools/conformance cluster delete --name $(or $(CLUSTER_NAME),mtls-conformance)

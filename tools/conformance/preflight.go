@@ -2,9 +2,11 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"time"
@@ -12,59 +14,116 @@ import (
 	"github.com/mtls-conformance/mtls-conformance/suites/framework/cluster"
 	"github.com/mtls-conformance/mtls-conformance/suites/framework/report"
 	"github.com/mtls-conformance/mtls-conformance/suites/framework/settings"
+	engine "github.com/mtls-conformance/mtls-conformance/suites/framework/upgrade"
 	"github.com/mtls-conformance/mtls-conformance/versions"
 )
 
 func init() {
-	register("preflight", "preflight [--SETTING=VALUE]...",
-		"check in seconds that `make conformance` can run (settings, Istio version, container runtime or cluster)", runPreflight)
+	register("preflight", "preflight [upgrade] [--SETTING=VALUE]...",
+		"check in seconds that `make conformance` (or, with upgrade, `make upgrade`) can run: settings, Istio versions, container runtime or cluster", runPreflight)
 }
 
 // preflightTimeout keeps the answer within the 10 seconds `make conformance` promises.
 const preflightTimeout = 8 * time.Second
 
-// runPreflight takes the suite's own settings (flags and environment), checks what can be checked
-// without creating anything, and on failure writes a run folder whose junit.xml names the failed
-// step, so CI has a report even when the suite never starts.
+// preflightDir is where a preflight that failed on its environment leaves its JUnit file, under
+// the reports directory: beside the run folders, never one of them, and not what latest names.
+const preflightDir = "preflight"
+
+// preflightFailure is a failed preflight step; badInput marks the user's input (exit 2, nothing
+// written) apart from an environment that is not ready (exit 1, a JUnit file).
+type preflightFailure struct {
+	step     string
+	err      error
+	badInput bool
+}
+
+// runPreflight takes the suite's own settings (flags and environment) — with `upgrade`, the
+// upgrade suite's options too — and checks what can be checked without creating anything.
+//
+// Bad input (a setting, a version, FROM/TO/MODE, a kubeconfig or context that is not there) is
+// one line and exit 2, and creates nothing. An environment that is not ready (no container
+// runtime, a cluster that does not answer) is one line and exit 1, and writes
+// REPORTS_DIR/preflight/junit.xml naming the failed [Infrastructure] step, so CI still has a
+// report when the suite never starts; no run folder is created and latest is left alone. A
+// preflight that passes removes that file, so it never outlives the failure it reports.
 func runPreflight(args []string, stdout, stderr io.Writer) int {
+	upgrade := len(args) > 0 && args[0] == "upgrade"
+	name := "preflight"
+	if upgrade {
+		args, name = args[1:], "preflight upgrade"
+	}
 	s := settings.Defaults()
-	fs := flag.NewFlagSet("preflight", flag.ContinueOnError)
-	s.Bind(fs)
-	if ok, code := parseFlags(fs, args, stdout, stderr); !ok {
+	flags := flag.NewFlagSet(name, flag.ContinueOnError)
+	s.Bind(flags)
+	var opts *engine.Options
+	if upgrade {
+		o, err := engine.DefaultOptions()
+		if err != nil {
+			fmt.Fprintf(stderr, "conformance %s: %v\n", name, err)
+			return 1
+		}
+		opts = &o
+		opts.Bind(flags)
+	}
+	if ok, code := parseFlags(flags, args, stdout, stderr); !ok {
 		return code
 	}
-	step, err := preflight(fs, &s)
-	if err == nil {
+	step, fail := preflight(flags, &s, opts)
+	if fail == nil {
+		if err := removePreflightReport(s.ReportsDir); err != nil {
+			fmt.Fprintf(stderr, "conformance %s: %v\n", name, err)
+			return 1
+		}
 		fmt.Fprintf(stdout, "preflight: ok (%s)\n", step)
 		return 0
 	}
-	fmt.Fprintf(stderr, "conformance preflight: %s: %v\n", step, err)
-	run, rerr := report.NewRun(s.ReportsDir)
-	if rerr == nil {
-		rerr = report.WriteInfrastructureJUnit(filepath.Join(run.Dir, report.JUnitFile), "", report.Environment{ClusterMode: s.ClusterMode},
-			report.InfraFailure{Step: step, Message: err.Error()})
+	fmt.Fprintf(stderr, "conformance %s: %s: %v\n", name, fail.step, fail.err)
+	if fail.badInput {
+		return 2
 	}
-	if rerr != nil {
-		fmt.Fprintf(stderr, "conformance preflight: writing the JUnit report: %v\n", rerr)
+	junit := filepath.Join(s.ReportsDir, preflightDir, report.JUnitFile)
+	if err := report.WriteInfrastructureJUnit(junit, "", report.Environment{ClusterMode: s.ClusterMode},
+		report.InfraFailure{Step: fail.step, Message: fail.err.Error()}); err != nil {
+		fmt.Fprintf(stderr, "conformance %s: writing %s: %v\n", name, junit, err)
 	}
 	return 1
 }
 
-func preflight(fs *flag.FlagSet, s *settings.Settings) (step string, err error) {
-	if err := s.Resolve(fs, os.Getenv); err != nil {
-		return "settings", err
+// preflight runs the checks in order; on success it names what it found.
+func preflight(flags *flag.FlagSet, s *settings.Settings, opts *engine.Options) (string, *preflightFailure) {
+	bad := func(step string, err error) (string, *preflightFailure) {
+		return "", &preflightFailure{step: step, err: err, badInput: true}
+	}
+	notReady := func(step string, err error) (string, *preflightFailure) {
+		return "", &preflightFailure{step: step, err: err}
+	}
+	if err := s.Resolve(flags, os.Getenv); err != nil {
+		return bad("settings", err)
 	}
 	pins, err := versions.Load()
 	if err != nil {
-		return "versions", err
+		return notReady("versions", err) // embedded: a broken build, not the user's input
 	}
-	if s.IstioVersion != "" {
+	switch {
+	case opts != nil:
+		// As the upgrade suite does (suites/upgrade): it installs --from first, on a node image
+		// both releases support.
+		if err := opts.Resolve(flags, os.Getenv); err != nil {
+			return bad("upgrade", err)
+		}
+		if s.ClusterMode == settings.ModeKind && s.NodeImage == "" {
+			if _, err := engine.NodeImage(pins, opts.From, opts.To); err != nil {
+				return bad("upgrade", err)
+			}
+		}
+	case s.IstioVersion != "":
 		if _, err := versions.ParseIstioVersion(s.IstioVersion); err != nil {
-			return "istio version", err
+			return bad("istio version", err)
 		}
 		if s.ClusterMode == settings.ModeKind && s.NodeImage == "" {
 			if _, err := pins.NodeImageFor(s.IstioVersion); err != nil {
-				return "istio version", err
+				return bad("istio version", err)
 			}
 		}
 	}
@@ -72,14 +131,33 @@ func preflight(fs *flag.FlagSet, s *settings.Settings) (step string, err error) 
 	defer cancel()
 	if s.ClusterMode == settings.ModeExisting {
 		conn, err := cluster.Connect(ctx, cluster.ConnectOptions{Kubeconfig: s.Kubeconfig, Context: s.Context, Timeout: preflightTimeout})
+		if cluster.BadSelection(err) {
+			return bad("cluster", err)
+		}
 		if err != nil {
-			return "cluster", err
+			return notReady("cluster", err)
 		}
 		return "cluster " + conn.Server + " " + conn.ServerVersion, nil
 	}
 	rt, err := cluster.DetectRuntime(ctx, os.Getenv)
 	if err != nil {
-		return "container runtime", fmt.Errorf("%v (CLUSTER=kind needs Docker or Podman running; or use CLUSTER=existing with a kubeconfig)", err)
+		return notReady("container runtime", fmt.Errorf("%v (CLUSTER=kind needs Docker or Podman running; or use CLUSTER=existing with a kubeconfig)", err))
 	}
 	return "container runtime " + string(rt.Runtime) + " " + rt.Version, nil
+}
+
+// removePreflightReport deletes the JUnit file a failed preflight left, and its folder if that
+// is then empty.
+func removePreflightReport(reportsDir string) error {
+	dir := filepath.Join(reportsDir, preflightDir)
+	if err := os.Remove(filepath.Join(dir, report.JUnitFile)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return err
+	}
+	if err := os.Remove(dir); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		if entries, rerr := os.ReadDir(dir); rerr == nil && len(entries) > 0 {
+			return nil // someone else's files: left alone
+		}
+		return err
+	}
+	return nil
 }

@@ -1,15 +1,21 @@
 package main
 
 import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 )
 
-// TestPreflightNoRuntime: without Docker or Podman, one line in seconds, exit 1, and a run
-// folder whose junit.xml names the failed step; nothing else is created.
+// TestPreflightNoRuntime: without Docker or Podman, one line in seconds, exit 1, and a JUnit
+// file naming the failed step at REPORTS_DIR/preflight/junit.xml; no run folder, no latest.
 func TestPreflightNoRuntime(t *testing.T) {
 	reports := t.TempDir()
 	t.Setenv("PATH", t.TempDir()) // no docker, podman or nerdctl to find
@@ -24,35 +30,119 @@ func TestPreflightNoRuntime(t *testing.T) {
 	if code != 1 || out != "" || strings.Count(errOut, "\n") != 1 || !strings.Contains(errOut, "container runtime") {
 		t.Fatalf("exit %d, stdout %q, stderr %q", code, out, errOut)
 	}
-	junits, _ := filepath.Glob(filepath.Join(reports, "2*", "junit.xml"))
-	if len(junits) != 1 {
-		t.Fatalf("junit files: %v", junits)
+	assertPreflightJUnit(t, reports, "container runtime")
+}
+
+// assertPreflightJUnit: the reports directory holds exactly preflight/junit.xml, a failed
+// [Infrastructure] <step> testcase.
+func assertPreflightJUnit(t *testing.T, reports, step string) {
+	t.Helper()
+	var files []string
+	_ = filepath.WalkDir(reports, func(p string, d fs.DirEntry, err error) error {
+		if err == nil && !d.IsDir() || d != nil && d.Type()&fs.ModeSymlink != 0 {
+			rel, _ := filepath.Rel(reports, p)
+			files = append(files, rel)
+		}
+		return nil
+	})
+	if want := []string{filepath.Join("preflight", "junit.xml")}; !slices.Equal(files, want) {
+		t.Fatalf("reports dir holds %v, want only %v (no run folder, no latest)", files, want)
 	}
-	data, _ := os.ReadFile(junits[0])
-	if !strings.Contains(string(data), `<testcase name="[Infrastructure] container runtime"`) || !strings.Contains(string(data), `failures="1"`) {
+	data, _ := os.ReadFile(filepath.Join(reports, "preflight", "junit.xml"))
+	if !strings.Contains(string(data), `<testcase name="[Infrastructure] `+step+`"`) || !strings.Contains(string(data), `failures="1"`) {
 		t.Fatalf("junit:\n%s", data)
 	}
 }
 
+// TestPreflightBadInput: bad settings, versions or kubeconfig selections are one line and exit 2,
+// and create nothing: not even the reports directory.
 func TestPreflightBadInput(t *testing.T) {
-	cases := map[string]map[string]string{
-		"istio version":  {"ISTIO_VERSION": "1.31"},
-		"unpinned istio": {"ISTIO_VERSION": "1.20.0"},
-		"cluster mode":   {"CLUSTER": "minikube"},
-		"kubeconfig":     {"CLUSTER": "existing", "KUBECONFIG": "/nonexistent/kubeconfig"},
-		"unreachable":    {"CLUSTER": "existing", "KUBECONFIG": writeKubeconfig(t, "https://127.0.0.1:1")},
+	kubeconfig := writeKubeconfig(t, "https://127.0.0.1:1")
+	cases := map[string]struct {
+		args []string
+		env  map[string]string
+		msg  string
+	}{
+		"istio version":   {nil, map[string]string{"ISTIO_VERSION": "1.31"}, "istio version"},
+		"unpinned istio":  {nil, map[string]string{"ISTIO_VERSION": "1.20.0"}, "1.20"},
+		"cluster mode":    {nil, map[string]string{"CLUSTER": "minikube"}, `cluster mode "minikube"`},
+		"trust domain":    {nil, map[string]string{"TRUST_DOMAIN": "spiffe://cluster.local"}, `trust domain name "spiffe://cluster.local" invalid`},
+		"trust flag":      {[]string{"--trust-domain=a..b"}, nil, `trust domain name "a..b" invalid`},
+		"cert ttl":        {nil, map[string]string{"CERT_TTL": "-1h"}, "cert-ttl must be a positive duration"},
+		"cert ttl syntax": {nil, map[string]string{"CERT_TTL": "a day"}, "not a duration"},
+		"kubeconfig":      {nil, map[string]string{"CLUSTER": "existing", "KUBECONFIG": "/nonexistent/kubeconfig"}, "kubeconfig not found: /nonexistent/kubeconfig"},
+		"kubeconfig flag": {[]string{"--cluster=existing", "--kubeconfig=/nonexistent/kc"}, nil, "kubeconfig not found: /nonexistent/kc"},
+		"context":         {nil, map[string]string{"CLUSTER": "existing", "KUBECONFIG": kubeconfig, "KUBE_CONTEXT": "prod"}, `context "prod" is not in kubeconfig`},
+		"unknown flag":    {[]string{"--nope"}, nil, "flag provided but not defined: -nope"},
+		"stray argument":  {[]string{"extra"}, nil, `unexpected argument "extra"`},
+		"upgrade from":    {[]string{"upgrade", "--from=1.31"}, nil, "--from"},
+		"upgrade env":     {[]string{"upgrade"}, map[string]string{"UPGRADE_FROM": "latest"}, "--from"},
+		"upgrade order":   {[]string{"upgrade", "--from=1.31.1", "--to=1.30.5"}, nil, "is not newer than"},
+		"upgrade mode":    {[]string{"upgrade", "--mode=blue"}, nil, `upgrade mode "blue": want inplace or canary`},
+		"upgrade setting": {[]string{"upgrade"}, map[string]string{"CERT_TTL": "0s"}, "cert-ttl"},
+		"upgrade stray":   {[]string{"upgrade", "now"}, nil, `unexpected argument "now"`},
 	}
-	for name, env := range cases {
+	for name, tc := range cases {
 		t.Run(name, func(t *testing.T) {
-			t.Setenv("REPORTS_DIR", t.TempDir())
-			for k, v := range env {
+			reports := filepath.Join(t.TempDir(), "reports")
+			t.Setenv("REPORTS_DIR", reports)
+			t.Setenv("PATH", t.TempDir()) // were the input accepted, no runtime: exit 1, not 2
+			for k, v := range tc.env {
 				t.Setenv(k, v)
 			}
-			_, errOut, code := runCLI(t, "preflight")
-			if code != 1 || strings.Count(errOut, "\n") != 1 || !strings.HasPrefix(errOut, "conformance preflight: ") || strings.Contains(errOut, "secret-token") {
-				t.Fatalf("exit %d, stderr %q", code, errOut)
+			out, errOut, code := runCLI(t, append([]string{"preflight"}, tc.args...)...)
+			if code != 2 || out != "" || strings.Count(errOut, "\n") != 1 || !strings.HasPrefix(errOut, "conformance preflight") || !strings.Contains(errOut, tc.msg) || strings.Contains(errOut, "secret-token") {
+				t.Fatalf("exit %d, stdout %q, stderr %q; want exit 2 and one line containing %q", code, out, errOut, tc.msg)
+			}
+			if _, err := os.Lstat(reports); !errors.Is(err, fs.ErrNotExist) {
+				t.Fatalf("bad input created %s (%v)", reports, err)
 			}
 		})
+	}
+}
+
+// TestPreflightUnreachable: a cluster that does not answer is not bad input: exit 1 and the
+// preflight JUnit.
+func TestPreflightUnreachable(t *testing.T) {
+	reports := t.TempDir()
+	t.Setenv("REPORTS_DIR", reports)
+	t.Setenv("CLUSTER", "existing")
+	t.Setenv("KUBECONFIG", writeKubeconfig(t, "https://127.0.0.1:1"))
+	for _, args := range [][]string{{"preflight"}, {"preflight", "upgrade"}} {
+		out, errOut, code := runCLI(t, args...)
+		if code != 1 || out != "" || strings.Count(errOut, "\n") != 1 || !strings.Contains(errOut, "is unreachable") || strings.Contains(errOut, "secret-token") {
+			t.Fatalf("%v: exit %d, stdout %q, stderr %q", args, code, out, errOut)
+		}
+		assertPreflightJUnit(t, reports, "cluster")
+	}
+}
+
+// TestPreflightOK: a reachable cluster passes, for the conformance and the upgrade suite, and a
+// preflight JUnit an earlier failure left is removed.
+func TestPreflightOK(t *testing.T) {
+	srv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprint(w, `{"major":"1","minor":"37","gitVersion":"v1.37.2"}`)
+	}))
+	defer srv.Close()
+	reports := t.TempDir()
+	t.Setenv("REPORTS_DIR", reports)
+	t.Setenv("CLUSTER", "existing")
+	t.Setenv("KUBECONFIG", writeKubeconfig(t, srv.URL))
+	for _, args := range [][]string{{"preflight"}, {"preflight", "upgrade", "--mode=canary"}} {
+		stale := filepath.Join(reports, "preflight", "junit.xml")
+		if err := os.MkdirAll(filepath.Dir(stale), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(stale, []byte("<testsuites/>"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		out, errOut, code := runCLI(t, args...)
+		if code != 0 || errOut != "" || !strings.HasPrefix(out, "preflight: ok (cluster "+srv.URL+" v1.37.2") {
+			t.Fatalf("%v: exit %d, stdout %q, stderr %q", args, code, out, errOut)
+		}
+		if _, err := os.Lstat(filepath.Dir(stale)); !errors.Is(err, fs.ErrNotExist) {
+			t.Fatalf("%v: the stale preflight JUnit is still there (%v)", args, err)
+		}
 	}
 }
 
