@@ -1,6 +1,5 @@
-# mtls-conformance.
-#   make conformance   run the suite on kind (Docker or Podman) or CLUSTER=existing
-#   make test          everything that runs without a container runtime (CI runs this)
+# mtls-conformance. `make` (or `make help`) lists every target; each target's line ends with
+# "## what it does", which is what help prints.
 # Settings are environment variables with the names the suite's flags use (see README).
 SHELL := /bin/bash
 .SHELLFLAGS := -eu -o pipefail -c
@@ -22,43 +21,45 @@ REPORTS_DIR ?= reports
 # existing cluster "wrong" for running any other Istio.
 export CLUSTER KEEP_CLUSTER REPORTS_DIR
 
-.PHONY: test lint fmt-check vet actionlint unit kubebin istiogen-test list conformance upgrade clean help
+.PHONY: help test lint fmt-check vet actionlint unit kubebin istiogen-test list conformance upgrade clean
+.DEFAULT_GOAL := help
 
-help:
-	@grep -E '^#   make' Makefile | sed 's/^#   //'
+help: ## list every target and what it does (the default goal)
+	@echo 'usage: make TARGET [SETTING=VALUE ...]   (settings: README.md, "Settings")'
+	@awk -F ':.*## ' '/^[A-Za-z0-9_-]+:.*## / {printf "  make %-14s %s\n", $$1, $$2}' $(firstword $(MAKEFILE_LIST))
 
 ## ---- checks that need no container runtime --------------------------------------------------
 
-test: lint unit istiogen-test list ## what CI runs
+test: lint unit istiogen-test list ## everything that runs without a container runtime (what CI runs)
 
-lint: fmt-check vet actionlint
+lint: fmt-check vet actionlint ## gofmt, go vet and actionlint
 
-fmt-check:
+fmt-check: ## every Go file is gofmt-formatted
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed: $$out"; exit 1; fi
 
-vet:
+vet: ## go vet, with and without the e2e build tag
 	$(GO) vet ./...
 	$(GO) vet -tags e2e ./suites/...
 
-actionlint:
+actionlint: ## lint the GitHub workflows
 	$(ACTIONLINT) -color=false
 
 # The real kube-apiserver, etcd and kubectl for the envtest tier, built from their Go modules
 # (tools/kubebin; ~10 min cold on 2 cores, cached in .cache/kubebin/).
-kubebin:
+kubebin: ## build the real kube-apiserver, etcd and kubectl for the envtest tier
 	GO=$(GO) tools/kubebin/build.sh
 
 # Unit tests plus the real-apiserver tier: MTLS_REQUIRE_ENVTEST makes a missing binary a failure,
 # not a skip; a failed build stops here.
-unit:
+unit: ## unit tests and the real kube-apiserver tier (MTLS_REQUIRE_ENVTEST=1)
 	assets=$$(GO=$(GO) tools/kubebin/build.sh) && KUBEBUILDER_ASSETS="$$assets" MTLS_REQUIRE_ENVTEST=1 $(GO) test -count=1 -timeout=30m ./...
 
 # The oracle checked against Istio's own config generator (nested module, never in go.mod).
-istiogen-test:
+istiogen-test: ## the oracle checked against Istio's own config generator (tools/istiogen)
 	cd tools/istiogen && $(GO) vet ./... && $(GO) test -count=1 -timeout=30m ./...
 
 # Every spec of the e2e suites with its labels, without a cluster.
-list:
+list: ## every spec of the e2e suites with its labels (Ginkgo dry run, no cluster)
 	$(GINKGO) --dry-run -v --no-color --tags e2e ./suites/mtls ./suites/upgrade
 
 ## ---- the suite ------------------------------------------------------------------------------
@@ -67,7 +68,7 @@ list:
 # version, a kubeconfig that is not there) is one line and exit 2 and creates nothing; no container
 # runtime or an unreachable cluster is one line and REPORTS_DIR/preflight/junit.xml naming it. The
 # suite writes junit.xml, results.json and summary.md into reports/<run-id>/ itself (reports/latest).
-conformance:
+conformance: ## run the suite on kind (Docker or Podman) or CLUSTER=existing; reports in REPORTS_DIR/<run>/
 	@$(GO) build -o .cache/bin/conformance ./tools/conformance && .cache/bin/conformance preflight
 	$(GINKGO) --tags e2e -v --no-color --timeout=2h \
 		$(if $(LABEL_FILTER),--label-filter='$(LABEL_FILTER)') \
@@ -76,12 +77,12 @@ conformance:
 # Defaults: N-1 -> N of versions/versions.yaml, in place. The same preflight, with FROM, TO and
 # MODE checked as the upgrade suite checks them.
 UPGRADE_FLAGS = $(if $(FROM),--from='$(FROM)') $(if $(TO),--to='$(TO)') $(if $(MODE),--mode='$(MODE)')
-upgrade:
+upgrade: ## the upgrade verification suite: FROM=1.30.5 TO=1.31.1 MODE=inplace|canary (default N-1 -> N, in place)
 	@$(GO) build -o .cache/bin/conformance ./tools/conformance && .cache/bin/conformance preflight upgrade $(UPGRADE_FLAGS)
 	$(GINKGO) --tags e2e -v --no-color --timeout=3h \
 		./suites/upgrade -- $(UPGRADE_FLAGS)
 
-clean:
+clean: ## delete the kind cluster and the generated reports
 	-$(GO) run ./tools/conformance cluster delete --name $(or $(CLUSTER_NAME),mtls-conformance)
 	find $(REPORTS_DIR) -mindepth 1 ! -name README.md -exec rm -rf {} +
 

@@ -7,6 +7,8 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -32,6 +34,61 @@ func runMake(t *testing.T, args ...string) (stdout, stderr string, code int) {
 		t.Fatal(err)
 	}
 	return out.String(), errb.String(), code
+}
+
+// makefileTargets reads the Makefile's commands: its .PHONY targets and every rule target that
+// is not a file. An empty rule (no prerequisites, no recipe: the FORCE idiom) is not a command.
+func makefileTargets(t *testing.T) (phony, rules []string) {
+	t.Helper()
+	data, err := os.ReadFile(filepath.Join(repoDir, "Makefile"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	empty := map[string]bool{}
+	for _, m := range regexp.MustCompile(`(?m)^([A-Za-z0-9_-]+):[ \t]*\n([^\t]|$)`).FindAllStringSubmatch(string(data), -1) {
+		empty[m[1]] = true
+	}
+	for _, m := range regexp.MustCompile(`(?m)^\.PHONY:(.*)$`).FindAllStringSubmatch(string(data), -1) {
+		for _, target := range strings.Fields(m[1]) {
+			if !empty[target] {
+				phony = append(phony, target)
+			}
+		}
+	}
+	for _, m := range regexp.MustCompile(`(?m)^([A-Za-z0-9_./-]+)\s*:([^=]|$)`).FindAllStringSubmatch(string(data), -1) {
+		if !strings.ContainsAny(m[1], "/.") && !empty[m[1]] { // .PHONY, .cache/versions.mk: not commands
+			rules = append(rules, m[1])
+		}
+	}
+	return phony, rules
+}
+
+// TestMakeHelpListsEveryTarget: bare `make` is `make help`, which lists every target with its
+// one-line description; every target that is not a file is .PHONY.
+func TestMakeHelpListsEveryTarget(t *testing.T) {
+	phony, rules := makefileTargets(t)
+	if len(rules) < 10 {
+		t.Fatalf("read only %v from the Makefile", rules)
+	}
+	for _, r := range rules {
+		if !slices.Contains(phony, r) {
+			t.Errorf("target %s is not .PHONY", r)
+		}
+	}
+	help, errOut, code := runMake(t, "help")
+	if code != 0 || errOut != "" {
+		t.Fatalf("make help: exit %d, stderr %q", code, errOut)
+	}
+	bare, _, code := runMake(t)
+	if code != 0 || bare != help {
+		t.Errorf("bare make (exit %d) printed\n%s\nwant make help's\n%s", code, bare, help)
+	}
+	for _, target := range phony {
+		line := regexp.MustCompile(`(?m)^  make ` + regexp.QuoteMeta(target) + ` +(\S.*)$`).FindStringSubmatch(help)
+		if line == nil {
+			t.Errorf("make help lacks %s with a description:\n%s", target, help)
+		}
+	}
 }
 
 // TestMakeUpgradePreflight: a bad FROM or MODE stops `make upgrade` at the preflight, before the
