@@ -37,9 +37,10 @@ lint: fmt-check vet actionlint ## gofmt, go vet and actionlint
 fmt-check: ## every Go file is gofmt-formatted
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed: $$out"; exit 1; fi
 
-vet: ## go vet, with and without the e2e build tag
+vet: ## go vet, with and without the e2e and localcluster build tags
 	$(GO) vet ./...
 	$(GO) vet -tags e2e ./suites/...
+	$(GO) vet -tags localcluster ./suites/localcluster/
 
 actionlint: ## lint the GitHub workflows
 	$(ACTIONLINT) -color=false
@@ -85,6 +86,27 @@ upgrade: ## the upgrade verification suite: FROM=1.30.5 TO=1.31.1 MODE=inplace|c
 clean: ## delete the kind cluster and the generated reports
 	-$(GO) run ./tools/conformance cluster delete --name $(or $(CLUSTER_NAME),mtls-conformance)
 	find $(REPORTS_DIR) -mindepth 1 ! -name README.md -exec rm -rf {} +
+
+## ---- the local kind tier (a container runtime; everything built here) ----------------------
+
+# Images built here from Go modules and Debian packages (tools/localimages/build.sh; cached in
+# .cache/localimages, rebuilt when a pin changes). Its stdout is the suite settings selecting them.
+.cache/localimages/settings.env: FORCE
+	@mkdir -p .cache/localimages
+	GO=$(GO) tools/localimages/build.sh > $@.tmp && mv $@.tmp $@
+
+kind-images: .cache/localimages/settings.env ## build the kind node, istiod and fixture images locally (Docker, debootstrap, root)
+	@cat $<
+
+# The project's own cluster, Istio and fixture code on a real kind cluster from the local images.
+# No Envoy exists here, so no namespace is injected (INJECT=none).
+test-kind: .cache/localimages/settings.env ## create a kind cluster from the local images, install Istio, deploy the fixtures and check them for real
+	set -a && . ./.cache/localimages/settings.env && set +a && \
+	CLUSTER=kind CLUSTER_NAME=mtls-local LOAD_IMAGES=1 INJECT=none KIND_CONFIG_PATCH=$(CURDIR)/tools/localimages/kind-config.yaml \
+	KEEP_CLUSTER= REUSE_CLUSTER= $(GO) test -tags localcluster -count=1 -timeout=40m -v ./suites/localcluster/
+
+.PHONY: FORCE kind-images test-kind
+FORCE:
 
 ## ---- extras ---------------------------------------------------------------------------------
 
