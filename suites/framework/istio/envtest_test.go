@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -18,6 +19,7 @@ import (
 	"github.com/mtls-conformance/mtls-conformance/suites/framework/envtestenv"
 	admissionv1 "k8s.io/api/admission/v1"
 	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
+	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	apiextensionsclient "k8s.io/apiextensions-apiserver/pkg/client/clientset/clientset"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -125,9 +127,9 @@ func TestBaseChartInstallUninstall(t *testing.T) {
 }
 
 // injector is a stand-in for istiod's sidecar injector on 127.0.0.1: a real AdmissionReview
-// webhook over TLS that adds an istio-proxy container, so the apiserver's own webhook call path
-// is exercised end to end.
-func injector(t *testing.T) (url string, caPEM []byte) {
+// webhook over TLS that adds an istio-proxy container running image(), so the apiserver's own
+// webhook call path is exercised end to end.
+func injector(t *testing.T, image func() string) (url string, caPEM []byte) {
 	t.Helper()
 	srv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		body, _ := io.ReadAll(r.Body)
@@ -136,7 +138,8 @@ func injector(t *testing.T) (url string, caPEM []byte) {
 			http.Error(w, "bad review", http.StatusBadRequest)
 			return
 		}
-		patch := `[{"op":"add","path":"/spec/containers/-","value":{"name":"istio-proxy","image":"docker.io/istio/proxyv2:1.31.1"}}]`
+		proxy, _ := json.Marshal(corev1.Container{Name: "istio-proxy", Image: image()})
+		patch := `[{"op":"add","path":"/spec/containers/-","value":` + string(proxy) + `}]`
 		pt := admissionv1.PatchTypeJSONPatch
 		review.Response = &admissionv1.AdmissionResponse{UID: review.Request.UID, Allowed: true, Patch: []byte(patch), PatchType: &pt}
 		review.Request = nil
@@ -206,7 +209,7 @@ func TestIstiodValuesAndReadiness(t *testing.T) {
 	if err := deploytest.CompleteRollout(ctx, kube, "istio-system", "istiod-canary"); err != nil {
 		t.Fatal(err)
 	}
-	url, ca := injector(t)
+	url, ca := injector(t, func() string { return "localhost:5000/istio/proxyv2:1.31.1" })
 	closed := "https://" + closedAddr(t) + "/inject"
 	setWebhooks := func(url string) {
 		t.Helper()
@@ -273,7 +276,10 @@ func TestUpgradeAndUninstall(t *testing.T) {
 	if _, err := in.InstallIstiod(ctx); err != nil {
 		t.Fatal(err)
 	}
-	url, ca := injector(t)
+	// The injector answers with the proxy image of the istiod version that runs.
+	var proxyImage atomic.Value
+	proxyImage.Store("registry.istio.io/testing/proxyv2:1.31.0")
+	url, ca := injector(t, func() string { return proxyImage.Load().(string) })
 	chartConfigs := map[string]admissionregistrationv1.WebhookClientConfig{}
 	// point sets every injector webhook's client config: to the live injector, or back to what
 	// the chart rendered (so helm upgrade's server-side apply meets the fields it owns).
@@ -336,6 +342,7 @@ func TestUpgradeAndUninstall(t *testing.T) {
 		t.Errorf("istiod image after upgrade %q", got)
 	}
 	// istiod would now run the new version; point the webhooks at the injector again.
+	proxyImage.Store("registry.istio.io/testing/proxyv2:1.31.1")
 	live()
 	if err := <-errc; err != nil {
 		t.Fatalf("upgrade: %v", err)
@@ -386,5 +393,104 @@ func TestUninstallKeepsForeignNamespace(t *testing.T) {
 	ns, err := kube.CoreV1().Namespaces().Get(ctx, "istio-system", metav1.GetOptions{})
 	if err != nil || ns.DeletionTimestamp != nil {
 		t.Errorf("pre-existing istio-system after uninstall: %v %v", ns, err)
+	}
+}
+
+// rolloutAt stands in for the Deployment controller at one point of a rollout of istiod's
+// current generation: replicas pods in all, updated of them from the new template, available of
+// them available, and the Available condition True (the controller sets it once
+// availableReplicas >= replicas - maxUnavailable, which one old pod satisfies).
+func rolloutAt(ctx context.Context, t *testing.T, kube kubernetes.Interface, name string, replicas, updated, available int32) {
+	t.Helper()
+	dep, err := kube.AppsV1().Deployments("istio-system").Get(ctx, name, metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := metav1.Now()
+	dep.Status = appsv1.DeploymentStatus{
+		ObservedGeneration: dep.Generation,
+		Replicas:           replicas,
+		UpdatedReplicas:    updated,
+		ReadyReplicas:      available,
+		AvailableReplicas:  available,
+		Conditions: []appsv1.DeploymentCondition{
+			{Type: appsv1.DeploymentAvailable, Status: corev1.ConditionTrue, Reason: "MinimumReplicasAvailable", LastUpdateTime: now, LastTransitionTime: now},
+			{Type: appsv1.DeploymentProgressing, Status: corev1.ConditionTrue, Reason: "ReplicaSetUpdated", LastUpdateTime: now, LastTransitionTime: now},
+		},
+	}
+	if _, err := kube.AppsV1().Deployments("istio-system").UpdateStatus(ctx, dep, metav1.UpdateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestWaitReadyWaitsForTheRollout: istiod's chart rolls out with maxSurge 100 % (istio-discovery
+// values.yaml rollingMaxSurge), so with one replica the Deployment stays Available=True on the
+// old pod while the new one starts. WaitReady must wait as `kubectl rollout status` does
+// (k8s.io/kubectl pkg/polymorphichelpers/rollout_status.go, DeploymentStatusViewer), and then
+// until the injector answering is the new istiod: the injected istio-proxy must run
+// <hub>/proxyv2:<tag> of the control plane just installed.
+func TestWaitReadyWaitsForTheRollout(t *testing.T) {
+	in, kube, _ := installer(t, Options{Version: "1.31.0", Tag: "1.31.0", ReadyTimeout: 2 * time.Second})
+	ctx := context.Background()
+	if _, err := in.InstallBase(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := in.InstallIstiod(ctx); err != nil {
+		t.Fatal(err)
+	}
+	dep, err := kube.AppsV1().Deployments("istio-system").Get(ctx, "istiod", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ru := dep.Spec.Strategy.RollingUpdate; ru == nil || ru.MaxSurge == nil || ru.MaxSurge.String() != "100%" || dep.Spec.Replicas == nil || *dep.Spec.Replicas != 1 {
+		t.Fatalf("istiod rolls out with %+v, %v replicas; the test assumes the chart's maxSurge 100%% and 1 replica", dep.Spec.Strategy.RollingUpdate, dep.Spec.Replicas)
+	}
+	var proxyImage atomic.Value
+	proxyImage.Store("registry.istio.io/testing/proxyv2:1.31.0")
+	url, ca := injector(t, func() string { return proxyImage.Load().(string) })
+	mwc, err := kube.AdmissionregistrationV1().MutatingWebhookConfigurations().Get(ctx, "istio-sidecar-injector", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range mwc.Webhooks {
+		mwc.Webhooks[i].ClientConfig = admissionClientConfig(url, ca)
+	}
+	if _, err := kube.AdmissionregistrationV1().MutatingWebhookConfigurations().Update(ctx, mwc, metav1.UpdateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+
+	// Each point of the rollout is Available=True, and the injector already answers as wanted:
+	// only the replica counts say the rollout has not finished.
+	for _, tc := range []struct {
+		what                         string
+		replicas, updated, available int32
+		want                         string
+	}{
+		{"new ReplicaSet not scaled up yet", 1, 0, 1, "istiod Deployment rollout: 0 out of 1 new replicas have been updated"},
+		{"new pod starting beside the old one", 2, 1, 1, "istiod Deployment rollout: 1 old replicas are pending termination"},
+		{"new pod ready, old pod not removed yet", 2, 1, 2, "istiod Deployment rollout: 1 old replicas are pending termination"},
+	} {
+		rolloutAt(ctx, t, kube, "istiod", tc.replicas, tc.updated, tc.available)
+		err := in.WaitReady(ctx)
+		if err == nil || !strings.HasSuffix(err.Error(), "not ready: after 2s: "+tc.want) {
+			t.Errorf("%s (Available=True, %d replicas, %d updated, %d available): WaitReady = %v, want it still waiting: %s", tc.what, tc.replicas, tc.updated, tc.available, err, tc.want)
+		}
+	}
+
+	// Rolled out, but the injector that answers is still an old istiod, or one of another hub.
+	if err := deploytest.CompleteRollout(ctx, kube, "istio-system", "istiod"); err != nil {
+		t.Fatal(err)
+	}
+	for _, wrong := range []string{"registry.istio.io/testing/proxyv2:1.30.5", "docker.io/istio/proxyv2:1.31.0"} {
+		proxyImage.Store(wrong)
+		err := in.WaitReady(ctx)
+		want := "not ready: after 2s: injection webhook injected istio-proxy image " + wrong + ", not registry.istio.io/testing/proxyv2:1.31.0 (the image of the control plane just installed)"
+		if err == nil || !strings.HasSuffix(err.Error(), want) {
+			t.Errorf("injector answering with %s: WaitReady = %v, want ...%s", wrong, err, want)
+		}
+	}
+	proxyImage.Store("registry.istio.io/testing/proxyv2:1.31.0")
+	if err := in.WaitReady(ctx); err != nil {
+		t.Errorf("rolled out, new injector: %v", err)
 	}
 }

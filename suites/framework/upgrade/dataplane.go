@@ -6,11 +6,11 @@ import (
 	"slices"
 	"strings"
 
-	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 
 	"github.com/mtls-conformance/mtls-conformance/suites/framework/deploy"
+	"github.com/mtls-conformance/mtls-conformance/suites/framework/istio"
 )
 
 // SidecarWant is what the sidecars of one namespace must be at a point of the upgrade.
@@ -44,26 +44,10 @@ func Sidecars(ctx context.Context, kube kubernetes.Interface, namespace string) 
 		if p.DeletionTimestamp != nil {
 			continue
 		}
-		out = append(out, Sidecar{Pod: p.Name, Revision: p.Annotations[deploy.RevisionLabel], Image: proxyImage(p)})
+		out = append(out, Sidecar{Pod: p.Name, Revision: p.Annotations[deploy.RevisionLabel], Image: istio.ProxyImage(p)})
 	}
 	slices.SortFunc(out, func(a, b Sidecar) int { return strings.Compare(a.Pod, b.Pod) })
 	return out, nil
-}
-
-// proxyImage is the image of the pod's istio-proxy: a container, or with native sidecars an init
-// container with restartPolicy Always (as deploy.HasSidecar reads it).
-func proxyImage(p *corev1.Pod) string {
-	if !deploy.HasSidecar(p) {
-		return ""
-	}
-	for _, list := range [][]corev1.Container{p.Spec.Containers, p.Spec.InitContainers} {
-		for _, c := range list {
-			if c.Name == deploy.SidecarContainer {
-				return c.Image
-			}
-		}
-	}
-	return ""
 }
 
 // TagMatches reports whether an image reference carries tag, alone or with an image variant: the
