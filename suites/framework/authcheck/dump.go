@@ -65,6 +65,12 @@ type Dump struct {
 	// NodeIPs are the proxy's pod IPs (bootstrap node metadata INSTANCE_IPS); inbound filter
 	// chains can match on them.
 	NodeIPs []netip.Addr
+	// ClustersVersion is the version_info of the last CDS response the proxy accepted
+	// (envoy api envoy/admin/v3/config_dump_shared.proto ClustersConfigDump.version_info): Istio
+	// sends its push version there, "<RFC 3339 time>/<counter>", new with every push
+	// (istio/istio pilot/pkg/xds/xdsgen.go pushXds, delta.go pushDeltaXds; discovery.go
+	// NextVersion).
+	ClustersVersion string
 }
 
 // opaqueType stands in for typed configs this build does not know (Istio's own filters, Wasm,
@@ -142,6 +148,7 @@ func ParseConfigDump(data []byte) (*Dump, error) {
 				}
 			}
 		case *adminv3.ClustersConfigDump:
+			d.ClustersVersion = c.GetVersionInfo()
 			for _, s := range c.GetStaticClusters() {
 				if err := d.addCluster(s.GetCluster()); err != nil {
 					return nil, err
@@ -282,7 +289,7 @@ func (d *Dump) MarshalConfigDump() ([]byte, error) {
 			ActiveState: &adminv3.ListenersConfigDump_DynamicListenerState{Listener: a},
 		})
 	}
-	ccd := &adminv3.ClustersConfigDump{}
+	ccd := &adminv3.ClustersConfigDump{VersionInfo: d.ClustersVersion}
 	for _, c := range d.Clusters {
 		a, err := anypb.New(c)
 		if err != nil {

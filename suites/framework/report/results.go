@@ -203,6 +203,89 @@ type Results struct {
 	SchemaVersion int           `json:"schemaVersion"`
 	Header        Header        `json:"header"`
 	Probes        []ProbeRecord `json:"probes"`
+	// Propagation says, per scenario step (and per reset to the baseline), how the step reached
+	// the sidecars before its probes ran.
+	Propagation []PropagationRecord `json:"propagation,omitempty"`
+}
+
+// ResetStep is the Step of the propagation record of a scenario's reset to the baseline; its
+// StepIndex is the scenario's step count (after the last step).
+const ResetStep = "reset to the baseline"
+
+// PropagationRecord is the propagation barrier's result for one scenario step: after the step's
+// changes, every sidecar's Envoy configuration was read until it gave what the oracle predicts
+// for the step (authcheck.Barrier), and only then were the step's probes run.
+type PropagationRecord struct {
+	Scenario  string `json:"scenario"`
+	Step      string `json:"step"`
+	StepIndex int    `json:"stepIndex"`
+	// Proxies are the sidecars whose configuration was checked (pod.namespace); none when the
+	// mesh had no sidecar, which Note then says ("no proxies").
+	Proxies []string `json:"proxies"`
+	// DurationMs runs from the step's last change to the read that found it in force (or to
+	// the barrier giving up).
+	DurationMs int64 `json:"durationMs"`
+	// InForce: every sidecar's configuration gave the predicted modes.
+	InForce bool `json:"inForce"`
+	// PushSeenOn is a sidecar seen holding istiod's push of the change.
+	PushSeenOn string `json:"pushSeenOn,omitempty"`
+	// Note is what the barrier could not confirm although the step was in force.
+	Note string `json:"note,omitempty"`
+	// Message names every sidecar, port and cluster that disagreed when the step was not in force.
+	Message string    `json:"message,omitempty"`
+	Time    time.Time `json:"time"`
+}
+
+// key identifies a propagation record within a run.
+func (r *PropagationRecord) key() string {
+	return fmt.Sprintf("%s / %d %s", r.Scenario, r.StepIndex, r.Step)
+}
+
+func (r *PropagationRecord) validate() error {
+	switch {
+	case r.Scenario == "":
+		return errors.New("scenario is empty")
+	case r.Step == "":
+		return errors.New("step is empty")
+	case r.StepIndex < 0:
+		return fmt.Errorf("stepIndex %d is negative", r.StepIndex)
+	case r.DurationMs < 0:
+		return fmt.Errorf("durationMs %d is negative", r.DurationMs)
+	}
+	return nil
+}
+
+// RecordPropagation adds one step's propagation record; a later one for the same step (a
+// retried step) replaces it.
+func (r *Run) RecordPropagation(rec PropagationRecord) error {
+	if err := rec.validate(); err != nil {
+		return fmt.Errorf("propagation record %s: %w", rec.key(), err)
+	}
+	if rec.Time.IsZero() {
+		rec.Time = time.Now().UTC()
+	}
+	rec.Message = redact(rec.Message)
+	return r.append(journalEntry{Propagation: &rec})
+}
+
+// SortPropagation puts propagation records in report order: scenarios as Sort orders them, then
+// by step.
+func SortPropagation(records []PropagationRecord) {
+	info := catalog()
+	rank := func(name string) int {
+		if i, ok := info.scenarioIndex[name]; ok {
+			return i
+		}
+		return len(info.scenarioIndex)
+	}
+	slices.SortStableFunc(records, func(a, b PropagationRecord) int {
+		return cmp.Or(
+			cmp.Compare(rank(a.Scenario), rank(b.Scenario)),
+			cmp.Compare(a.Scenario, b.Scenario),
+			cmp.Compare(a.StepIndex, b.StepIndex),
+			cmp.Compare(a.Step, b.Step),
+		)
+	})
 }
 
 // Count returns how many probes have each verdict.
@@ -246,6 +329,17 @@ func ParseResults(data []byte) (*Results, error) {
 		}
 		seen[p.Key()] = true
 	}
+	steps := map[string]bool{}
+	for i := range r.Propagation {
+		p := &r.Propagation[i]
+		if err := p.validate(); err != nil {
+			return nil, fmt.Errorf("propagation[%d]: %v", i, err)
+		}
+		if steps[p.key()] {
+			return nil, fmt.Errorf("propagation[%d]: %s is recorded twice", i, p.key())
+		}
+		steps[p.key()] = true
+	}
 	return &r, nil
 }
 
@@ -253,6 +347,7 @@ func ParseResults(data []byte) (*Results, error) {
 func (r *Results) Marshal() ([]byte, error) {
 	r.SchemaVersion = SchemaVersion
 	Sort(r.Probes)
+	SortPropagation(r.Propagation)
 	data, err := json.MarshalIndent(r, "", "  ")
 	if err != nil {
 		return nil, err

@@ -103,10 +103,11 @@ func (r *Run) DiagnosticsDir() string { return filepath.Join(r.Dir, DiagnosticsD
 
 // journalEntry is one line of a journal: exactly one field is set.
 type journalEntry struct {
-	Started     *time.Time    `json:"started,omitempty"`
-	Environment *Environment  `json:"environment,omitempty"`
-	Infra       *InfraFailure `json:"infra,omitempty"`
-	Probe       *ProbeRecord  `json:"probe,omitempty"`
+	Started     *time.Time         `json:"started,omitempty"`
+	Environment *Environment       `json:"environment,omitempty"`
+	Infra       *InfraFailure      `json:"infra,omitempty"`
+	Probe       *ProbeRecord       `json:"probe,omitempty"`
+	Propagation *PropagationRecord `json:"propagation,omitempty"`
 }
 
 // append writes one journal line with a single write, so a crash loses at most that line.
@@ -200,6 +201,7 @@ func (r *Run) Results() (*Results, error) {
 	slices.Sort(files)
 	res := &Results{SchemaVersion: SchemaVersion, Header: Header{RunID: r.ID}}
 	latest := map[Key]ProbeRecord{}
+	propagation := map[string]PropagationRecord{}
 	var envs []journalEntry
 	for _, file := range files {
 		entries, err := readJournal(file)
@@ -220,6 +222,10 @@ func (r *Run) Results() (*Results, error) {
 				if prev, ok := latest[e.Probe.Key()]; !ok || !e.Probe.Time.Before(prev.Time) {
 					latest[e.Probe.Key()] = *e.Probe
 				}
+			case e.Propagation != nil:
+				if prev, ok := propagation[e.Propagation.key()]; !ok || !e.Propagation.Time.Before(prev.Time) {
+					propagation[e.Propagation.key()] = *e.Propagation
+				}
 			}
 		}
 	}
@@ -234,6 +240,10 @@ func (r *Run) Results() (*Results, error) {
 		res.Probes = append(res.Probes, rec)
 	}
 	Sort(res.Probes)
+	for _, rec := range propagation {
+		res.Propagation = append(res.Propagation, rec)
+	}
+	SortPropagation(res.Propagation)
 	return res, nil
 }
 

@@ -5,6 +5,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/mtls-conformance/mtls-conformance/fixtures"
 	"github.com/mtls-conformance/mtls-conformance/scenarios"
@@ -116,22 +118,107 @@ func RenderSummary(res *Results) []byte {
 		endParagraph(&b)
 	}
 
-	for _, steps := range groupSteps(res.Probes) {
-		name := steps[0].scenario
+	propagation := map[string][]*PropagationRecord{}
+	var propagated []string // scenarios in report order
+	for i := range res.Propagation {
+		r := &res.Propagation[i]
+		if propagation[r.Scenario] == nil {
+			propagated = append(propagated, r.Scenario)
+		}
+		propagation[r.Scenario] = append(propagation[r.Scenario], r)
+	}
+	heading := func(name string) {
 		if title := catalog().titles[name]; title != "" {
 			fmt.Fprintf(&b, "## %s — %s\n\n", name, title)
 		} else {
 			fmt.Fprintf(&b, "## %s\n\n", name)
 		}
+	}
+	for _, steps := range groupSteps(res.Probes) {
+		name := steps[0].scenario
+		heading(name)
 		for _, st := range steps {
 			fmt.Fprintf(&b, "### Step %d: %s — %s\n\n", st.index+1, st.name, convergenceText(st.records))
+			if i := slices.IndexFunc(propagation[name], func(r *PropagationRecord) bool { return r.StepIndex == st.index && r.Step == st.name }); i >= 0 {
+				writeStepPropagation(&b, propagation[name][i])
+				propagation[name] = slices.Delete(propagation[name], i, i+1)
+			}
 			writeGrid(&b, st.records)
 			writeFailures(&b, st.records)
+		}
+		writeOtherPropagation(&b, propagation[name])
+		delete(propagation, name)
+	}
+	// Steps that moved the mesh without recording probes (a label filter left them out).
+	for _, name := range propagated {
+		if records, ok := propagation[name]; ok {
+			heading(name)
+			writeOtherPropagation(&b, records)
 		}
 	}
 	b.WriteString("✔ expected outcome · ✘ unexpected, then the expected one · 🔒 mutual TLS (XFCC present) · " +
 		"000 (exit 56) connection reset · 503 the client's sidecar could not connect · ⚠ infrastructure error · – skipped\n")
 	return []byte(b.String())
+}
+
+// propagationText says how a step reached the sidecars before it was probed.
+func propagationText(r *PropagationRecord) string {
+	var details []string
+	if r.PushSeenOn != "" {
+		details = append(details, "istiod's push seen on "+r.PushSeenOn)
+	}
+	if r.Note != "" {
+		details = append(details, r.Note)
+	}
+	suffix := ""
+	if len(details) > 0 {
+		suffix = " (" + strings.Join(details, "; ") + ")"
+	}
+	switch {
+	case r.InForce && len(r.Proxies) == 0:
+		return "No sidecar to wait on" + suffix
+	case r.InForce:
+		return fmt.Sprintf("In force on %d sidecars %s after the change%s", len(r.Proxies), msText(r.DurationMs), suffix)
+	}
+	return fmt.Sprintf("✘ Not in force on every sidecar after %s", msText(r.DurationMs))
+}
+
+// writeStepPropagation writes, under a step's heading, how the step reached the sidecars.
+func writeStepPropagation(b *strings.Builder, r *PropagationRecord) {
+	if r.InForce {
+		fmt.Fprintf(b, "%s; probed after that.\n\n", propagationText(r))
+		return
+	}
+	fmt.Fprintf(b, "%s; the step's probes were not run:\n", propagationText(r))
+	writeExcerpt(b, r.Message)
+}
+
+// writeOtherPropagation writes a scenario's propagation records that have no probes of their own:
+// its reset to the baseline, and steps a label filter left without probes.
+func writeOtherPropagation(b *strings.Builder, records []*PropagationRecord) {
+	for _, r := range records {
+		what := fmt.Sprintf("Step %d (%s, not probed)", r.StepIndex+1, r.Step)
+		if r.Step == ResetStep {
+			what = "Reset to the baseline"
+		}
+		text := lowerFirstLetter(propagationText(r))
+		if r.InForce {
+			fmt.Fprintf(b, "%s: %s.\n\n", what, text)
+			continue
+		}
+		fmt.Fprintf(b, "%s: %s:\n", what, text)
+		writeExcerpt(b, r.Message)
+	}
+}
+
+// lowerFirstLetter lowercases a sentence's first letter, after any mark before it ("✘ ").
+func lowerFirstLetter(s string) string {
+	for i, r := range s {
+		if unicode.IsLetter(r) {
+			return s[:i] + string(unicode.ToLower(r)) + s[i+utf8.RuneLen(r):]
+		}
+	}
+	return s
 }
 
 // convergenceText says how long the step took to converge: the slowest passing probe's time

@@ -13,20 +13,17 @@ import (
 // WorkloadDump reads the Envoy configuration of the workload's sidecar (seed 002's
 // `istioctl exp auth check` view, rebuilt from the config dump).
 func (w *World) WorkloadDump(ctx context.Context, wl fixtures.Workload) (*authcheck.Dump, error) {
-	if w.fetcher == nil {
-		f, err := authcheck.NewFetcher(w.Config)
-		if err != nil {
-			return nil, err
-		}
-		w.fetcher = f
+	f, err := w.dumpFetcher()
+	if err != nil {
+		return nil, err
 	}
-	pods, err := w.fetcher.Sidecars(ctx, wl.Namespace, "")
+	pods, err := f.Sidecars(ctx, wl.Namespace, "")
 	if err != nil {
 		return nil, err
 	}
 	for i := range pods {
 		if matchesLabels(wl.PodLabels, pods[i].Labels) {
-			data, err := w.fetcher.ConfigDump(ctx, &pods[i])
+			data, err := f.ConfigDump(ctx, &pods[i])
 			if err != nil {
 				return nil, err
 			}
@@ -34,6 +31,13 @@ func (w *World) WorkloadDump(ctx context.Context, wl fixtures.Workload) (*authch
 		}
 	}
 	return nil, fmt.Errorf("%s: no running pod with an istio-proxy container", wl.Ref)
+}
+
+// dumpFetcher is the one config dump reader of the world, made on first use (the barrier polls
+// from several goroutines).
+func (w *World) dumpFetcher() (*authcheck.Fetcher, error) {
+	w.fetcherOnce.Do(func() { w.fetcher, w.fetcherErr = authcheck.NewFetcher(w.Config) })
+	return w.fetcher, w.fetcherErr
 }
 
 func matchesLabels(want, have map[string]string) bool {

@@ -24,6 +24,7 @@ import (
 	"github.com/mtls-conformance/mtls-conformance/fixtures"
 	"github.com/mtls-conformance/mtls-conformance/scenarios"
 	"github.com/mtls-conformance/mtls-conformance/scenarios/oracle"
+	"github.com/mtls-conformance/mtls-conformance/scenarios/policy"
 	"github.com/mtls-conformance/mtls-conformance/suites/framework/authcheck"
 	"github.com/mtls-conformance/mtls-conformance/suites/framework/cluster"
 	"github.com/mtls-conformance/mtls-conformance/suites/framework/deploy"
@@ -319,10 +320,14 @@ func (w *World) MeshWideAllowed() error {
 	return cluster.MeshWideAllowed(w.Created, w.Settings.AllowMeshWide)
 }
 
-// ApplyStep moves the mesh to step i of s: deletions, namespace relabels with restarts, then the
-// step's objects in order (each younger than the last).
+// ApplyStep moves the mesh to step i of s — deletions, namespace relabels with restarts, then
+// the step's objects in order (each younger than the last) — and waits until the step is in
+// force on every sidecar (the propagation barrier, recorded for the step). A step whose changes
+// are made but not in force returns a *authcheck.PropagationError: its probes would assert a
+// state the mesh is not in.
 func (w *World) ApplyStep(ctx context.Context, s *scenarios.Scenario, i int) error {
 	step := s.Steps[i]
+	before := w.pushSnapshot(ctx, len(step.Delete)+len(step.Apply) > 0)
 	if err := w.Deployer.DeleteObjects(ctx, step.Delete); err != nil {
 		return err
 	}
@@ -334,11 +339,15 @@ func (w *World) ApplyStep(ctx context.Context, s *scenarios.Scenario, i int) err
 			return err
 		}
 	}
-	return w.Deployer.ApplyObjects(ctx, step.Apply)
+	if err := w.Deployer.ApplyObjects(ctx, step.Apply); err != nil {
+		return err
+	}
+	return w.awaitInForce(ctx, s.Name, step.Name, i, s.StateAt(w.Topology, i), before)
 }
 
 // ResetScenario removes what s left in force and puts relabelled namespaces back as the
-// fixtures define them, restarting their pods, so no scenario leaks into the next.
+// fixtures define them, restarting their pods, so no scenario leaks into the next; then it waits
+// until the baseline is in force on every sidecar (recorded as the step report.ResetStep).
 func (w *World) ResetScenario(ctx context.Context, s *scenarios.Scenario) error {
 	// Every object any step applies: a scenario that failed half-way has not reached the last
 	// step's state (DeleteObjects passes over what is already gone).
@@ -351,6 +360,7 @@ func (w *World) ResetScenario(ctx context.Context, s *scenarios.Scenario) error 
 		}
 	}
 	var errs []error
+	before := w.pushSnapshot(ctx, w.anyPresent(ctx, keys))
 	if err := w.Deployer.DeleteObjects(ctx, keys); err != nil {
 		errs = append(errs, err)
 	}
@@ -374,7 +384,26 @@ func (w *World) ResetScenario(ctx context.Context, s *scenarios.Scenario) error 
 			errs = append(errs, err)
 		}
 	}
+	if len(errs) == 0 {
+		errs = append(errs, w.awaitInForce(ctx, s.Name, report.ResetStep, len(s.Steps), BaselineState(w.Topology), before))
+	}
 	return errors.Join(errs...)
+}
+
+// anyPresent says whether any of the objects ("Kind namespace/name") exists: deleting only
+// absent ones changes nothing istiod would push. When the cluster cannot say, it assumes so.
+func (w *World) anyPresent(ctx context.Context, keys []string) bool {
+	managed, err := w.Deployer.ListManaged(ctx)
+	if err != nil {
+		return len(keys) > 0
+	}
+	kinds := map[string]string{"peerauthentications": policy.KindPeerAuthentication, "destinationrules": policy.KindDestinationRule}
+	for _, m := range managed {
+		if kind, ok := kinds[m.Resource]; ok && slices.Contains(keys, kind+" "+m.Namespace+"/"+m.Name) {
+			return true
+		}
+	}
+	return false
 }
 
 // ProbeOptions are the probe engine's options from the run's settings.
@@ -411,7 +440,8 @@ func (w *World) Probe(ctx context.Context, expect []scenarios.ProbeOutcome) (map
 	return out, nil
 }
 
-// Baseline is what every probe observes with no policy: where each scenario must leave the mesh.
+// Baseline is what every probe observes with no policy (BaselineState): where each scenario must
+// leave the mesh.
 func (w *World) Baseline() ([]scenarios.ProbeOutcome, error) {
 	return oracle.Predict(oracle.Input{Topology: w.Topology, TrustDomain: w.Settings.TrustDomain})
 }
