@@ -12,8 +12,10 @@ import (
 	"time"
 
 	"github.com/mtls-conformance/mtls-conformance/suites/framework/cluster"
+	"github.com/mtls-conformance/mtls-conformance/suites/framework/istio"
 	"github.com/mtls-conformance/mtls-conformance/suites/framework/report"
 	"github.com/mtls-conformance/mtls-conformance/suites/framework/settings"
+	"github.com/mtls-conformance/mtls-conformance/suites/framework/world"
 	engine "github.com/mtls-conformance/mtls-conformance/suites/framework/upgrade"
 	"github.com/mtls-conformance/mtls-conformance/versions"
 )
@@ -125,6 +127,28 @@ func preflight(flags *flag.FlagSet, s *settings.Settings, opts *engine.Options) 
 			if _, err := pins.NodeImageFor(s.IstioVersion); err != nil {
 				return bad("istio version", err)
 			}
+		}
+	}
+	// What world.Setup checks before it creates anything, in the same order.
+	if s.ClusterMode == settings.ModeKind && s.NodeImage != "" {
+		warning, err := cluster.CheckNodeImage(s.NodeImage)
+		if err != nil {
+			return bad("node image", err)
+		}
+		if warning != "" {
+			fmt.Fprintln(os.Stderr, "warning:", warning)
+		}
+	}
+	if s.KindPatch != "" {
+		if _, err := cluster.LoadConfigPatch(s.KindPatch); err != nil {
+			return bad("kind config patch", err)
+		}
+	}
+	if s.IstioCharts != "" && (s.ClusterMode == settings.ModeKind || s.InstallIstio) {
+		// Local charts only: a chart repository is the suite's to reach (an unreachable one is
+		// not bad input).
+		if err := istio.CheckCharts(world.IstioOptions(*s, io.Discard)); err != nil {
+			return bad("istio charts", err)
 		}
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), preflightTimeout)

@@ -58,6 +58,7 @@ func assertPreflightJUnit(t *testing.T, reports, step string) {
 // and create nothing: not even the reports directory.
 func TestPreflightBadInput(t *testing.T) {
 	kubeconfig := writeKubeconfig(t, "https://127.0.0.1:1")
+	emptyDir := t.TempDir()
 	cases := map[string]struct {
 		args []string
 		env  map[string]string
@@ -81,6 +82,12 @@ func TestPreflightBadInput(t *testing.T) {
 		"upgrade mode":    {[]string{"upgrade", "--mode=blue"}, nil, `upgrade mode "blue": want inplace or canary`},
 		"upgrade setting": {[]string{"upgrade"}, map[string]string{"CERT_TTL": "0s"}, "cert-ttl"},
 		"upgrade stray":   {[]string{"upgrade", "now"}, nil, `unexpected argument "now"`},
+		// What the suite checks before creating anything, preflight checks too.
+		"node image":   {nil, map[string]string{"NODE_IMAGE": "Not An Image"}, `node image: image "Not An Image"`},
+		"kind patch":   {nil, map[string]string{"KIND_CONFIG_PATCH": "/nonexistent/kind.yaml"}, "kind config patch"},
+		"charts":       {nil, map[string]string{"ISTIO_CHARTS": emptyDir, "ISTIO_TAG": "1.31.0"}, "no base chart in " + emptyDir},
+		"inject":       {nil, map[string]string{"INJECT": "kube-system"}, `injected namespace "kube-system" is not a fixture namespace`},
+		"mirror image": {nil, map[string]string{"CURL_IMAGE": "mirror/curl"}, `image "mirror/curl" is not an image reference`},
 	}
 	for name, tc := range cases {
 		t.Run(name, func(t *testing.T) {

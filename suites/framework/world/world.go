@@ -271,10 +271,13 @@ func meshTrustDomain(ctx context.Context, kube kubernetes.Interface, found *clus
 	return fixtures.DefaultTrustDomain, nil
 }
 
-func (w *World) istioOptions() istio.Options {
-	s := w.Settings
+func (w *World) istioOptions() istio.Options { return IstioOptions(w.Settings, w.out) }
+
+// IstioOptions are the Helm install options a run with settings s uses; preflight checks the
+// charts with the same.
+func IstioOptions(s settings.Settings, out io.Writer) istio.Options {
 	return istio.Options{
-		Version: s.IstioVersion, ChartsDir: s.IstioCharts, Hub: s.IstioHub, Tag: s.IstioTag, Out: w.out,
+		Version: s.IstioVersion, ChartsDir: s.IstioCharts, Hub: s.IstioHub, Tag: s.IstioTag, Out: out,
 		// The chart defaults to cluster.local (istio-discovery values.yaml meshConfig); the
 		// expectations' SPIFFE IDs use the run's trust domain.
 		Values: map[string]any{"meshConfig": map[string]any{"trustDomain": s.TrustDomain}},
