@@ -114,18 +114,28 @@ func (in *Installer) BaseValues() map[string]any {
 	return v
 }
 
-// IstiodValues are the istiod chart's values: namespace, revision, and the hub/tag overrides
+// IstiodValues are the istiod chart's values: namespace, revision, the hub/tag overrides
 // (global.hub and global.tag: the image is "{hub}/pilot:{tag}", istio-discovery
-// templates/deployment.yaml), then Options.Values merged over them.
+// templates/deployment.yaml), the resource requests, then Options.Values merged over them.
+//
+// The requests go where Istio's demo profile puts them (istio-discovery files/profile-demo.yaml):
+// pilot.resources.requests, which the chart copies to .Values.resources for istiod's container
+// (templates/zzy_descope_legacy.yaml, deployment.yaml), and global.proxy.resources.requests, which
+// the injector puts on every istio-proxy (files/injection-template.yaml "resources"; the chart's
+// limits stay).
 func (in *Installer) IstiodValues() map[string]any {
-	global := map[string]any{"istioNamespace": in.opts.Namespace}
+	r := in.opts.Requests
+	requests := func(cpu, memory string) map[string]any {
+		return map[string]any{"resources": map[string]any{"requests": map[string]any{"cpu": cpu, "memory": memory}}}
+	}
+	global := map[string]any{"istioNamespace": in.opts.Namespace, "proxy": requests(r.ProxyCPU, r.ProxyMemory)}
 	if in.opts.Hub != "" {
 		global["hub"] = in.opts.Hub
 	}
 	if in.opts.Tag != "" {
 		global["tag"] = in.opts.Tag
 	}
-	v := map[string]any{"global": global}
+	v := map[string]any{"global": global, "pilot": requests(r.IstiodCPU, r.IstiodMemory)}
 	if in.opts.Revision != "" {
 		v["revision"] = in.opts.Revision
 	}

@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"reflect"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -17,6 +18,7 @@ import (
 	"github.com/mtls-conformance/mtls-conformance/suites/framework/deploy"
 	"github.com/mtls-conformance/mtls-conformance/suites/framework/deploy/deploytest"
 	"github.com/mtls-conformance/mtls-conformance/suites/framework/envtestenv"
+	"github.com/mtls-conformance/mtls-conformance/suites/framework/settings"
 	admissionv1 "k8s.io/api/admission/v1"
 	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
 	appsv1 "k8s.io/api/apps/v1"
@@ -492,5 +494,85 @@ func TestWaitReadyWaitsForTheRollout(t *testing.T) {
 	proxyImage.Store("registry.istio.io/testing/proxyv2:1.31.0")
 	if err := in.WaitReady(ctx); err != nil {
 		t.Errorf("rolled out, new injector: %v", err)
+	}
+}
+
+// renderedRequests reads what Istio's real chart rendered for revision rev: istiod's container
+// requests (istio-discovery templates/deployment.yaml, .Values.resources) and the proxy
+// resources the injector is configured with (the istio-sidecar-injector ConfigMap's values,
+// global.proxy.resources, which files/injection-template.yaml puts on every istio-proxy).
+func renderedRequests(ctx context.Context, t *testing.T, kube kubernetes.Interface, rev string) (istiod corev1.ResourceRequirements, proxy map[string]map[string]string) {
+	t.Helper()
+	suffix := ""
+	if rev != "" {
+		suffix = "-" + rev
+	}
+	dep, err := kube.AppsV1().Deployments("istio-system").Get(ctx, "istiod"+suffix, metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range dep.Spec.Template.Spec.Containers {
+		if c.Name == "discovery" {
+			istiod = c.Resources
+		}
+	}
+	cm, err := kube.CoreV1().ConfigMaps("istio-system").Get(ctx, "istio-sidecar-injector"+suffix, metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var values struct {
+		Global struct {
+			Proxy struct {
+				Resources map[string]map[string]string `json:"resources"`
+			} `json:"proxy"`
+		} `json:"global"`
+	}
+	if err := json.Unmarshal([]byte(cm.Data["values"]), &values); err != nil {
+		t.Fatal(err)
+	}
+	return istiod, values.Global.Proxy.Resources
+}
+
+// TestResourceRequests: by default istiod and every sidecar request what Istio's demo profile
+// sets (istio-discovery files/profile-demo.yaml: pilot 10m/100Mi, global.proxy 10m/40Mi), so
+// that a surge or canary istiod fits a 2-vCPU machine; the proxies keep the chart's limits.
+// --istio-requests raises them (here: a second control plane as a revision).
+func TestResourceRequests(t *testing.T) {
+	in, kube, env := installer(t, Options{Tag: "1.31.1"})
+	ctx := context.Background()
+	if _, err := in.InstallBase(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := in.InstallIstiod(ctx); err != nil {
+		t.Fatal(err)
+	}
+	istiod, proxy := renderedRequests(ctx, t, kube, "")
+	if got := istiod.Requests; got.Cpu().String() != "10m" || got.Memory().String() != "100Mi" || len(istiod.Limits) != 0 {
+		t.Errorf("istiod resources %v, want requests cpu 10m memory 100Mi and no limits", istiod)
+	}
+	want := map[string]map[string]string{"requests": {"cpu": "10m", "memory": "40Mi"}, "limits": {"cpu": "2000m", "memory": "1024Mi"}}
+	if !reflect.DeepEqual(proxy, want) {
+		t.Errorf("injected proxy resources %v, want %v", proxy, want)
+	}
+
+	var raised settings.Requests
+	if err := raised.Set("istiod=500m/2Gi,proxy=100m/128Mi"); err != nil {
+		t.Fatal(err)
+	}
+	big, err := New(env.Kubeconfig, "", Options{Revision: "big", Tag: "1.31.1", Requests: raised, ChartsDir: in.opts.ChartsDir, HelmTimeout: time.Minute, Out: &testWriter{t}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { big.Close() })
+	if _, err := big.InstallIstiod(ctx); err != nil {
+		t.Fatal(err)
+	}
+	istiod, proxy = renderedRequests(ctx, t, kube, "big")
+	if got := istiod.Requests; got.Cpu().String() != "500m" || got.Memory().String() != "2Gi" {
+		t.Errorf("raised istiod resources %v, want requests cpu 500m memory 2Gi", istiod)
+	}
+	want["requests"] = map[string]string{"cpu": "100m", "memory": "128Mi"}
+	if !reflect.DeepEqual(proxy, want) {
+		t.Errorf("raised proxy resources %v, want %v", proxy, want)
 	}
 }

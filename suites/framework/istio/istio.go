@@ -18,6 +18,7 @@ import (
 
 	"github.com/mtls-conformance/mtls-conformance/suites/framework/deploy"
 	"github.com/mtls-conformance/mtls-conformance/suites/framework/kubeclient"
+	"github.com/mtls-conformance/mtls-conformance/suites/framework/settings"
 	"github.com/mtls-conformance/mtls-conformance/versions"
 	"helm.sh/helm/v4/pkg/action"
 	"helm.sh/helm/v4/pkg/cli"
@@ -58,6 +59,9 @@ type Options struct {
 	// Hub and Tag override the images (global.hub, global.tag), e.g. a mirror registry.
 	Hub string
 	Tag string
+	// Requests are istiod's and each sidecar's CPU and memory requests (zero: the default of
+	// package settings, Istio's demo profile's).
+	Requests settings.Requests
 	// Values are extra chart values for istiod, merged over what the options above set.
 	Values map[string]any
 	// TakeOwnership lets Helm adopt objects that exist without Helm's ownership annotations
@@ -126,6 +130,12 @@ func (o *Options) Validate() error {
 	}
 	if o.Tag != "" && !tagRE.MatchString(o.Tag) {
 		return fmt.Errorf("Istio image tag %q is not a valid image tag", o.Tag)
+	}
+	if o.Requests == (settings.Requests{}) {
+		o.Requests = settings.DefaultRequests()
+	}
+	if err := o.Requests.Validate(); err != nil {
+		return fmt.Errorf("Istio resource requests: %w", err)
 	}
 	if o.ChartsDir != "" {
 		info, err := os.Stat(o.ChartsDir)

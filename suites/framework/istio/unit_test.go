@@ -15,6 +15,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/mtls-conformance/mtls-conformance/suites/framework/settings"
 	"github.com/mtls-conformance/mtls-conformance/versions"
 	"helm.sh/helm/v4/pkg/chart/v2/loader"
 	chartutil "helm.sh/helm/v4/pkg/chart/v2/util"
@@ -84,7 +85,7 @@ func TestValidateOptions(t *testing.T) {
 	if err := good.Validate(); err != nil {
 		t.Fatal(err)
 	}
-	if good.Version != "1.31.1" || good.Namespace != "istio-system" || good.RepoURL != "https://istio-release.storage.googleapis.com/charts" {
+	if good.Version != "1.31.1" || good.Namespace != "istio-system" || good.RepoURL != "https://istio-release.storage.googleapis.com/charts" || good.Requests != settings.DefaultRequests() {
 		t.Errorf("defaults: %+v", good)
 	}
 	for _, tc := range []struct {
@@ -100,6 +101,7 @@ func TestValidateOptions(t *testing.T) {
 		{Options{Tag: "1.31.1 latest"}, `Istio image tag "1.31.1 latest" is not a valid image tag`},
 		{Options{Namespace: "Istio_System"}, `Istio namespace "Istio_System"`},
 		{Options{ChartsDir: filepath.Join(t.TempDir(), "missing")}, `is not a directory`},
+		{Options{Requests: settings.Requests{IstiodCPU: "500m"}}, `Istio resource requests: istiod memory "": quantities must match`},
 	} {
 		err := tc.opts.Validate()
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
@@ -135,9 +137,10 @@ func TestValues(t *testing.T) {
 	}
 	defer in.Close()
 	want := map[string]any{
-		"global":   map[string]any{"istioNamespace": "istio-system", "hub": "localhost:5000/istio", "tag": "1.31.1", "logAsJson": true},
+		"global": map[string]any{"istioNamespace": "istio-system", "hub": "localhost:5000/istio", "tag": "1.31.1", "logAsJson": true,
+			"proxy": smallRequests("10m", "40Mi")},
 		"revision": "canary",
-		"pilot":    map[string]any{"autoscaleEnabled": false},
+		"pilot":    map[string]any{"autoscaleEnabled": false, "resources": smallRequests("10m", "100Mi")["resources"]},
 	}
 	if got := in.IstiodValues(); !reflect.DeepEqual(got, want) {
 		t.Errorf("IstiodValues =\n%v\nwant\n%v", got, want)
@@ -148,6 +151,21 @@ func TestValues(t *testing.T) {
 	if in.IstiodRelease() != "istiod-canary" || in.IstiodDeployment() != "istiod-canary" || in.Revision() != "canary" {
 		t.Errorf("names: release %s deployment %s revision %s", in.IstiodRelease(), in.IstiodDeployment(), in.Revision())
 	}
+	var raised settings.Requests
+	if err := raised.Set("istiod=1/3Gi,proxy=200m/256Mi"); err != nil {
+		t.Fatal(err)
+	}
+	up, err := New(offlineKubeconfig(t), "", Options{Requests: raised})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer up.Close()
+	if got, want := up.IstiodValues(), map[string]any{
+		"global": map[string]any{"istioNamespace": "istio-system", "proxy": smallRequests("200m", "256Mi")},
+		"pilot":  smallRequests("1", "3Gi"),
+	}; !reflect.DeepEqual(got, want) {
+		t.Errorf("raised IstiodValues = %v, want %v", got, want)
+	}
 	def, err := New(offlineKubeconfig(t), "", Options{})
 	if err != nil {
 		t.Fatal(err)
@@ -156,9 +174,20 @@ func TestValues(t *testing.T) {
 	if def.IstiodRelease() != "istiod" || def.Revision() != "default" {
 		t.Errorf("default names: %s %s", def.IstiodRelease(), def.Revision())
 	}
-	if got, want := def.IstiodValues(), map[string]any{"global": map[string]any{"istioNamespace": "istio-system"}}; !reflect.DeepEqual(got, want) {
-		t.Errorf("default IstiodValues = %v (no hub/tag/revision unless asked)", got)
+	// Istio's demo profile's requests (istio-discovery files/profile-demo.yaml), not the chart's
+	// 500m/2048Mi for istiod and 100m/128Mi per proxy (values.yaml).
+	if got, want := def.IstiodValues(), map[string]any{
+		"global": map[string]any{"istioNamespace": "istio-system", "proxy": smallRequests("10m", "40Mi")},
+		"pilot":  smallRequests("10m", "100Mi"),
+	}; !reflect.DeepEqual(got, want) {
+		t.Errorf("default IstiodValues = %v, want %v (no hub/tag/revision unless asked; the demo profile's requests)", got, want)
 	}
+}
+
+// smallRequests is {resources: {requests: {cpu, memory}}}, the shape of the chart's
+// pilot.resources and global.proxy.resources.
+func smallRequests(cpu, memory string) map[string]any {
+	return map[string]any{"resources": map[string]any{"requests": map[string]any{"cpu": cpu, "memory": memory}}}
 }
 
 // TestLocalCharts loads base and istiod from istio/istio's source tree, the layout --istio-charts

@@ -53,6 +53,7 @@ type Settings struct {
 	LoadImages    bool          // kind: load every image the run uses from the local runtime into the nodes
 	KindPatch     string        // kind: a kind config whose patches are added to the suite's (KindPatch)
 	Inject        string        // namespaces given sidecars: "" (the documented foo,bar), "none", or a list
+	IstioRequests Requests      // CPU and memory requests of istiod and of each sidecar
 }
 
 // Defaults are the values used when neither a flag nor the environment says otherwise.
@@ -67,7 +68,8 @@ func Defaults() Settings {
 		TrustDomain: fixtures.DefaultTrustDomain,
 		// istio-agent's SECRET_TTL default (istio/istio pkg/istio-agent, "24h"); seed 004:
 		// "default validity is 24 hours".
-		CertTTL: 24 * time.Hour,
+		CertTTL:       24 * time.Hour,
+		IstioRequests: DefaultRequests(),
 	}
 }
 
@@ -149,6 +151,7 @@ func (s *Settings) table() []Binding {
 		{"load-images", "LOAD_IMAGES", "kind: load every image the run uses from the local Docker/Podman into the nodes (nothing pulled)", (*boolValue)(&s.LoadImages)},
 		{"kind-config-patch", "KIND_CONFIG_PATCH", "kind: a kind config file whose containerdConfigPatches, kubeadmConfigPatches and networking.disableDefaultCNI are added to the suite's", (*stringValue)(&s.KindPatch)},
 		{"inject", "INJECT", "namespaces whose workloads get sidecars: a comma list, or none (default: the documented foo,bar)", (*stringValue)(&s.Inject)},
+		{"istio-requests", "ISTIO_REQUESTS", "CPU/memory requests of istiod and of each sidecar (default: Istio's demo profile); raise either, e.g. istiod=500m/2Gi,proxy=100m/128Mi (the chart's own)", &s.IstioRequests},
 	}
 }
 

@@ -277,7 +277,7 @@ func (w *World) istioOptions() istio.Options { return IstioOptions(w.Settings, w
 // charts with the same.
 func IstioOptions(s settings.Settings, out io.Writer) istio.Options {
 	return istio.Options{
-		Version: s.IstioVersion, ChartsDir: s.IstioCharts, Hub: s.IstioHub, Tag: s.IstioTag, Out: out,
+		Version: s.IstioVersion, ChartsDir: s.IstioCharts, Hub: s.IstioHub, Tag: s.IstioTag, Requests: s.IstioRequests, Out: out,
 		// The chart defaults to cluster.local (istio-discovery values.yaml meshConfig); the
 		// expectations' SPIFFE IDs use the run's trust domain.
 		Values: map[string]any{"meshConfig": map[string]any{"trustDomain": s.TrustDomain}},
