@@ -76,53 +76,76 @@ func modeOf(m *securityv1beta1.PeerAuthentication_MutualTLS) Mode {
 	return unset
 }
 
-// compose follows Istio's ComposePeerAuthentication (istio/istio
-// pilot/pkg/security/authn/policy_applier.go) and the selection in pilot/pkg/model/authentication.go:
+// levelPolicies are the policies that apply to a workload at each level, oldest first.
+type levelPolicies struct {
+	mesh, namespace, workload *securityv1beta1.PeerAuthentication
+}
+
+// selectPolicies follows the selection in pilot/pkg/model/authentication.go
+// (addPeerAuthentication, getConfigsForWorkload):
 //   - only policies in the root namespace and in the workload's namespace count;
 //   - no selector (or empty matchLabels) in the root namespace = mesh-wide; elsewhere = namespace-wide;
 //   - a selector policy in the root namespace is ignored (istio/api security/v1beta1/peer_authentication.proto);
-//   - at each level only the OLDEST policy applies (objects arrive in creation order, oldest first);
-//   - resolution runs mesh → namespace → workload → port; UNSET inherits the level above;
-//   - portLevelMtls is read from the workload-level policy only; its keys are workload (container)
-//     ports, so a key naming a Service port matches nothing (istio#49098);
-//   - nothing set anywhere (or mesh UNSET) is PERMISSIVE (pilot/pkg/model/authentication.go).
-func compose(in *Input, w fixtures.Workload) merged {
-	var mesh, namespace, workload *securityv1beta1.PeerAuthentication
+//   - at each level only the OLDEST policy applies (objects arrive in creation order, oldest first).
+//
+// labels nil selects no workload policy: only the mesh and namespace levels.
+func selectPolicies(in *Input, namespace string, labels map[string]string) levelPolicies {
+	var out levelPolicies
 	for _, o := range in.Objects {
 		pa := o.PeerAuthentication
 		if pa == nil {
 			continue
 		}
 		ns := pa.Namespace
-		if ns != in.RootNamespace && ns != w.Namespace {
+		if ns != in.RootNamespace && ns != namespace {
 			continue
 		}
 		spec := &pa.Spec
 		noSelector := len(spec.GetSelector().GetMatchLabels()) == 0
 		switch {
 		case noSelector && ns == in.RootNamespace:
-			if mesh == nil {
-				mesh = spec
+			if out.mesh == nil {
+				out.mesh = spec
 			}
 		case noSelector:
-			if namespace == nil {
-				namespace = spec
+			if out.namespace == nil {
+				out.namespace = spec
 			}
-		case ns == in.RootNamespace:
+		case ns == in.RootNamespace || labels == nil:
 			// A selector policy in the root namespace is ignored.
-		case matches(spec.GetSelector().GetMatchLabels(), w.PodLabels):
-			if workload == nil {
-				workload = spec
+		case matches(spec.GetSelector().GetMatchLabels(), labels):
+			if out.workload == nil {
+				out.workload = spec
 			}
 		}
 	}
-	out := merged{mode: Permissive}
-	if m := modeOf(mesh.GetMtls()); m != unset {
-		out.mode = m
+	return out
+}
+
+// namespaceMode is the mode the mesh- and namespace-level policies give a namespace, as
+// AuthenticationPolicies.GetNamespaceMutualTLSMode computes it (pilot/pkg/model/authentication.go
+// addPeerAuthentication): UNSET inherits the mesh; no policy at all (or mesh UNSET) is PERMISSIVE.
+func namespaceMode(p levelPolicies) Mode {
+	mode := Permissive
+	if m := modeOf(p.mesh.GetMtls()); m != unset {
+		mode = m
 	}
-	if m := modeOf(namespace.GetMtls()); m != unset {
-		out.mode = m
+	if m := modeOf(p.namespace.GetMtls()); m != unset {
+		mode = m
 	}
+	return mode
+}
+
+// compose follows Istio's ComposePeerAuthentication (istio/istio
+// pilot/pkg/security/authn/policy_applier.go) over the policies selectPolicies picks:
+//   - resolution runs mesh → namespace → workload → port; UNSET inherits the level above;
+//   - portLevelMtls is read from the workload-level policy only; its keys are workload (container)
+//     ports, so a key naming a Service port matches nothing (istio#49098);
+//   - nothing set anywhere (or mesh UNSET) is PERMISSIVE (pilot/pkg/model/authentication.go).
+func compose(in *Input, w fixtures.Workload) merged {
+	p := selectPolicies(in, w.Namespace, w.PodLabels)
+	out := merged{mode: namespaceMode(p)}
+	workload := p.workload
 	if workload == nil {
 		return out
 	}
@@ -249,9 +272,19 @@ func predictOne(in *Input, p scenarios.Probe) (scenarios.Outcome, error) {
 		fixtures.SPIFFEID(in.TrustDomain, client.Namespace, client.ServiceAccount))
 }
 
-// clientChoice decides what a sidecar client sends. A DestinationRule TLS setting wins; without
-// one, auto-mTLS sends mTLS exactly when the endpoint has a sidecar and its PeerAuthentication
-// mode on the target port is not DISABLE (istio/istio pilot/pkg/xds/endpoints/mtls_checker.go).
+// clientChoice decides what a sidecar client sends to the Service port, the way istiod builds
+// the client's cluster and its endpoints:
+//  1. a DestinationRule TLS mode for this Service port decides alone (cluster_tls.go
+//     buildUpstreamTLSSettings: a user TLS setting is the cluster's transport socket);
+//  2. otherwise auto mTLS, first per cluster: the Service namespace's mesh- and
+//     namespace-level mode, never its workload or port policies
+//     (pilot/pkg/model/push_context.go BestEffortInferServiceMTLSMode, called from
+//     pilot/pkg/networking/core/cluster_builder.go applyDestinationRule). DISABLE there means a
+//     cluster without TLS (buildUpstreamTLSSettings returns nil): plaintext to every endpoint,
+//     even one whose workload policy is STRICT (istio#56084);
+//  3. otherwise per endpoint: mTLS exactly when the endpoint has a sidecar and its composed mode
+//     on the target (workload) port is not DISABLE (pilot/pkg/xds/endpoints/mtls_checker.go
+//     checkMtlsEnabled; the cluster's tlsMode-istio transport socket match).
 func clientChoice(in *Input, client fixtures.Workload, svc fixtures.Service, sp fixtures.ServicePort, serverSidecar bool, serverMode Mode) (clientTLS, error) {
 	if dr := lookupDestinationRule(in, client.Namespace, svc); dr != nil {
 		tls, err := tlsFor(dr, sp.Port)
@@ -264,6 +297,9 @@ func clientChoice(in *Input, client fixtures.Workload, svc fixtures.Service, sp 
 		case networkingv1alpha3.ClientTLSSettings_DISABLE:
 			return sendsPlaintext, nil
 		}
+	}
+	if namespaceMode(selectPolicies(in, svc.Namespace, nil)) == Disable {
+		return sendsPlaintext, nil
 	}
 	if serverSidecar && serverMode != Disable {
 		return sendsMTLS, nil

@@ -2,10 +2,13 @@ package harness
 
 import (
 	"fmt"
+	"maps"
+	"slices"
 	"strings"
 	"testing"
 
 	"istio.io/istio/pilot/pkg/simulation"
+	"istio.io/istio/pkg/test"
 
 	"github.com/mtls-conformance/mtls-conformance/fixtures"
 	"github.com/mtls-conformance/mtls-conformance/scenarios"
@@ -56,59 +59,75 @@ func TestCatalogAgainstIstio(t *testing.T) {
 
 func checkAgainstOracle(t *testing.T, in oracle.Input) {
 	t.Helper()
+	gen, diffs, err := compareWithIstio(t, in, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, d := range diffs {
+		t.Error(d)
+	}
+	checkEngineAgainstSimulation(t, gen)
+}
+
+// compareWithIstio runs Istio's generator on in and returns every disagreement with the oracle:
+// each probe whose outcome differs, and each sidecar server port whose inbound mode differs.
+// t owns the fake discovery server (its Cleanup stops it); readBack as for generate.
+func compareWithIstio(t test.Failer, in oracle.Input, readBack bool) (*Generated, []string, error) {
 	want, err := oracle.Predict(in)
 	if err != nil {
-		t.Fatalf("oracle: %v", err)
+		return nil, nil, fmt.Errorf("oracle: %w", err)
 	}
 	wantModes, err := oracle.EffectiveModes(in)
 	if err != nil {
-		t.Fatalf("oracle: %v", err)
+		return nil, nil, fmt.Errorf("oracle: %w", err)
 	}
-	gen, err := Generate(t, in)
+	gen, err := generate(t, in, readBack)
 	if err != nil {
-		t.Fatal(err)
+		return nil, nil, err
 	}
 	got, err := gen.Predict()
 	if err != nil {
-		t.Fatal(err)
+		return nil, nil, err
 	}
 	if len(got) != len(want) {
-		t.Fatalf("Istio derivation has %d probes, oracle %d", len(got), len(want))
+		return nil, nil, fmt.Errorf("Istio derivation has %d probes, oracle %d", len(got), len(want))
 	}
+	var diffs []string
 	for i := range want {
 		g, w := got[i], want[i]
 		if g.Probe != w.Probe {
-			t.Fatalf("probe %d: Istio derivation is for %s, oracle for %s", i, g.Probe, w.Probe)
+			return nil, nil, fmt.Errorf("probe %d: Istio derivation is for %s, oracle for %s", i, g.Probe, w.Probe)
 		}
 		if !sameOutcome(g.Outcome, w.Outcome) {
-			t.Errorf("DISAGREEMENT %s: oracle %s (%s); Istio's config gives %s (%s): client sends %s, server chain %q: %s",
-				w.Probe, w.Outcome, w.Class(), g.Outcome, g.Derivation.Class, g.Sends, g.Chain, g.Reason)
+			diffs = append(diffs, fmt.Sprintf("DISAGREEMENT %s: oracle %s (%s); Istio's config gives %s (%s): client sends %s, server chain %q: %s",
+				w.Probe, w.Outcome, w.Class(), g.Outcome, g.Derivation.Class, g.Sends, g.Chain, g.Reason))
 		}
 	}
 
 	gotModes, err := gen.EffectiveModes()
 	if err != nil {
-		t.Fatal(err)
+		return nil, nil, err
 	}
-	for ref := range gotModes {
+	for _, ref := range slices.SortedFunc(maps.Keys(gotModes), compareRefs) {
 		if _, ok := wantModes[ref]; !ok {
-			t.Errorf("DISAGREEMENT %s: Istio generated a sidecar inbound listener, oracle says no sidecar", ref)
+			diffs = append(diffs, fmt.Sprintf("DISAGREEMENT %s: Istio generated a sidecar inbound listener, oracle says no sidecar", ref))
 		}
 	}
-	for ref, ports := range wantModes {
+	for _, ref := range slices.SortedFunc(maps.Keys(wantModes), compareRefs) {
 		gp, ok := gotModes[ref]
 		if !ok {
-			t.Errorf("DISAGREEMENT %s: oracle has a sidecar, Istio generated none", ref)
+			diffs = append(diffs, fmt.Sprintf("DISAGREEMENT %s: oracle has a sidecar, Istio generated none", ref))
 			continue
 		}
-		for port, mode := range ports {
+		for _, port := range slices.Sorted(maps.Keys(wantModes[ref])) {
+			mode := wantModes[ref][port]
 			if g := gp[port]; string(g.Mode) != string(mode) {
-				t.Errorf("DISAGREEMENT %s port %d: oracle %s, Istio's listener %s (mTLS chain %q, plaintext chain %q)",
-					ref, port, mode, g.Mode, g.MTLSChain, g.PlaintextChain)
+				diffs = append(diffs, fmt.Sprintf("DISAGREEMENT %s port %d: oracle %s, Istio's listener %s (mTLS chain %q, plaintext chain %q)",
+					ref, port, mode, g.Mode, g.MTLSChain, g.PlaintextChain))
 			}
 		}
 	}
-	checkEngineAgainstSimulation(t, gen)
+	return gen, diffs, nil
 }
 
 // sameOutcome compares everything a probe asserts.
@@ -222,3 +241,5 @@ func decode(t *testing.T, yaml string) []policy.Object {
 	}
 	return objs
 }
+
+func compareRefs(a, b fixtures.Ref) int { return strings.Compare(a.String(), b.String()) }
