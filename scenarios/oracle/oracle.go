@@ -7,7 +7,6 @@ package oracle
 import (
 	"fmt"
 	"slices"
-	"strings"
 
 	networkingv1alpha3 "istio.io/api/networking/v1alpha3"
 	securityv1beta1 "istio.io/api/security/v1beta1"
@@ -38,6 +37,9 @@ type Input struct {
 	// TrustDomain defaults to cluster.local; RootNamespace to istio-system.
 	TrustDomain   string
 	RootNamespace string
+
+	// destinationRules is the DestinationRule index check builds (destinationrule.go).
+	destinationRules *drIndex
 }
 
 func (in *Input) defaults() {
@@ -274,8 +276,9 @@ func predictOne(in *Input, p scenarios.Probe) (scenarios.Outcome, error) {
 
 // clientChoice decides what a sidecar client sends to the Service port, the way istiod builds
 // the client's cluster and its endpoints:
-//  1. a DestinationRule TLS mode for this Service port decides alone (cluster_tls.go
-//     buildUpstreamTLSSettings: a user TLS setting is the cluster's transport socket);
+//  1. the DestinationRule the client's sidecar uses (destinationrule.go) with a TLS mode for
+//     this Service port decides alone (cluster_tls.go buildUpstreamTLSSettings: a user TLS
+//     setting is the cluster's transport socket);
 //  2. otherwise auto mTLS, first per cluster: the Service namespace's mesh- and
 //     namespace-level mode, never its workload or port policies
 //     (pilot/pkg/model/push_context.go BestEffortInferServiceMTLSMode, called from
@@ -286,12 +289,8 @@ func predictOne(in *Input, p scenarios.Probe) (scenarios.Outcome, error) {
 //     on the target (workload) port is not DISABLE (pilot/pkg/xds/endpoints/mtls_checker.go
 //     checkMtlsEnabled; the cluster's tlsMode-istio transport socket match).
 func clientChoice(in *Input, client fixtures.Workload, svc fixtures.Service, sp fixtures.ServicePort, serverSidecar bool, serverMode Mode) (clientTLS, error) {
-	if dr := lookupDestinationRule(in, client.Namespace, svc); dr != nil {
-		tls, err := tlsFor(dr, sp.Port)
-		if err != nil {
-			return 0, err
-		}
-		switch tls {
+	if dr := in.destinationRules.lookup(client, svc); dr != nil {
+		switch tlsFor(dr.policy, sp.Port) {
 		case networkingv1alpha3.ClientTLSSettings_ISTIO_MUTUAL:
 			return sendsMTLS, nil
 		case networkingv1alpha3.ClientTLSSettings_DISABLE:
@@ -313,9 +312,10 @@ const autoTLS networkingv1alpha3.ClientTLSSettings_TLSmode = -1
 // tlsFor reads a DestinationRule's TLS mode for a Service port. Port-level settings are keyed by
 // Service port and, when one matches, replace the destination-level policy entirely ("Traffic
 // policies specified at the destination-level will not be inherited when overridden by
-// port-level settings", istio/api networking/v1alpha3/destination_rule.proto).
-func tlsFor(dr *networkingv1alpha3.DestinationRule, servicePort int) (networkingv1alpha3.ClientTLSSettings_TLSmode, error) {
-	tp := dr.GetTrafficPolicy()
+// port-level settings", istio/api networking/v1alpha3/destination_rule.proto;
+// pilot/pkg/networking/util/util.go GetPortLevelTrafficPolicy). Modes other than DISABLE and
+// ISTIO_MUTUAL were rejected by check.
+func tlsFor(tp *networkingv1alpha3.TrafficPolicy, servicePort int) networkingv1alpha3.ClientTLSSettings_TLSmode {
 	tls := tp.GetTls()
 	for _, pls := range tp.GetPortLevelSettings() {
 		if int(pls.GetPort().GetNumber()) == servicePort {
@@ -324,90 +324,40 @@ func tlsFor(dr *networkingv1alpha3.DestinationRule, servicePort int) (networking
 		}
 	}
 	if tls == nil {
-		return autoTLS, nil
+		return autoTLS
 	}
-	switch m := tls.GetMode(); m {
-	case networkingv1alpha3.ClientTLSSettings_ISTIO_MUTUAL, networkingv1alpha3.ClientTLSSettings_DISABLE:
-		return m, nil
-	default:
-		return 0, fmt.Errorf("DestinationRule host %s: tls mode %s is outside what the oracle models (DISABLE, ISTIO_MUTUAL)", dr.GetHost(), m)
-	}
+	return tls.GetMode()
 }
 
-// lookupDestinationRule follows PushContext.destinationRule (istio/istio
-// pilot/pkg/model/push_context.go): the client's namespace first, then the Service's namespace,
-// then the root namespace; within a namespace the most specific host match wins, and among equal
-// hosts the oldest rule.
-func lookupDestinationRule(in *Input, clientNamespace string, svc fixtures.Service) *networkingv1alpha3.DestinationRule {
-	host := svc.Name + "." + svc.Namespace + ".svc.cluster.local"
-	for _, ns := range []string{clientNamespace, svc.Namespace, in.RootNamespace} {
-		var best *networkingv1alpha3.DestinationRule
-		bestHost := ""
-		for _, o := range in.Objects {
-			dr := o.DestinationRule
-			if dr == nil || dr.Namespace != ns {
-				continue
-			}
-			h := fqdn(dr.Spec.GetHost(), dr.Namespace)
-			if !hostMatches(h, host) {
-				continue
-			}
-			if best == nil || moreSpecific(h, bestHost) {
-				best, bestHost = &dr.Spec, h
-			}
-		}
-		if best != nil {
-			return best
-		}
-	}
-	return nil
-}
-
-// fqdn resolves a short DestinationRule host against the rule's namespace, as Istio's
-// ResolveShortnameToFQDN does: "httpbin" in bar means httpbin.bar.svc.cluster.local.
-func fqdn(host, namespace string) string {
-	if strings.HasPrefix(host, "*") || strings.Contains(host, ".") {
-		return host
-	}
-	return host + "." + namespace + ".svc.cluster.local"
-}
-
-func hostMatches(pattern, host string) bool {
-	if pattern == "*" {
-		return true
-	}
-	if suffix, ok := strings.CutPrefix(pattern, "*"); ok {
-		return strings.HasSuffix(host, suffix)
-	}
-	return pattern == host
-}
-
-// moreSpecific: an exact host beats a wildcard; a longer wildcard beats a shorter one.
-func moreSpecific(a, b string) bool {
-	aw, bw := strings.HasPrefix(a, "*"), strings.HasPrefix(b, "*")
-	if aw != bw {
-		return !aw
-	}
-	return len(a) > len(b)
-}
-
-// check rejects inputs the oracle cannot reason about, before anything is predicted.
+// check rejects inputs the oracle cannot reason about, before anything is predicted: a spec
+// field it has no rule for (modelled.go), or a client TLS mode other than DISABLE and
+// ISTIO_MUTUAL. It then indexes the DestinationRules once.
 func check(in *Input) error {
 	if in.Topology == nil {
 		return fmt.Errorf("oracle: no topology")
 	}
 	in.defaults()
 	for _, o := range in.Objects {
-		if dr := o.DestinationRule; dr != nil {
-			if _, err := tlsFor(&dr.Spec, 0); err != nil {
-				return err
-			}
-			for _, pls := range dr.Spec.GetTrafficPolicy().GetPortLevelSettings() {
-				if _, err := tlsFor(&dr.Spec, int(pls.GetPort().GetNumber())); err != nil {
-					return err
-				}
+		if err := checkModelled(o); err != nil {
+			return err
+		}
+		dr := o.DestinationRule
+		if dr == nil {
+			continue
+		}
+		tp := dr.Spec.GetTrafficPolicy()
+		modes := map[string]*networkingv1alpha3.ClientTLSSettings{"spec.trafficPolicy.tls.mode": tp.GetTls()}
+		for i, pls := range tp.GetPortLevelSettings() {
+			modes[fmt.Sprintf("spec.trafficPolicy.portLevelSettings[%d].tls.mode", i)] = pls.GetTls()
+		}
+		for field, tls := range modes {
+			switch m := tls.GetMode(); {
+			case tls == nil, m == networkingv1alpha3.ClientTLSSettings_DISABLE, m == networkingv1alpha3.ClientTLSSettings_ISTIO_MUTUAL:
+			default:
+				return &policy.Error{Object: o.Key(), Field: field, Msg: fmt.Sprintf("%s is outside what the oracle models (DISABLE, ISTIO_MUTUAL)", m)}
 			}
 		}
 	}
+	in.destinationRules = buildDRIndex(in)
 	return nil
 }

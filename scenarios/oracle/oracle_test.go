@@ -164,8 +164,24 @@ func TestPredict(t *testing.T) {
 		{"DR in the root namespace applies everywhere", dr("istio-system", "r", "  host: \"*.local\"\n  trafficPolicy: {tls: {mode: ISTIO_MUTUAL}}"), nil, probe("sleep.bar", "httpbin.legacy", 8080), scenarios.ClassUpstreamError},
 		{"DR port level is keyed by Service port", strictBar + dr("bar", "d", "  host: httpbin.bar.svc.cluster.local\n  trafficPolicy: {portLevelSettings: [{port: {number: 9080}, tls: {mode: DISABLE}}]}"), nil, probe("sleep.foo", "httpbin.bar", 9080), scenarios.ClassUpstreamError},
 		{"DR port level leaves other Service ports to the same workload port alone", strictBar + dr("bar", "d", "  host: httpbin.bar.svc.cluster.local\n  trafficPolicy: {portLevelSettings: [{port: {number: 9080}, tls: {mode: DISABLE}}]}"), nil, probe("sleep.foo", "httpbin.bar", 8080), scenarios.ClassMTLS},
-		{"DR port level without tls replaces a destination-level tls", strictBar + dr("bar", "d", "  host: httpbin.bar.svc.cluster.local\n  trafficPolicy: {tls: {mode: DISABLE}, portLevelSettings: [{port: {number: 8000}, connectionPool: {tcp: {maxConnections: 10}}}]}"), nil, probe("sleep.foo", "httpbin.bar", 8000), scenarios.ClassMTLS},
-		{"DR without tls leaves auto mTLS", strictBar + dr("bar", "d", "  host: httpbin.bar.svc.cluster.local\n  trafficPolicy: {connectionPool: {tcp: {maxConnections: 10}}}"), nil, probe("sleep.foo", "httpbin.bar", 8000), scenarios.ClassMTLS},
+		{"DR without trafficPolicy leaves auto mTLS", strictBar + dr("bar", "d", "  host: httpbin.bar.svc.cluster.local"), nil, probe("sleep.foo", "httpbin.bar", 8000), scenarios.ClassMTLS},
+		{"DR port level replaces the destination-level tls", strictBar + dr("bar", "d", "  host: httpbin.bar.svc.cluster.local\n  trafficPolicy: {tls: {mode: DISABLE}, portLevelSettings: [{port: {number: 8000}, tls: {mode: ISTIO_MUTUAL}}]}"), nil, probe("sleep.foo", "httpbin.bar", 8000), scenarios.ClassMTLS},
+
+		// exportTo and workloadSelector (pilot/pkg/model/push_context.go setDestinationRules,
+		// destinationRule; pilot/pkg/model/sidecar.go SidecarScope.DestinationRule; issue 10 item 8).
+		{"DR exported only to legacy is not applied in foo", strictBar + dr("bar", "d", "  host: httpbin.bar.svc.cluster.local\n  exportTo: [legacy]\n  trafficPolicy: {tls: {mode: DISABLE}}"), nil, probe("sleep.foo", "httpbin.bar", 8000), scenarios.ClassMTLS},
+		{"DR exported only to legacy is not applied in its own namespace", strictBar + dr("bar", "d", "  host: httpbin.bar.svc.cluster.local\n  exportTo: [legacy]\n  trafficPolicy: {tls: {mode: DISABLE}}"), nil, probe("sleep.bar", "httpbin.bar", 8000), scenarios.ClassMTLS},
+		{"DR exported only to legacy is applied there", strictBar + dr("bar", "d", "  host: httpbin.bar.svc.cluster.local\n  exportTo: [legacy]\n  trafficPolicy: {tls: {mode: DISABLE}}"), map[string]bool{"foo": true, "bar": true, "legacy": true}, probe("sleep.legacy", "httpbin.bar", 8000), scenarios.ClassUpstreamError},
+		{"DR exportTo . applies only in its namespace", strictBar + dr("bar", "d", "  host: httpbin.bar.svc.cluster.local\n  exportTo: [.]\n  trafficPolicy: {tls: {mode: DISABLE}}"), nil, probe("sleep.foo", "httpbin.bar", 8000), scenarios.ClassMTLS},
+		{"DR exportTo . applies in its namespace", strictBar + dr("bar", "d", "  host: httpbin.bar.svc.cluster.local\n  exportTo: [.]\n  trafficPolicy: {tls: {mode: DISABLE}}"), nil, probe("sleep.bar", "httpbin.bar", 8000), scenarios.ClassUpstreamError},
+		{"DR in the root namespace exported to . applies to no client outside it", dr("istio-system", "r", "  host: \"*.local\"\n  exportTo: [.]\n  trafficPolicy: {tls: {mode: ISTIO_MUTUAL}}"), nil, probe("sleep.bar", "httpbin.legacy", 8080), scenarios.ClassPlaintext},
+		{"DR workloadSelector selecting the client applies", strictBar + dr("foo", "d", "  host: httpbin.bar.svc.cluster.local\n  workloadSelector: {matchLabels: {app: sleep}}\n  trafficPolicy: {tls: {mode: DISABLE}}"), nil, probe("sleep.foo", "httpbin.bar", 8000), scenarios.ClassUpstreamError},
+		{"DR workloadSelector selecting no client applies to none", strictBar + dr("foo", "d", "  host: httpbin.bar.svc.cluster.local\n  workloadSelector: {matchLabels: {app: nothing}}\n  trafficPolicy: {tls: {mode: DISABLE}}"), nil, probe("sleep.foo", "httpbin.bar", 8000), scenarios.ClassMTLS},
+		{"DR workloadSelector is never exported", strictBar + dr("bar", "d", "  host: httpbin.bar.svc.cluster.local\n  workloadSelector: {matchLabels: {app: sleep}}\n  trafficPolicy: {tls: {mode: DISABLE}}"), nil, probe("sleep.foo", "httpbin.bar", 8000), scenarios.ClassMTLS},
+		{"DR workloadSelector selecting no client still hides the Service namespace's rule", dr("bar", "s", "  host: httpbin.bar.svc.cluster.local\n  trafficPolicy: {tls: {mode: DISABLE}}") + dr("foo", "d", "  host: httpbin.bar.svc.cluster.local\n  workloadSelector: {matchLabels: {app: nothing}}\n  trafficPolicy: {tls: {mode: ISTIO_MUTUAL}}"), nil, probe("sleep.foo", "httpbin.bar", 8000), scenarios.ClassMTLS},
+		{"same host, same namespace: a younger rule fills an older rule without trafficPolicy", strictBar + dr("bar", "a", "  host: httpbin.bar.svc.cluster.local") + dr("bar", "b", "  host: httpbin.bar.svc.cluster.local\n  trafficPolicy: {tls: {mode: DISABLE}}"), nil, probe("sleep.foo", "httpbin.bar", 8000), scenarios.ClassUpstreamError},
+		{"same host, same namespace: the older trafficPolicy wins", strictBar + dr("bar", "a", "  host: httpbin.bar.svc.cluster.local\n  trafficPolicy: {tls: {mode: ISTIO_MUTUAL}}") + dr("bar", "b", "  host: httpbin.bar.svc.cluster.local\n  trafficPolicy: {tls: {mode: DISABLE}}"), nil, probe("sleep.foo", "httpbin.bar", 8000), scenarios.ClassMTLS},
+		{"same host, different exportTo: both kept, the younger applies", strictBar + dr("bar", "a", "  host: httpbin.bar.svc.cluster.local\n  trafficPolicy: {tls: {mode: ISTIO_MUTUAL}}") + dr("bar", "b", "  host: httpbin.bar.svc.cluster.local\n  exportTo: [\"*\"]\n  trafficPolicy: {tls: {mode: DISABLE}}"), nil, probe("sleep.foo", "httpbin.bar", 8000), scenarios.ClassUpstreamError},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -210,6 +226,28 @@ func TestPredictRejectsUnmodelledTLS(t *testing.T) {
 	_, err := Predict(Input{Topology: topology(t), Objects: objects(t, dr("bar", "d", "  host: httpbin.bar.svc.cluster.local\n  trafficPolicy: {tls: {mode: SIMPLE}}"))})
 	if err == nil || !strings.Contains(err.Error(), "SIMPLE") {
 		t.Fatalf("want an error naming SIMPLE, got %v", err)
+	}
+}
+
+// TestPredictRejectsUnmodelledFields: a field the oracle has no rule for is an error naming it,
+// never silently ignored (issue 10 item 8).
+func TestPredictRejectsUnmodelledFields(t *testing.T) {
+	cases := map[string]struct{ yaml, field string }{
+		"subsets":                   {dr("bar", "d", "  host: httpbin\n  subsets: [{name: v1, labels: {version: v1}}]"), "spec.subsets"},
+		"connectionPool":            {dr("bar", "d", "  host: httpbin\n  trafficPolicy: {connectionPool: {tcp: {maxConnections: 10}}}"), "spec.trafficPolicy.connectionPool"},
+		"loadBalancer PASSTHROUGH":  {dr("bar", "d", "  host: httpbin\n  trafficPolicy: {loadBalancer: {simple: PASSTHROUGH}}"), "spec.trafficPolicy.loadBalancer"},
+		"port-level connectionPool": {dr("bar", "d", "  host: httpbin\n  trafficPolicy: {tls: {mode: DISABLE}, portLevelSettings: [{port: {number: 8000}, tls: {mode: DISABLE}}, {port: {number: 8080}, connectionPool: {tcp: {maxConnections: 10}}}]}"), "spec.trafficPolicy.portLevelSettings[1].connectionPool"},
+		"tls subjectAltNames":       {dr("bar", "d", "  host: httpbin\n  trafficPolicy: {tls: {mode: ISTIO_MUTUAL, subjectAltNames: [spiffe://x]}}"), "spec.trafficPolicy.tls.subjectAltNames"},
+		"tls sni":                   {dr("bar", "d", "  host: httpbin\n  trafficPolicy: {tls: {mode: ISTIO_MUTUAL, sni: x}}"), "spec.trafficPolicy.tls.sni"},
+	}
+	for name, c := range cases {
+		t.Run(name, func(t *testing.T) {
+			_, err := Predict(Input{Topology: topology(t), Objects: objects(t, c.yaml)})
+			want := "DestinationRule bar/d: " + c.field + ": not modelled by the oracle"
+			if err == nil || !strings.HasPrefix(err.Error(), want) {
+				t.Fatalf("error = %v, want it to start with %q", err, want)
+			}
+		})
 	}
 }
 

@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"regexp"
 	"strconv"
 	"strings"
 
@@ -263,6 +264,10 @@ func FromMap(raw map[string]any, where string) (Object, error) {
 		if dr.Spec.GetHost() == "" {
 			return Object{}, &Error{Object: name, Field: "spec.host", Msg: "Required value"}
 		}
+		if err := validateDestinationRule(dr); err != nil {
+			err.Object = name
+			return Object{}, err
+		}
 	}
 	return obj, nil
 }
@@ -318,6 +323,81 @@ func validatePeerAuthentication(pa *securityv1.PeerAuthentication) *Error {
 		return &Error{Field: "spec", Msg: "portLevelMtls requires selector"}
 	}
 	return nil
+}
+
+// validateDestinationRule applies the rules of istiod's validating webhook
+// (istio/istio pkg/config/validation/validation.go ValidateDestinationRule) that concern the
+// fields a scenario or predict input may carry — trafficPolicy, exportTo, workloadSelector — with
+// the webhook's messages; the first one found is returned.
+func validateDestinationRule(dr *networkingv1.DestinationRule) *Error {
+	if tp := dr.Spec.GetTrafficPolicy(); tp != nil {
+		if proto.Size(tp) == 0 {
+			return &Error{Field: "spec.trafficPolicy", Msg: "traffic policy must have at least one field"}
+		}
+		for i, pls := range tp.GetPortLevelSettings() {
+			field := fmt.Sprintf("spec.trafficPolicy.portLevelSettings[%d]", i)
+			if pls.GetPort() == nil {
+				return &Error{Field: field, Msg: "portTrafficPolicy must have valid port"}
+			}
+			if pls.GetOutlierDetection() == nil && pls.GetConnectionPool() == nil && pls.GetLoadBalancer() == nil && pls.GetTls() == nil {
+				return &Error{Field: field, Msg: "port traffic policy must have at least one field"}
+			}
+		}
+	}
+	if msg := validateExportTo(dr.Namespace, dr.Spec.GetExportTo(), dr.Spec.GetWorkloadSelector() != nil); msg != "" {
+		return &Error{Field: "spec.exportTo", Msg: msg}
+	}
+	for k, v := range dr.Spec.GetWorkloadSelector().GetMatchLabels() {
+		if k == "" {
+			return &Error{Field: "spec.workloadSelector.matchLabels", Msg: fmt.Sprintf("empty key is not supported in selector: %q", k+"="+v)}
+		}
+		if strings.Contains(k, "*") || strings.Contains(v, "*") {
+			return &Error{Field: "spec.workloadSelector.matchLabels", Msg: fmt.Sprintf("wildcard is not supported in selector: %q", k+"="+v)}
+		}
+	}
+	return nil
+}
+
+// dns1123Label is Kubernetes' label rule, which istio's visibility.Instance.Validate applies to
+// a namespace named in exportTo.
+var dns1123Label = regexp.MustCompile(`^[a-z0-9]([-a-z0-9]*[a-z0-9])?$`)
+
+// validateExportTo follows validateExportTo (istio/istio pkg/config/validation/validation.go)
+// for a DestinationRule.
+func validateExportTo(namespace string, exportTo []string, withSelector bool) string {
+	if len(exportTo) == 0 {
+		return ""
+	}
+	set := map[string]bool{}
+	for _, e := range exportTo {
+		key := e
+		if e == "." {
+			key = namespace
+		}
+		switch {
+		case set[key] && key != e:
+			return "duplicate entries in exportTo: . and current namespace " + namespace
+		case set[key]:
+			return "duplicate entries in exportTo for entry " + e
+		case key == "~":
+			return "exportTo ~ (none) is not allowed for Istio configuration objects"
+		case key != "*" && (len(key) > 63 || !dns1123Label.MatchString(key)):
+			return "only .,*, or a valid DNS 1123 label is allowed as exportTo entry"
+		}
+		set[key] = true
+	}
+	if withSelector {
+		if !set[namespace] {
+			return "destination rule with workload selector cannot have exportTo beyond current namespace"
+		}
+		if len(set) > 1 {
+			return "destination rule with workload selector cannot have multiple entries in exportTo"
+		}
+	}
+	if set["*"] && len(exportTo) > 1 {
+		return "cannot have both public (*) and non-public exportTo values for a resource"
+	}
+	return ""
 }
 
 func contains(list []string, s string) bool {

@@ -194,3 +194,46 @@ func TestDecodeJSONStream(t *testing.T) {
 		t.Fatalf("got %v", objs)
 	}
 }
+
+// TestDestinationRuleWebhookRules: what istiod's validating webhook rejects in the
+// DestinationRule fields the oracle reads (pkg/config/validation/validation.go
+// ValidateDestinationRule, validateExportTo, validateWorkloadSelector), with its words.
+func TestDestinationRuleWebhookRules(t *testing.T) {
+	dr := func(spec string) string {
+		return "apiVersion: networking.istio.io/v1\nkind: DestinationRule\nmetadata: {name: d, namespace: bar}\nspec:\n  host: httpbin\n" + spec
+	}
+	cases := []struct{ name, spec, field, msg string }{
+		{"empty trafficPolicy", "  trafficPolicy: {}\n", "spec.trafficPolicy", "traffic policy must have at least one field"},
+		{"port-level without port", "  trafficPolicy: {portLevelSettings: [{tls: {mode: DISABLE}}]}\n", "spec.trafficPolicy.portLevelSettings[0]", "portTrafficPolicy must have valid port"},
+		{"port-level without settings", "  trafficPolicy: {tls: {mode: DISABLE}, portLevelSettings: [{port: {number: 8000}}]}\n", "spec.trafficPolicy.portLevelSettings[0]", "port traffic policy must have at least one field"},
+		{"exportTo none", "  exportTo: [\"~\"]\n", "spec.exportTo", "exportTo ~ (none) is not allowed for Istio configuration objects"},
+		{"exportTo not a namespace name", "  exportTo: [Foo]\n", "spec.exportTo", "only .,*, or a valid DNS 1123 label is allowed as exportTo entry"},
+		{"exportTo duplicate", "  exportTo: [foo, foo]\n", "spec.exportTo", "duplicate entries in exportTo for entry foo"},
+		{"exportTo own namespace and .", "  exportTo: [bar, .]\n", "spec.exportTo", "duplicate entries in exportTo: . and current namespace bar"},
+		{"exportTo * and more", "  exportTo: [\"*\", foo]\n", "spec.exportTo", "cannot have both public (*) and non-public exportTo values for a resource"},
+		{"selector exported elsewhere", "  workloadSelector: {matchLabels: {app: sleep}}\n  exportTo: [foo]\n", "spec.exportTo", "destination rule with workload selector cannot have exportTo beyond current namespace"},
+		{"selector exported twice", "  workloadSelector: {matchLabels: {app: sleep}}\n  exportTo: [., foo]\n", "spec.exportTo", "destination rule with workload selector cannot have multiple entries in exportTo"},
+		{"selector empty key", "  workloadSelector: {matchLabels: {\"\": sleep}}\n", "spec.workloadSelector.matchLabels", `empty key is not supported in selector: "=sleep"`},
+		{"selector wildcard", "  workloadSelector: {matchLabels: {app: \"sl*\"}}\n", "spec.workloadSelector.matchLabels", `wildcard is not supported in selector: "app=sl*"`},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			_, err := Decode([]byte(dr(c.spec)))
+			var perr *Error
+			if !asError(err, &perr) {
+				t.Fatalf("error = %v, want a *policy.Error", err)
+			}
+			if perr.Object != "DestinationRule bar/d" || perr.Field != c.field || perr.Msg != c.msg {
+				t.Fatalf("got %q / %q / %q, want %q / %q", perr.Object, perr.Field, perr.Msg, c.field, c.msg)
+			}
+		})
+	}
+	for _, ok := range []string{
+		"  exportTo: [.]\n", "  exportTo: [bar]\n", "  exportTo: [\"*\"]\n", "  exportTo: [foo, legacy]\n",
+		"  workloadSelector: {matchLabels: {app: sleep}}\n  exportTo: [.]\n", "  workloadSelector: {}\n",
+	} {
+		if _, err := Decode([]byte(dr(ok))); err != nil {
+			t.Errorf("%q: %v", ok, err)
+		}
+	}
+}

@@ -42,3 +42,38 @@ func TestPredictSaysWhatTheInputIs(t *testing.T) {
 		})
 	}
 }
+
+// TestPredictDestinationRuleScope: a DestinationRule exported only to legacy does not reach
+// foo (issue 10 item 8); a field the oracle does not model is exit 2 naming it.
+func TestPredictDestinationRuleScope(t *testing.T) {
+	const policies = `apiVersion: security.istio.io/v1
+kind: PeerAuthentication
+metadata: {name: default, namespace: bar}
+spec: {mtls: {mode: STRICT}}
+---
+apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: {name: plaintext-for-legacy, namespace: bar}
+spec:
+  host: httpbin.bar.svc.cluster.local
+  exportTo: [legacy]
+  trafficPolicy: {tls: {mode: DISABLE}}
+`
+	out, errOut, code := runCLI(t, "predict", "-o", "json", "-f", writeFile(t, policies))
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	if !strings.Contains(out, `"from": "sleep.foo",
+      "to": "httpbin.bar",
+      "port": 8000,
+      "exitCode": 0,
+      "httpCode": 200,
+      "mtls": true`) {
+		t.Fatalf("a rule exported only to legacy must leave sleep.foo → httpbin.bar on mTLS:\n%s", out)
+	}
+	subsets := "apiVersion: networking.istio.io/v1\nkind: DestinationRule\nmetadata: {name: d, namespace: bar}\nspec: {host: httpbin, subsets: [{name: v1, labels: {version: v1}}]}\n"
+	out, errOut, code = runCLI(t, "predict", "-f", writeFile(t, subsets))
+	if code != 2 || out != "" || strings.Count(errOut, "\n") != 1 || !strings.Contains(errOut, "DestinationRule bar/d: spec.subsets: not modelled by the oracle") {
+		t.Fatalf("exit %d, stdout %q, stderr %q", code, out, errOut)
+	}
+}

@@ -207,8 +207,11 @@ func randomPolicySet(r *rand.Rand) policySet {
 			}
 		}
 	}
+	var last *drPlace
 	for range r.IntN(5) {
-		objs = append(objs, destinationRule(r, name("dr")))
+		var doc string
+		doc, last = destinationRule(r, name("dr"), last)
+		objs = append(objs, doc)
 	}
 	// Creation order across levels is part of the input too.
 	r.Shuffle(len(objs), func(i, j int) { objs[i], objs[j] = objs[j], objs[i] })
@@ -250,13 +253,19 @@ func peerAuthentication(r *rand.Rand, ns, name, app string, portLevel float64) s
 	return b.String()
 }
 
+// drPlace is where a DestinationRule sits and what it is for.
+type drPlace struct{ namespace, host string }
+
 // destinationRule writes one DestinationRule in a namespace the lookup visits for some probe:
 // a client's, a Service's, or the root namespace; for a host that is exact, short (resolved in
-// the rule's namespace) or a wildcard; with destination-level TLS, port-level TLS, or both.
-func destinationRule(r *rand.Rand, name string) string {
-	ns := pick(r, append(slices.Clone(clientNamespaces), scenarios.RootNamespace))
+// the rule's namespace) or a wildcard; with destination-level TLS, port-level TLS, both, or no
+// traffic policy at all; sometimes exported to chosen namespaces or scoped to client workloads
+// by a workloadSelector. A third of the time it takes the place of the previous rule, so that
+// rules for one host in one namespace are merged as Istio merges them.
+func destinationRule(r *rand.Rand, name string, prev *drPlace) (string, *drPlace) {
+	place := drPlace{namespace: pick(r, append(slices.Clone(clientNamespaces), scenarios.RootNamespace))}
 	svcNS := pick(r, serverNamespaces)
-	host := pick(r, []string{
+	place.host = pick(r, []string{
 		"httpbin." + svcNS + ".svc.cluster.local",
 		"httpbin." + svcNS + ".svc.cluster.local",
 		"httpbin",
@@ -265,8 +274,21 @@ func destinationRule(r *rand.Rand, name string) string {
 		"*.local",
 		"*",
 	})
+	if prev != nil && chance(r, 0.35) {
+		place = *prev
+	}
 	var b strings.Builder
-	fmt.Fprintf(&b, "apiVersion: networking.istio.io/v1\nkind: DestinationRule\nmetadata: {name: %s, namespace: %s}\nspec:\n  host: %q\n", name, ns, host)
+	fmt.Fprintf(&b, "apiVersion: networking.istio.io/v1\nkind: DestinationRule\nmetadata: {name: %s, namespace: %s}\nspec:\n  host: %q\n", name, place.namespace, place.host)
+	selector := chance(r, 0.25)
+	if selector {
+		fmt.Fprintf(&b, "  workloadSelector: {matchLabels: {%s}}\n", pick(r, []string{"app: sleep", "app: sleep", "app: curl", "app: nothing", ""}))
+	}
+	if exportTo := randomExportTo(r, place.namespace, selector); exportTo != nil {
+		fmt.Fprintf(&b, "  exportTo: [%s]\n", strings.Join(exportTo, ", "))
+	}
+	if chance(r, 0.15) {
+		return b.String(), &place
+	}
 	topTLS := chance(r, 0.7)
 	var ports []string
 	if !topTLS || chance(r, 0.35) {
@@ -286,7 +308,33 @@ func destinationRule(r *rand.Rand, name string) string {
 	if len(ports) > 0 {
 		fmt.Fprintf(&b, "    portLevelSettings: [%s]\n", strings.Join(ports, ", "))
 	}
-	return b.String()
+	return b.String(), &place
+}
+
+// randomExportTo draws an exportTo Istio's validation accepts (pkg/config/validation
+// validateExportTo): mostly none; else ".", "*", the own namespace, or one to three namespaces
+// that may include ".". A rule with a workloadSelector may only name its own namespace.
+func randomExportTo(r *rand.Rand, own string, selector bool) []string {
+	if !chance(r, 0.35) {
+		return nil
+	}
+	if selector {
+		return []string{pick(r, []string{`"."`, own})}
+	}
+	switch r.IntN(4) {
+	case 0:
+		return []string{`"."`}
+	case 1:
+		return []string{`"*"`}
+	}
+	var out []string
+	for _, ns := range r.Perm(len(clientNamespaces))[:1+r.IntN(3)] {
+		out = append(out, clientNamespaces[ns])
+	}
+	if !slices.Contains(out, own) && chance(r, 0.3) {
+		out = append(out, `"."`)
+	}
+	return out
 }
 
 // TestRandomPolicySetsAreVaried guards the generator itself: over the configured sets, every
@@ -314,11 +362,19 @@ func TestRandomPolicySetsAreVaried(t *testing.T) {
 				seen["DestinationRule"]++
 			}
 		}
+		for _, o := range set.objects {
+			if strings.Contains(o, "exportTo") {
+				seen["DestinationRule exportTo"]++
+			}
+			if strings.Contains(o, "workloadSelector") {
+				seen["DestinationRule workloadSelector"]++
+			}
+		}
 		if len(set.extraInject) > 0 {
 			seen["extra injection"]++
 		}
 	}
-	for _, want := range []string{"mesh policy", "namespace policy", "workload policy", "port policy", "DestinationRule", "DestinationRule port level", "DestinationRule in the root namespace", "extra injection"} {
+	for _, want := range []string{"mesh policy", "namespace policy", "workload policy", "port policy", "DestinationRule", "DestinationRule port level", "DestinationRule in the root namespace", "DestinationRule exportTo", "DestinationRule workloadSelector", "extra injection"} {
 		if seen[want] < *randomSets/20 {
 			t.Errorf("%s occurs in %d of %d sets' objects; the generator must draw it more often", want, seen[want], *randomSets)
 		}
