@@ -25,6 +25,7 @@ const (
 	PropertyKubernetesVersion = "KubernetesVersion"
 	PropertyNodeImage         = "KindNodeImage"
 	PropertyClusterMode       = "ClusterMode"
+	PropertyTopology          = "Topology"
 )
 
 // InfrastructureTestPrefix starts the name of every infrastructure testcase, so a JUnit viewer
@@ -47,6 +48,7 @@ func SuiteProperties(h Header) []reporters.JUnitProperty {
 		{Name: PropertyKubernetesVersion, Value: h.KubernetesVersion},
 		{Name: PropertyNodeImage, Value: h.NodeImage},
 		{Name: PropertyClusterMode, Value: h.ClusterMode},
+		{Name: PropertyTopology, Value: h.Topology},
 	}
 }
 

@@ -52,6 +52,7 @@ var testEnv = Environment{
 	KubernetesVersion: "v1.37.0",
 	NodeImage:         "kindest/node:v1.37.0@sha256:a1ed56cfb0e7b93589bdf97c8cd566405a265939e3620fc4f5de89adff580ae5",
 	ClusterMode:       "kind",
+	Topology:          "INJECT=none — expectations from the oracle, not the catalog",
 }
 
 // A Ginkgo report with a failed setup node and a skipped spec (the real suite's skipped specs
@@ -109,6 +110,7 @@ func TestGenerateJUnitAddsPropertiesAndInfrastructureTestcase(t *testing.T) {
 		"KubernetesVersion": "v1.37.0",
 		"KindNodeImage":     "kindest/node:v1.37.0@sha256:a1ed56cfb0e7b93589bdf97c8cd566405a265939e3620fc4f5de89adff580ae5",
 		"ClusterMode":       "kind",
+		"Topology":          "INJECT=none — expectations from the oracle, not the catalog",
 		// Ginkgo's own, kept.
 		"SuiteSucceeded": "false",
 		"RandomSeed":     "1234",

@@ -59,6 +59,10 @@ type Environment struct {
 	NodeImage string `json:"nodeImage"`
 	// ClusterMode is "kind" (created by the suite) or "existing".
 	ClusterMode string `json:"clusterMode"`
+	// Topology says which namespaces had sidecars and so where the expectations came from:
+	// "documented (foo, bar injected)", the catalog's, or "INJECT=none — expectations from the
+	// oracle, not the catalog" (world.TopologyText).
+	Topology string `json:"topology"`
 }
 
 // merge overlays the non-empty fields of other, so a suite can report what it knows when it
@@ -73,6 +77,7 @@ func (e Environment) merge(other Environment) Environment {
 	set(&e.KubernetesVersion, other.KubernetesVersion)
 	set(&e.NodeImage, other.NodeImage)
 	set(&e.ClusterMode, other.ClusterMode)
+	set(&e.Topology, other.Topology)
 	return e
 }
 

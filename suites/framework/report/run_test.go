@@ -115,7 +115,7 @@ func TestConcurrentRecordingMergesToTheSameResults(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if err := proc2.SetEnvironment(Environment{ClusterMode: "kind", NodeImage: recorded.Header.NodeImage}); err != nil {
+	if err := proc2.SetEnvironment(Environment{ClusterMode: "kind", NodeImage: recorded.Header.NodeImage, Topology: recorded.Header.Topology}); err != nil {
 		t.Fatal(err)
 	}
 	if err := proc2.SetEnvironment(Environment{IstioVersion: "1.31.1", KubernetesVersion: "v1.37.0"}); err != nil {

@@ -86,6 +86,7 @@ func RenderSummary(res *Results) []byte {
 	row("Kubernetes", h.KubernetesVersion)
 	row("Kind node image", code(h.NodeImage))
 	row("Cluster mode", h.ClusterMode)
+	row("Topology", h.Topology)
 	row("Started", timeText(h.Started))
 	finished := timeText(h.Finished)
 	if !h.Started.IsZero() && !h.Finished.IsZero() {

@@ -47,6 +47,7 @@ func TestSummaryContent(t *testing.T) {
 		"| Kubernetes | v1.37.0 |",
 		"| Kind node image | `kindest/node:v1.37.0@sha256:a1ed56cfb0e7b93589bdf97c8cd566405a265939e3620fc4f5de89adff580ae5` |",
 		"| Cluster mode | kind |",
+		"| Topology | documented (foo, bar injected) |",
 		"| Finished | 2026-11-05T10:16:07Z (took 1m8s) |",
 		"**✘ 39 of 180 probes did not pass** · 141 passed · 2 failed · 1 infrastructure errors · 36 skipped",
 		// The seed articles' grid: header row of Service ports, a row per client.
@@ -82,6 +83,18 @@ func TestSummaryContent(t *testing.T) {
 	}
 	if strings.Contains(md, "#117 at") {
 		t.Error("a failure's excerpt must stop after FailureLines lines")
+	}
+}
+
+// A run on another topology than the documented one says so in its header: its expectations are
+// the oracle's, not the catalog's.
+func TestSummarySaysTheTopology(t *testing.T) {
+	res := loadRecorded(t)
+	res.Header.Topology = "INJECT=none — expectations from the oracle, not the catalog"
+	md := string(RenderSummary(res))
+	want := "| Cluster mode | kind |\n| Topology | INJECT=none — expectations from the oracle, not the catalog |\n"
+	if !strings.Contains(md, want) {
+		t.Errorf("summary.md header lacks %q:\n%s", want, md[:strings.Index(md, "## ")])
 	}
 }
 
