@@ -121,6 +121,12 @@ func (s *Scenario) MeshWide() bool {
 	return false
 }
 
+// ChangesInjection reports whether any step relabels a namespace for injection (and restarts
+// its pods): the scenario then decides which namespaces have sidecars, not the run's topology.
+func (s *Scenario) ChangesInjection() bool {
+	return slices.ContainsFunc(s.Steps, func(st Step) bool { return len(st.Namespaces) > 0 })
+}
+
 // Labels are the Ginkgo labels of the scenario's specs: its name, `level:<level>`, its declared
 // tags, and the tags its content implies.
 func (s *Scenario) Labels() []string {
@@ -128,10 +134,10 @@ func (s *Scenario) Labels() []string {
 	for _, t := range s.Tags {
 		set[t] = true
 	}
+	if s.ChangesInjection() {
+		set["injection"] = true
+	}
 	for _, step := range s.Steps {
-		if len(step.Namespaces) > 0 {
-			set["injection"] = true
-		}
 		for _, o := range step.Apply {
 			if o.DestinationRule != nil {
 				set["destinationrule"] = true

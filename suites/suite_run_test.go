@@ -20,6 +20,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 
+	"github.com/mtls-conformance/mtls-conformance/scenarios"
 	"github.com/mtls-conformance/mtls-conformance/suites/framework/deploy"
 	"github.com/mtls-conformance/mtls-conformance/suites/framework/deploy/deploytest"
 	"github.com/mtls-conformance/mtls-conformance/suites/framework/envtestenv"
@@ -107,7 +108,7 @@ func TestMTLSSuiteRunsAScenario(t *testing.T) {
 	cmd := exec.Command("go", "tool", "ginkgo", "--tags", "e2e", "--no-color", "--label-filter=namespace-strict", "./mtls", "--",
 		"--cluster=existing", "--kubeconfig="+env.Kubeconfig, "--reports-dir="+reports,
 		"--converge-timeout=3s", "--consecutive=1")
-	cmd.Env = append(os.Environ(), "ISTIO_VERSION=", "KUBE_CONTEXT=")
+	cmd.Env = append(os.Environ(), "ISTIO_VERSION=", "KUBE_CONTEXT=", "INJECT=")
 	out, err := cmd.CombinedOutput()
 	if err == nil {
 		t.Fatalf("the suite passed although no exec can run:\n%s", out)
@@ -131,6 +132,9 @@ func TestMTLSSuiteRunsAScenario(t *testing.T) {
 	summary, err := os.ReadFile(filepath.Join(reports, "latest", "summary.md"))
 	if err != nil || !strings.Contains(string(summary), "namespace-strict") {
 		t.Fatalf("summary.md: %v", err)
+	}
+	if !strings.Contains(string(summary), "| Topology | documented (foo, bar injected) |") {
+		t.Error("summary.md header does not say the documented topology")
 	}
 	// Each failed probe's diagnostics start with its failure, the text its record holds.
 	failures, err := filepath.Glob(filepath.Join(reports, "latest", report.DiagnosticsDir, "*", "failure.txt"))
@@ -166,6 +170,82 @@ func TestMTLSSuiteRunsAScenario(t *testing.T) {
 	}
 	if _, err := kube.AppsV1().Deployments("istio-system").Get(ctx, "istiod", metav1.GetOptions{}); err != nil {
 		t.Fatalf("the user's istiod must survive: %v", err)
+	}
+}
+
+// TestMTLSSuiteWithoutSidecarsExpectsTheOracle runs the real suite with INJECT=none, as the local
+// kind tier does, against a real kube-apiserver with a stand-in istiod: namespace STRICT in foo
+// is expected, probe by probe, as the oracle predicts it with no sidecar anywhere (plaintext 200:
+// nothing enforces), not as the catalog writes it for the documented topology; the scenario
+// that relabels a namespace for injection is skipped, every probe recorded with the reason; and
+// the report's header says where the expectations came from.
+func TestMTLSSuiteWithoutSidecarsExpectsTheOracle(t *testing.T) {
+	env := envtestenv.Start(t)
+	kube, err := kubernetes.NewForConfig(env.Config)
+	if err != nil {
+		t.Fatal(err)
+	}
+	deploytest.NamespaceFinalizer(t, kube)
+	deploytest.StandInIstiod(t, kube, "1.31.1")
+	deploytest.StandInControllers(t, kube)
+
+	reports := t.TempDir()
+	cmd := exec.Command("go", "tool", "ginkgo", "--tags", "e2e", "--no-color", "--label-filter=namespace-strict || utilities-injection", "./mtls", "--",
+		"--cluster=existing", "--kubeconfig="+env.Kubeconfig, "--reports-dir="+reports,
+		"--converge-timeout=3s", "--consecutive=1")
+	cmd.Env = append(os.Environ(), "ISTIO_VERSION=", "KUBE_CONTEXT=", "INJECT=none")
+	out, err := cmd.CombinedOutput()
+	if err == nil {
+		t.Fatalf("the suite passed although no exec can run:\n%s", out)
+	}
+	results, err := report.ReadResults(filepath.Join(reports, "latest", "results.json"))
+	if err != nil {
+		t.Fatalf("results.json: %v\n%s", err, out)
+	}
+	const topology = "INJECT=none — expectations from the oracle, not the catalog"
+	if results.Header.Topology != topology {
+		t.Errorf("results.json topology %q, want %q", results.Header.Topology, topology)
+	}
+	const reason = "changes injection; INJECT=none fixes the injected namespaces"
+	count := map[string]int{}
+	for _, r := range results.Probes {
+		count[r.Scenario]++
+		switch r.Scenario {
+		case "namespace-strict":
+			if r.Expected.Class() != scenarios.ClassPlaintext || r.Expected.HTTPCode != 200 || r.Expected.ExitCode != 0 || r.Expected.XFCC != nil {
+				t.Errorf("%s: expected %s, want plaintext 200 (no sidecar enforces STRICT)", r.Key(), r.Expected)
+			}
+			if r.Verdict != report.VerdictInfraError {
+				t.Errorf("%s: verdict %s, want %s (no kubelet to exec in)", r.Key(), r.Verdict, report.VerdictInfraError)
+			}
+		case "utilities-injection":
+			if r.Verdict != report.VerdictSkipped || r.Message != reason {
+				t.Errorf("%s: %s %q, want skipped %q", r.Key(), r.Verdict, r.Message, reason)
+			}
+		default:
+			t.Errorf("probe of scenario %q recorded; the label filter selected two scenarios", r.Scenario)
+		}
+	}
+	if count["namespace-strict"] != 36 || count["utilities-injection"] != 2*36 {
+		t.Fatalf("recorded %v, want 36 namespace-strict and 72 utilities-injection probes\n%s", count, out)
+	}
+	summary, err := os.ReadFile(filepath.Join(reports, "latest", "summary.md"))
+	if err != nil || !strings.Contains(string(summary), "| Topology | "+topology+" |") {
+		t.Errorf("summary.md header lacks the topology (%v)", err)
+	}
+	var suites reporters.JUnitTestSuites
+	if data, err := os.ReadFile(filepath.Join(reports, "latest", report.JUnitFile)); err != nil || xml.Unmarshal(data, &suites) != nil || len(suites.TestSuites) != 1 {
+		t.Fatalf("junit.xml: %v", err)
+	}
+	if got := suites.TestSuites[0].Properties.WithName(report.PropertyTopology); got != topology {
+		t.Errorf("junit property %s = %q, want %q", report.PropertyTopology, got, topology)
+	}
+	d, err := deploy.New(env.Config, "check")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if left, err := d.ListManaged(t.Context()); err != nil || len(left) != 0 {
+		t.Fatalf("managed objects left: %v %v", left, err)
 	}
 }
 

@@ -57,13 +57,24 @@ func catalog() []*scenarios.Scenario {
 	return c
 }
 
-// topology is the fixtures' topology, for building the tree.
+// topology is the run's fixture topology (the documented one, or INJECT's), for building the
+// tree: it has the sidecars the run deploys.
 func topology() *fixtures.Topology {
-	t, err := fixtures.Load()
+	t, err := world.RunTopology(cfg)
 	if err != nil {
 		panic(err)
 	}
 	return t
+}
+
+// stepExpectations are what step i of s expects in this run (world.StepExpectations: the
+// catalog's on the documented topology, the oracle's on INJECT's), for building the tree.
+func stepExpectations(s *scenarios.Scenario, i int) []scenarios.ProbeOutcome {
+	expect, err := world.StepExpectations(cfg, s, i)
+	if err != nil {
+		panic(err)
+	}
+	return expect
 }
 
 var _ = SynchronizedBeforeSuite(func(ctx SpecContext) []byte {

@@ -30,13 +30,16 @@ func describeScenario(s *scenarios.Scenario) {
 	Describe(fmt.Sprintf("%s [%s]", s.Title, s.Name), Ordered, ContinueOnFailure, Serial, Label(s.Labels()...), func() {
 		skipped := false
 		BeforeAll(func() {
-			if !s.MeshWide() {
-				return
+			// A scenario that relabels namespaces for injection cannot run where INJECT fixes
+			// them; a mesh-wide one only on a cluster the run created or with --allow-mesh-wide.
+			err := world.InjectionFixed(cfg, s)
+			if err == nil && s.MeshWide() {
+				err = mesh.MeshWideAllowed()
 			}
-			if err := mesh.MeshWideAllowed(); err != nil {
+			if err != nil {
 				skipped = true
-				for i, step := range s.Steps {
-					for _, e := range world.StepExpectations(cfg, step) {
+				for i := range s.Steps {
+					for _, e := range stepExpectations(s, i) {
 						Expect(run.Record(world.Skipped(s, i, e, err.Error()))).To(Succeed())
 					}
 				}
@@ -71,7 +74,7 @@ func describeScenario(s *scenarios.Scenario) {
 // label filter selected (probes, listeners or both).
 func describeStep(s *scenarios.Scenario, i int, applied *int) {
 	step := s.Steps[i]
-	expect := world.StepExpectations(cfg, step)
+	expect := stepExpectations(s, i)
 	Context(fmt.Sprintf("step %d/%d: %s", i+1, len(s.Steps), step.Name), func() {
 		var results map[scenarios.Probe]*probe.Result
 		// notInForce: the step's changes were made but never reached every sidecar, so its probes
@@ -126,6 +129,6 @@ func describeStep(s *scenarios.Scenario, i int, applied *int) {
 				}
 			})
 		}
-		describeListeners(s, i, &results)
+		describeListeners(s, i, expect, &results)
 	})
 }

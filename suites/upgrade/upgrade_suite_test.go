@@ -83,6 +83,9 @@ func TestUpgrade(t *testing.T) {
 		t.Fatalf("upgrade: --istio-version=%s contradicts --from=%s; the upgrade installs --from first", cfg.IstioVersion, opts.From)
 	}
 	cfg.IstioVersion = opts.From
+	if _, _, _, err := upgradeScenarios(); err != nil {
+		t.Fatalf("upgrade: %v", err)
+	}
 	if cfg.ClusterMode == settings.ModeKind && cfg.NodeImage == "" {
 		pins, err := versions.Load()
 		if err != nil {

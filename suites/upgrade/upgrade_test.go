@@ -55,23 +55,47 @@ func (ph phase) crossRevision(p scenarios.Probe) bool {
 }
 
 var _ = Describe("Istio upgrade", func() {
-	topo, err := fixtures.Load()
+	topo, baseline, strict, err := upgradeScenarios()
 	if err != nil {
 		panic(err)
+	}
+	describeUpgrade(topo, baseline, strict)
+})
+
+// upgradeScenarios are the run's topology (the documented one, or INJECT's) and the catalog
+// scenarios the upgrade asserts. The upgrade is verified on sidecars: the background prober's
+// pairs must have their outcomes in that topology (an INJECT without sidecars in foo and bar is
+// an error, before anything runs).
+func upgradeScenarios() (topo *fixtures.Topology, baseline, strict *scenarios.Scenario, err error) {
+	if topo, err = world.RunTopology(cfg); err != nil {
+		return nil, nil, nil, err
 	}
 	catalog, err := scenarios.Catalog()
 	if err != nil {
-		panic(err)
+		return nil, nil, nil, err
 	}
-	byName := func(name string) *scenarios.Scenario {
+	byName := func(name string) (*scenarios.Scenario, error) {
 		i := slices.IndexFunc(catalog, func(s *scenarios.Scenario) bool { return s.Name == name })
 		if i < 0 || len(catalog[i].Steps) != 1 {
-			panic(fmt.Sprintf("the upgrade suite needs the one-step catalog scenario %q", name))
+			return nil, fmt.Errorf("the upgrade suite needs the one-step catalog scenario %q", name)
 		}
-		return catalog[i]
+		return catalog[i], nil
 	}
-	describeUpgrade(topo, byName(baselineName), byName(strictName))
-})
+	if baseline, err = byName(baselineName); err != nil {
+		return nil, nil, nil, err
+	}
+	if strict, err = byName(strictName); err != nil {
+		return nil, nil, nil, err
+	}
+	expect, err := world.StepExpectations(cfg, strict, 0)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	if _, err := engine.PairsFor(topo, expect, proberPairs); err != nil {
+		return nil, nil, nil, fmt.Errorf("INJECT=%s: %w; the upgrade is verified on sidecars in foo and bar", cfg.Inject, err)
+	}
+	return topo, baseline, strict, nil
+}
 
 func describeUpgrade(topo *fixtures.Topology, baseline, strict *scenarios.Scenario) {
 	injected := topo.InjectedNamespaces()
@@ -99,7 +123,8 @@ func describeUpgrade(topo *fixtures.Topology, baseline, strict *scenarios.Scenar
 			describeAssert(before, strict, true)
 		})
 		It(fmt.Sprintf("starts the background prober: %s", pairNames()), func() {
-			expect := scenarios.WithTrustDomain(strict.Steps[0].Expect, cfg.TrustDomain)
+			expect, err := world.StepExpectations(cfg, strict, 0)
+			Expect(err).NotTo(HaveOccurred())
 			pairs, err := engine.PairsFor(mesh.Topology, expect, proberPairs)
 			Expect(err).NotTo(HaveOccurred())
 			// The prober outlives this spec: its context is the suite's, ended by stopProber.
@@ -217,7 +242,7 @@ func describePhase(ph phase, body func()) {
 		}
 		It("runs the expected sidecars: "+strings.Join(parts, ", "), func(ctx SpecContext) {
 			mark("phase " + ph.id)
-			phaseEnv[ph.id] = report.Environment{IstioVersion: controlPlane.Versions(), KubernetesVersion: mesh.Env.KubernetesVersion, NodeImage: mesh.Env.NodeImage, ClusterMode: mesh.Env.ClusterMode}
+			phaseEnv[ph.id] = report.Environment{IstioVersion: controlPlane.Versions(), KubernetesVersion: mesh.Env.KubernetesVersion, NodeImage: mesh.Env.NodeImage, ClusterMode: mesh.Env.ClusterMode, Topology: mesh.Env.Topology}
 			Expect(run.SetEnvironment(report.Environment{IstioVersion: controlPlane.Versions()})).To(Succeed())
 			for _, ns := range names {
 				Expect(engine.ExpectSidecars(ctx, kube, ns, ph.sidecars[ns])).To(Succeed())
@@ -230,7 +255,10 @@ func describePhase(ph phase, body func()) {
 // describeAssert converges every probe of s's one step (applying its objects first when apply)
 // and makes each probe its own spec, recorded under the phase.
 func describeAssert(ph phase, s *scenarios.Scenario, apply bool) {
-	expect := scenarios.WithTrustDomain(s.Steps[0].Expect, cfg.TrustDomain)
+	expect, err := world.StepExpectations(cfg, s, 0)
+	if err != nil {
+		panic(err)
+	}
 	Context(fmt.Sprintf("%s [%s]", s.Title, s.Name), func() {
 		var results map[scenarios.Probe]*probe.Result
 		action := "converges"

@@ -24,13 +24,13 @@ func NewRun(s settings.Settings) (*report.Run, error) {
 	return run, nil
 }
 
-// Planned is the environment the settings ask for: the cluster mode; the Istio version the run
-// installs (the requested one, else the versions file's default), or on a cluster whose Istio
-// the run only uses, the requested version if any (the installed one is known once detected);
-// in kind mode, the node image (NodeImage). What cannot be resolved stays empty: the setup step
-// that needs it reports why.
+// Planned is the environment the settings ask for: the cluster mode; the topology (INJECT,
+// TopologyText); the Istio version the run installs (the requested one, else the versions file's
+// default), or on a cluster whose Istio the run only uses, the requested version if any (the
+// installed one is known once detected); in kind mode, the node image (NodeImage). What cannot
+// be resolved stays empty: the setup step that needs it reports why.
 func Planned(s settings.Settings) report.Environment {
-	env := report.Environment{ClusterMode: s.ClusterMode, IstioVersion: s.IstioVersion}
+	env := report.Environment{ClusterMode: s.ClusterMode, IstioVersion: s.IstioVersion, Topology: TopologyText(s)}
 	installs := s.ClusterMode == settings.ModeKind || s.InstallIstio
 	if env.IstioVersion == "" && installs {
 		if pins, err := versions.Load(); err == nil {

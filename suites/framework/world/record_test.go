@@ -42,7 +42,13 @@ func TestPlanned(t *testing.T) {
 			report.Environment{ClusterMode: "existing", IstioVersion: pins.DefaultIstio}},
 		{"existing, a version", settings.Settings{ClusterMode: settings.ModeExisting, IstioVersion: "1.30.5"},
 			report.Environment{ClusterMode: "existing", IstioVersion: "1.30.5"}},
+		// The topology is known from the settings alone, so an early failure's report has it.
+		{"existing, INJECT=none", settings.Settings{ClusterMode: settings.ModeExisting, Inject: "none"},
+			report.Environment{ClusterMode: "existing", Topology: "INJECT=none — expectations from the oracle, not the catalog"}},
 	} {
+		if c.want.Topology == "" {
+			c.want.Topology = "documented (foo, bar injected)"
+		}
 		if got := Planned(c.s); got != c.want {
 			t.Errorf("%s: Planned = %+v, want %+v", c.name, got, c.want)
 		}

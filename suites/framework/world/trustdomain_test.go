@@ -127,8 +127,12 @@ func requireConverged(t *testing.T, what string, expect []scenarios.ProbeOutcome
 // already in the run's trust domain). Each expected SPIFFE ID must be the mesh's, once.
 func TestSuiteExpectationsInNonDefaultTrustDomain(t *testing.T) {
 	w := worldIn(t, "example.org")
-	step := scenarioNamed(t, "baseline").Steps[0]
-	expect := StepExpectations(w.Settings, step)
+	sc := scenarioNamed(t, "baseline")
+	step := sc.Steps[0]
+	expect, err := StepExpectations(w.Settings, sc, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
 	results, err := w.Probe(t.Context(), expect)
 	if err != nil {
 		t.Fatal(err)

@@ -76,16 +76,12 @@ type World struct {
 // New prepares a world for a run without touching any cluster. Register Teardown right after
 // it (before Setup), so an interrupt in the middle of Setup still undoes what was created.
 func New(s settings.Settings, run *report.Run, out io.Writer) (*World, error) {
-	variant, err := s.FixtureVariant()
-	if err != nil {
-		return nil, err
-	}
-	topo, err := fixtures.LoadFor(variant)
+	variant, topo, err := runFixtures(s)
 	if err != nil {
 		return nil, err
 	}
 	w := &World{Settings: s, Topology: topo, variant: variant, run: run, out: out}
-	w.Env.ClusterMode = s.ClusterMode
+	w.Env.ClusterMode, w.Env.Topology = s.ClusterMode, TopologyText(s)
 	return w, nil
 }
 
@@ -412,13 +408,6 @@ func (w *World) anyPresent(ctx context.Context, keys []string) bool {
 // ProbeOptions are the probe engine's options from the run's settings.
 func (w *World) ProbeOptions() probe.Options {
 	return probe.Options{Consecutive: w.Settings.Consecutive, Timeout: w.Settings.Timeout, Parallel: w.Settings.Concurrency}
-}
-
-// StepExpectations are a catalog step's expected outcomes in the run's trust domain. It is the
-// one place the catalog's cluster.local SPIFFE IDs are rewritten: the suites name, record and
-// probe what it returns.
-func StepExpectations(s settings.Settings, step scenarios.Step) []scenarios.ProbeOutcome {
-	return scenarios.WithTrustDomain(step.Expect, s.TrustDomain)
 }
 
 // Probe converges every expected outcome and returns the results keyed by probe. The

@@ -1,0 +1,102 @@
+package world
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/mtls-conformance/mtls-conformance/fixtures"
+	"github.com/mtls-conformance/mtls-conformance/scenarios"
+	"github.com/mtls-conformance/mtls-conformance/scenarios/oracle"
+	"github.com/mtls-conformance/mtls-conformance/suites/framework/settings"
+)
+
+// runFixtures is the fixture variant a run with settings s deploys (INJECT, image overrides)
+// and the topology derived from it: what the run deploys, predicts and probes.
+func runFixtures(s settings.Settings) (fixtures.Variant, *fixtures.Topology, error) {
+	variant, err := s.FixtureVariant()
+	if err != nil {
+		return variant, nil, err
+	}
+	topo, err := fixtures.LoadFor(variant)
+	return variant, topo, err
+}
+
+// RunTopology is the topology a run with settings s deploys: the documented one, or the one
+// INJECT chooses. The suites build their spec trees from it, as New does its world.
+func RunTopology(s settings.Settings) (*fixtures.Topology, error) {
+	_, topo, err := runFixtures(s)
+	return topo, err
+}
+
+// documentedTopology reports whether s keeps the documented topology, the only one the
+// catalog's hand-written expectations are exact for (fixtures.Variant.IsDocumented).
+func documentedTopology(s settings.Settings) (bool, error) {
+	variant, err := s.FixtureVariant()
+	if err != nil {
+		return false, err
+	}
+	return variant.IsDocumented(), nil
+}
+
+// StepExpectations are the expected outcomes of step i of sc in the run, in the run's trust
+// domain; the suites name, record and probe what it returns. On the documented topology they are
+// the catalog's (its cluster.local SPIFFE IDs rewritten here, the one place that happens). On
+// another (INJECT) the catalog does not hold — it is exact for the documented topology only —,
+// so they are the oracle's prediction for the step's state (Scenario.StateAt, the state the
+// propagation barrier awaits) on the run's topology.
+func StepExpectations(s settings.Settings, sc *scenarios.Scenario, i int) ([]scenarios.ProbeOutcome, error) {
+	documented, err := documentedTopology(s)
+	if err != nil {
+		return nil, err
+	}
+	if documented {
+		return scenarios.WithTrustDomain(sc.Steps[i].Expect, s.TrustDomain), nil
+	}
+	topo, err := RunTopology(s)
+	if err != nil {
+		return nil, err
+	}
+	st := sc.StateAt(topo, i)
+	expect, err := oracle.Predict(oracle.Input{Topology: topo, Objects: st.Objects, Injected: st.Injected, TrustDomain: s.TrustDomain})
+	if err != nil {
+		return nil, fmt.Errorf("%s step %d (%s) with INJECT=%s: %w", sc.Name, i+1, sc.Steps[i].Name, s.Inject, err)
+	}
+	return expect, nil
+}
+
+// InjectionFixed is the rule for a scenario that relabels a namespace for injection when INJECT
+// chooses the injected namespaces: INJECT says which namespaces may run sidecars (here, where no
+// Envoy exists, none may), so a step that enables or removes injection would either break that
+// or assert a change that cannot happen. Such a scenario is skipped, and the error is the reason;
+// nil means it may run (the documented topology, or a scenario that changes no injection).
+func InjectionFixed(s settings.Settings, sc *scenarios.Scenario) error {
+	if !sc.ChangesInjection() {
+		return nil
+	}
+	documented, err := documentedTopology(s)
+	if err != nil {
+		return err
+	}
+	if documented {
+		return nil
+	}
+	return errors.New("changes injection; INJECT=" + s.Inject + " fixes the injected namespaces")
+}
+
+// TopologyText is what the report header says about the run's topology: documented (with the
+// namespaces the fixtures inject) or the INJECT value, whose expectations are the oracle's.
+func TopologyText(s settings.Settings) string {
+	documented, err := documentedTopology(s)
+	if err != nil {
+		return "INJECT=" + s.Inject + " (" + err.Error() + ")"
+	}
+	if !documented {
+		return "INJECT=" + s.Inject + " — expectations from the oracle, not the catalog"
+	}
+	topo, err := fixtures.Load()
+	if err != nil {
+		return "documented"
+	}
+	return "documented (" + strings.Join(topo.InjectedNamespaces(), ", ") + " injected)"
+}
