@@ -15,8 +15,8 @@ import (
 	"github.com/mtls-conformance/mtls-conformance/suites/framework/istio"
 	"github.com/mtls-conformance/mtls-conformance/suites/framework/report"
 	"github.com/mtls-conformance/mtls-conformance/suites/framework/settings"
-	"github.com/mtls-conformance/mtls-conformance/suites/framework/world"
 	engine "github.com/mtls-conformance/mtls-conformance/suites/framework/upgrade"
+	"github.com/mtls-conformance/mtls-conformance/suites/framework/world"
 	"github.com/mtls-conformance/mtls-conformance/versions"
 )
 
