@@ -197,7 +197,8 @@ fi
 # Fixtures: go-httpbin as its upstream image runs it (CMD /bin/go-httpbin), curl from Debian.
 httpbin_image=$hub/go-httpbin:$httpbin_version
 scratch_image "$httpbin_image" bin/go-httpbin "$gobin/go-httpbin" 'CMD ["/bin/go-httpbin"]' 'EXPOSE 8080'
-curl_version=$(tar -xOf "$slim_tar" ./var/lib/dpkg/status | awk '/^Package: curl$/{p=1} p&&/^Version:/{print $2; exit}')
+# awk reads to the end: an early exit would kill tar with SIGPIPE (exit 141 under pipefail).
+curl_version=$(tar -xOf "$slim_tar" ./var/lib/dpkg/status | awk '/^Package: /{p = ($2 == "curl")} p && /^Version:/{print $2; p = 0}')
 curl_image=$hub/curl:${curl_version%%-*}
 key=$(hash_of "$slim_tar" "$here/build.sh")
 if ! image_current "$curl_image" "$key"; then
@@ -264,8 +265,11 @@ if ! image_current "$node_image" "$key"; then
 	install -m 0755 "$here/files/runc-nosysres" "$root/usr/local/sbin/runc-nosysres"
 	chroot "$root" systemctl enable kubelet.service containerd.service undo-mount-hacks.service import-images.service >/dev/null 2>&1
 	chroot "$root" systemctl mask systemd-binfmt.service >/dev/null 2>&1
-	docker_import "$node_image" "$root" --change 'ENV container=docker' --change 'STOPSIGNAL SIGRTMIN+3' \
+	docker_import "$node_image-rootfs" "$root" --change 'ENV container=docker' \
 		--change 'ENTRYPOINT ["/usr/local/bin/entrypoint", "/sbin/init"]'
+	# docker import takes no STOPSIGNAL; a one-line build adds kind's (systemd halts on SIGRTMIN+3).
+	printf 'FROM %s\nSTOPSIGNAL SIGRTMIN+3\n' "$node_image-rootfs" | DOCKER_BUILDKIT=0 docker build -q -t "$node_image" - >/dev/null
+	docker rmi "$node_image-rootfs" >/dev/null
 	image_stamp "$node_image" "$key"
 fi
 
