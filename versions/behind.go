@@ -19,6 +19,19 @@ import (
 // A version it cannot read, or a pinned Istio release missing from released (the wrong source),
 // is an error rather than a silent "current".
 func (v *Versions) Behind(released []string, kindLatest string) ([]string, error) {
+	istio, err := v.IstioBehind(released)
+	if err != nil {
+		return nil, err
+	}
+	kind, err := v.KindBehind(kindLatest)
+	if err != nil {
+		return nil, err
+	}
+	return append(istio, kind...), nil
+}
+
+// IstioBehind is Behind's Istio half: the lines for the pinned Istio releases.
+func (v *Versions) IstioBehind(released []string) ([]string, error) {
 	if len(released) == 0 {
 		return nil, fmt.Errorf("the source lists no Istio release")
 	}
@@ -67,6 +80,11 @@ func (v *Versions) Behind(released []string, kindLatest string) ([]string, error
 	for _, n := range newer {
 		lines = append(lines, fmt.Sprintf("istio: %s released, newest pinned minor is %s", n, top.Minor()))
 	}
+	return lines, nil
+}
+
+// KindBehind is Behind's kind half: a line when kindLatest is newer than the pinned kind.
+func (v *Versions) KindBehind(kindLatest string) ([]string, error) {
 	latest, ok := parseKindVersion(kindLatest)
 	if !ok {
 		return nil, fmt.Errorf("kind release %q is not of the form vMAJOR.MINOR.PATCH", kindLatest)
@@ -76,9 +94,9 @@ func (v *Versions) Behind(released []string, kindLatest string) ([]string, error
 		return nil, fmt.Errorf("kind.version %q is not of the form vMAJOR.MINOR.PATCH", v.Kind.Version)
 	}
 	if slices.Compare(latest, pinned) > 0 {
-		lines = append(lines, fmt.Sprintf("kind: %s pinned, %s released", v.Kind.Version, kindLatest))
+		return []string{fmt.Sprintf("kind: %s pinned, %s released", v.Kind.Version, kindLatest)}, nil
 	}
-	return lines, nil
+	return nil, nil
 }
 
 // parseKindVersion reads a kind release tag, vMAJOR.MINOR.PATCH, as three comparable numbers.
