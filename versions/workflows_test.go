@@ -7,6 +7,7 @@ package versions_test
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -23,7 +24,7 @@ import (
 const workflowsDir = "../.github/workflows"
 
 // The workflows this repository has; a new one must be added here (and so get these checks).
-var workflowFiles = []string{"ci.yml", "conformance.yml", "publish-results.yml", "upgrade.yml"}
+var workflowFiles = []string{"ci.yml", "conformance.yml", "pins.yml", "publish-results.yml", "upgrade.yml"}
 
 func pins(t *testing.T) *versions.Versions {
 	t.Helper()
@@ -433,5 +434,121 @@ func TestNoWorkflowHardCodesAPin(t *testing.T) {
 	sample := "ISTIO_VERSION: 1.28.3\nimage: kindest/node:v1.33.1@sha256:abc\nk8s: v1.30.0\nok: " + v.DefaultIstio + " " + v.Istio.Releases[0].NodeImage + " actions/checkout@v7"
 	if got := unpinned(v, sample); !slices.Equal(got, []string{"kindest/node:v1.33.1@sha256:abc", "1.28.3", "1.30.0"}) {
 		t.Errorf("unpinned(sample) = %v", got)
+	}
+}
+
+// pinsShims puts a fake go and gh first on PATH: `go build -o BIN` writes a BIN that prints
+// PINS_LINES and exits PINS_EXIT (what `conformance versions --check` would), and gh appends each
+// call's arguments (and any --body-file's content) to $GH_CALLS, answering `issue list` with
+// PINS_OPEN_ISSUE.
+func pinsShims(t *testing.T) (path, calls string) {
+	t.Helper()
+	dir := t.TempDir()
+	calls = filepath.Join(dir, "gh-calls")
+	shims := map[string]string{
+		"go": `#!/bin/bash
+if [ "$1" != build ] || [ "$2" != -o ]; then echo "fake go: unexpected $*" >&2; exit 99; fi
+case " $* " in *" ./tools/conformance "*) ;; *) echo "fake go: not building ./tools/conformance: $*" >&2; exit 99;; esac
+printf '#!/bin/bash\nif [ "$*" != "versions --check" ]; then echo "fake conformance: unexpected $*" >&2; exit 99; fi\nprintf "%%s" "$PINS_LINES"\nexit "$PINS_EXIT"\n' >"$3"
+chmod +x "$3"
+`,
+		"gh": `#!/bin/bash
+echo "gh $*" >>"$GH_CALLS"
+prev=""
+for a in "$@"; do
+  if [ "$prev" = --body-file ]; then echo "body: $(cat "$a")" >>"$GH_CALLS"; fi
+  prev=$a
+done
+if [ "$1 $2" = "issue list" ]; then printf '%s' "$PINS_OPEN_ISSUE"; fi
+`,
+	}
+	for name, body := range shims {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(body), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return dir + string(os.PathListSeparator) + os.Getenv("PATH"), calls
+}
+
+// TestPinsWorkflow: pins.yml runs `conformance versions --check` weekly (and on demand) with
+// issues: write only, and acts on its exit code: 3 (behind) opens the one issue or updates the
+// open one with the lines, 0 closes it, 1 (a source unreachable) fails the run and touches no
+// issue. The check is built, not `go run`: go run reports every non-zero exit as 1.
+func TestPinsWorkflow(t *testing.T) {
+	w := workflow(t, "pins.yml")
+	var hooks []string
+	for _, e := range w.On {
+		hooks = append(hooks, e.EventName())
+	}
+	slices.Sort(hooks)
+	if !slices.Equal(hooks, []string{"schedule", "workflow_dispatch"}) {
+		t.Errorf("triggers %v, want schedule and workflow_dispatch", hooks)
+	}
+	if w.Permissions == nil || len(w.Permissions.Scopes) != 2 || w.Permissions.Scopes["issues"] == nil || w.Permissions.Scopes["issues"].Value.Value != "write" ||
+		w.Permissions.Scopes["contents"] == nil || w.Permissions.Scopes["contents"].Value.Value != "read" {
+		t.Error("permissions should be issues: write and contents: read only")
+	}
+	j := job(t, w, "pins")
+	step, script := runStep(t, j, "versions --check")
+	if !strings.Contains(script, "go build -o") || strings.Contains(script, "go run ./tools/conformance versions --check") {
+		t.Error("the check must be built and run (go run turns exit 3 into 1)")
+	}
+	if env(step.Env, "GH_TOKEN") != "${{ github.token }}" {
+		t.Error("the check step does not give gh the workflow's token")
+	}
+
+	path, calls := pinsShims(t)
+	// run returns gh's calls, and the script's output with its error when it fails.
+	run := func(code, lines, openIssue string) (string, error) {
+		t.Helper()
+		_ = os.Remove(calls)
+		_, log, err := runScript(t, script, map[string]string{
+			"PATH": path, "GH_CALLS": calls, "RUNNER_TEMP": t.TempDir(), "GH_TOKEN": "x",
+			"PINS_EXIT": code, "PINS_LINES": lines, "PINS_OPEN_ISSUE": openIssue,
+		})
+		data, _ := os.ReadFile(calls)
+		if err != nil {
+			return string(data), fmt.Errorf("%v\n%s", err, log)
+		}
+		return string(data), nil
+	}
+	behind := "istio 1.31: 1.31.1 pinned, 1.31.2 released\nkind: v0.33.0 pinned, v0.34.0 released\n"
+
+	// Behind, no open issue: one gh issue create with the fixed title and the lines.
+	got, err := run("3", behind, "")
+	if err != nil {
+		t.Fatalf("behind: the step failed: %v; gh calls:\n%s", err, got)
+	}
+	if !strings.Contains(got, "gh issue create") || !strings.Contains(got, "--title Pins behind their releases") ||
+		!strings.Contains(got, "istio 1.31: 1.31.1 pinned, 1.31.2 released") || !strings.Contains(got, "kind: v0.33.0 pinned, v0.34.0 released") ||
+		strings.Contains(got, "gh issue edit") {
+		t.Errorf("behind without an open issue: gh calls\n%s\nwant one issue create with the lines", got)
+	}
+	// Behind, issue 42 open: it is edited, no second issue.
+	got, err = run("3", behind, "42\n")
+	if err != nil {
+		t.Fatalf("behind: the step failed: %v; gh calls:\n%s", err, got)
+	}
+	if !strings.Contains(got, "gh issue edit 42") || strings.Contains(got, "gh issue create") || !strings.Contains(got, "kind: v0.33.0 pinned, v0.34.0 released") {
+		t.Errorf("behind with issue 42 open: gh calls\n%s\nwant issue edit 42 with the lines", got)
+	}
+	// Nothing behind: the open issue is closed; none is created.
+	got, err = run("0", "no pin is behind: istio 1.31.1; kind v0.33.0\n", "42\n")
+	if err != nil || !strings.Contains(got, "gh issue close 42") || strings.Contains(got, "gh issue create") || strings.Contains(got, "gh issue edit") {
+		t.Errorf("nothing behind with issue 42 open: err %v, gh calls\n%s\nwant issue close 42 only", err, got)
+	}
+	got, err = run("0", "no pin is behind: istio 1.31.1; kind v0.33.0\n", "")
+	if err != nil || strings.Contains(got, "gh issue create") || strings.Contains(got, "gh issue close") {
+		t.Errorf("nothing behind, no issue: err %v, gh calls\n%s", err, got)
+	}
+	// A source unreachable (1) or bad input (2): the run fails and no issue is touched.
+	for _, code := range []string{"1", "2"} {
+		got, err = run(code, "", "42\n")
+		if err == nil {
+			t.Errorf("exit %s: the step succeeded, want it to fail", code)
+		}
+		if strings.Contains(got, "gh issue") {
+			t.Errorf("exit %s: gh calls\n%s\nwant none", code, got)
+		}
 	}
 }
