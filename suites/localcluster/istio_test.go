@@ -55,11 +55,15 @@ func TestInjectionWebhook(t *testing.T) {
 	ns.SetLabels(map[string]string{fixtures.InjectionLabel: "enabled"})
 	g.Expect(w.Deployer.Apply(ctx, ns)).To(Succeed()) // labelled: teardown removes it
 	pod := fixturePod(t, "sleep")
+	// The check namespace has no ServiceAccount sleep (the admission plugin would refuse the pod);
+	// the sleep fixture's own namespace is legacy, checked below with its ServiceAccount.
+	inCheckNS := pod.DeepCopy()
+	inCheckNS.Spec.ServiceAccountName = ""
 	kube := kubernetes.NewForConfigOrDie(w.Config)
 	var got *corev1.Pod
 	g.Eventually(func() error {
 		var err error
-		got, err = kube.CoreV1().Pods(ns.GetName()).Create(ctx, pod.DeepCopy(), metav1.CreateOptions{DryRun: []string{metav1.DryRunAll}})
+		got, err = kube.CoreV1().Pods(ns.GetName()).Create(ctx, inCheckNS.DeepCopy(), metav1.CreateOptions{DryRun: []string{metav1.DryRunAll}})
 		return err
 	}).WithContext(ctx).WithPolling(time.Second).Should(Succeed())
 	g.Expect(deploy.HasSidecar(got)).To(BeTrue(), "the project's sidecar detection on %v", containerNames(got))

@@ -456,10 +456,51 @@ func (p *Provider) loadRESTConfig() error {
 // exportFailureLogs collects kind's logs under the reports directory and says where they are.
 func (p *Provider) exportFailureLogs() string {
 	dir := filepath.Join(p.resolvedReportsDir(), "kind-logs-"+p.name)
-	if err := p.kind.CollectLogs(p.name, dir); err != nil {
-		return fmt.Sprintf("exporting kind logs to %s failed: %v", dir, err)
+	err := p.kind.CollectLogs(p.name, dir)
+	if err == nil {
+		return "kind logs in " + dir
 	}
-	return "kind logs in " + dir
+	// kind's collector execs into the nodes (journalctl, crictl, /var/log): a node whose
+	// container has already exited yields none of it. What tells why it died is its container's
+	// own output and state, which the runtime still has.
+	if kept := p.saveNodeContainers(dir, err); kept > 0 {
+		return fmt.Sprintf("kind logs in %s (partial: %d node containers' output and state; kind's collector failed: %s)", dir, kept, firstLine(err.Error()))
+	}
+	return fmt.Sprintf("exporting kind logs to %s failed: %v", dir, err)
+}
+
+// saveNodeContainers writes each node container's output (`docker logs`) and state (`docker
+// inspect`) under dir, with the collector's error, and returns how many nodes it saved.
+func (p *Provider) saveNodeContainers(dir string, collectErr error) int {
+	nodeList, err := p.kind.ListNodes(p.name)
+	if err != nil || len(nodeList) == 0 {
+		return 0
+	}
+	saved := 0
+	for _, n := range nodeList {
+		nodeDir := filepath.Join(dir, n.String())
+		if os.MkdirAll(nodeDir, 0o755) != nil {
+			continue
+		}
+		logs, lerr := exec.Command(p.runtime.Binary, "logs", n.String()).CombinedOutput()
+		inspect, ierr := exec.Command(p.runtime.Binary, "inspect", n.String()).Output()
+		if lerr != nil && ierr != nil {
+			continue
+		}
+		_ = os.WriteFile(filepath.Join(nodeDir, "container.log"), logs, 0o644)
+		_ = os.WriteFile(filepath.Join(nodeDir, "inspect.json"), inspect, 0o644)
+		saved++
+	}
+	_ = os.WriteFile(filepath.Join(dir, "collection-errors.txt"), []byte(collectErr.Error()+"\n"), 0o644)
+	return saved
+}
+
+func firstLine(s string) string {
+	line, _, _ := strings.Cut(s, "\n")
+	if len(line) > 200 {
+		line = line[:200] + "…"
+	}
+	return line
 }
 
 func (p *Provider) resolvedReportsDir() string {

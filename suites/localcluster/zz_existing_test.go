@@ -18,7 +18,8 @@ import (
 
 // On a cluster it did not create (CLUSTER=existing), a run uses the Istio it finds, removes what
 // an earlier run left, deploys its fixtures and, at teardown, deletes every object it labelled
-// and nothing else: istiod and the user's objects stay. Runs last: it replaces the fixtures.
+// and nothing else: istiod and the user's objects stay. Runs last (go test runs files in name
+// order): it replaces the fixtures.
 func TestZExistingClusterLeavesNothing(t *testing.T) {
 	kube := kubernetes.NewForConfigOrDie(w.Config)
 	ctx := ctxFor(t, timeouts.Setup)
