@@ -23,6 +23,13 @@ func runMake(t *testing.T, args ...string) (stdout, stderr string, code int) {
 		t.Skip("make is not installed")
 	}
 	cmd := exec.Command("make", append([]string{"--no-print-directory", "-C", repoDir}, args...)...)
+	// As a user runs it: not as a sub-make of `make test` (MAKELEVEL would make its notes read
+	// "make[1]: ***", MAKEFLAGS would pass make test's variables on).
+	for _, kv := range os.Environ() {
+		if name, _, _ := strings.Cut(kv, "="); name != "MAKELEVEL" && name != "MAKEFLAGS" && name != "MFLAGS" {
+			cmd.Env = append(cmd.Env, kv)
+		}
+	}
 	var out, errb bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errb
 	err := cmd.Run()
