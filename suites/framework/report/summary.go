@@ -106,6 +106,9 @@ func RenderSummary(res *Results) []byte {
 		b.WriteString("**No probe was recorded.**\n\n")
 	case counts[VerdictPass] == total:
 		fmt.Fprintf(&b, "**✔ all %d probes passed**\n\n", total)
+	case counts[VerdictPass]+counts[VerdictSkipped] == total:
+		// Skipped probes (a scenario that cannot run here, with its reason below) failed nothing.
+		fmt.Fprintf(&b, "**✔ all %d probes that ran passed** · %d skipped\n\n", counts[VerdictPass], counts[VerdictSkipped])
 	default:
 		fmt.Fprintf(&b, "**✘ %d of %d probes did not pass** · %s\n\n", total-counts[VerdictPass], total, tally)
 	}

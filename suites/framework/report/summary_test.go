@@ -2,6 +2,7 @@ package report
 
 import (
 	"flag"
+	"fmt"
 	"os"
 	"strings"
 	"testing"
@@ -149,5 +150,23 @@ func TestSummaryInfrastructureFailures(t *testing.T) {
 		if !strings.Contains(md, want) {
 			t.Errorf("summary lacks %q:\n%s", want, md)
 		}
+	}
+}
+
+// A run where every probe that ran passed and some were skipped (a scenario that cannot run on
+// this topology) passed: the headline says so, not "✘ did not pass".
+func TestSummaryHeadlineWithSkippedProbes(t *testing.T) {
+	res := loadRecorded(t)
+	skipped := 0
+	for i := range res.Probes {
+		if res.Probes[i].Verdict != VerdictPass {
+			res.Probes[i].Verdict = VerdictSkipped
+			skipped++
+		}
+	}
+	md := string(RenderSummary(res))
+	want := fmt.Sprintf("**✔ all %d probes that ran passed** · %d skipped\n", len(res.Probes)-skipped, skipped)
+	if skipped == 0 || !strings.Contains(md, want) {
+		t.Errorf("want headline %q (skipped %d) in:\n%s", want, skipped, md[:strings.Index(md, "## ")])
 	}
 }
