@@ -105,7 +105,15 @@ test-kind: .cache/localimages/settings.env ## create a kind cluster from the loc
 	CLUSTER=kind CLUSTER_NAME=mtls-local LOAD_IMAGES=1 INJECT=none KIND_CONFIG_PATCH=$(CURDIR)/tools/localimages/kind-config.yaml \
 	KEEP_CLUSTER= REUSE_CLUSTER= $(GO) test -tags localcluster -count=1 -timeout=40m -v ./suites/localcluster/
 
-.PHONY: FORCE kind-images test-kind
+# The mtls suite itself (make conformance) on a local kind cluster: every scenario applied through
+# the real apiserver and istiod, every probe through the real kubelet; no sidecars here (INJECT=none),
+# so the expectations come from the oracle for that topology.
+test-kind-suite: .cache/localimages/settings.env ## make conformance on a local kind cluster from the local images (INJECT=none)
+	set -a && . ./.cache/localimages/settings.env && set +a && \
+	CLUSTER=kind CLUSTER_NAME=mtls-local-suite LOAD_IMAGES=1 INJECT=none KIND_CONFIG_PATCH=$(CURDIR)/tools/localimages/kind-config.yaml \
+	KEEP_CLUSTER= REUSE_CLUSTER= $(MAKE) --no-print-directory conformance
+
+.PHONY: FORCE kind-images test-kind test-kind-suite
 FORCE:
 
 ## ---- extras ---------------------------------------------------------------------------------
