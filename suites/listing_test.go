@@ -10,8 +10,8 @@ import (
 
 	"github.com/mtls-conformance/mtls-conformance/fixtures"
 	"github.com/mtls-conformance/mtls-conformance/scenarios"
-	"github.com/mtls-conformance/mtls-conformance/suites/framework/dryrun"
 	"github.com/mtls-conformance/mtls-conformance/suites/framework/world"
+	"github.com/mtls-conformance/mtls-conformance/suites/testsupport/dryrun"
 )
 
 func TestMTLSDryRunListsEveryProbe(t *testing.T) {

@@ -22,10 +22,10 @@ import (
 
 	"github.com/mtls-conformance/mtls-conformance/scenarios"
 	"github.com/mtls-conformance/mtls-conformance/suites/framework/deploy"
-	"github.com/mtls-conformance/mtls-conformance/suites/framework/deploy/deploytest"
-	"github.com/mtls-conformance/mtls-conformance/suites/framework/envtestenv"
 	"github.com/mtls-conformance/mtls-conformance/suites/framework/report"
 	"github.com/mtls-conformance/mtls-conformance/suites/framework/upgrade"
+	"github.com/mtls-conformance/mtls-conformance/suites/testsupport/deploytest"
+	"github.com/mtls-conformance/mtls-conformance/suites/testsupport/envtestenv"
 	"github.com/mtls-conformance/mtls-conformance/versions"
 )
 

@@ -10,7 +10,7 @@ import (
 )
 
 // TestRejectsWhatIstioRejects: every file in scenarios/testdata/invalid is also applied to the
-// real apiserver with Istio's CRDs (suites/framework/envtestenv), which must reject it with the
+// real apiserver with Istio's CRDs (suites/testsupport/envtestenv), which must reject it with the
 // message in its header; the loader must reject it first, with the same words and field.
 func TestRejectsWhatIstioRejects(t *testing.T) {
 	files, err := filepath.Glob("../testdata/invalid/*.yaml")

@@ -5,7 +5,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/mtls-conformance/mtls-conformance/suites/framework/envtestenv"
+	"github.com/mtls-conformance/mtls-conformance/suites/testsupport/envtestenv"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"

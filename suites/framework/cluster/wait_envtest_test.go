@@ -10,7 +10,7 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"sigs.k8s.io/e2e-framework/klient"
 
-	"github.com/mtls-conformance/mtls-conformance/suites/framework/envtestenv"
+	"github.com/mtls-conformance/mtls-conformance/suites/testsupport/envtestenv"
 )
 
 // TestWaitForControlPlaneOnRealAPIServer: after kind's create (whose own wait only warns when

@@ -15,7 +15,7 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/utils/ptr"
 
-	"github.com/mtls-conformance/mtls-conformance/suites/framework/envtestenv"
+	"github.com/mtls-conformance/mtls-conformance/suites/testsupport/envtestenv"
 )
 
 // Against a real kube-apiserver with Istio's CRDs: PolicyResources name resources the CRDs

@@ -16,9 +16,9 @@ import (
 
 	"github.com/mtls-conformance/mtls-conformance/suites/framework/cluster"
 	"github.com/mtls-conformance/mtls-conformance/suites/framework/deploy"
-	"github.com/mtls-conformance/mtls-conformance/suites/framework/deploy/deploytest"
-	"github.com/mtls-conformance/mtls-conformance/suites/framework/envtestenv"
 	"github.com/mtls-conformance/mtls-conformance/suites/framework/settings"
+	"github.com/mtls-conformance/mtls-conformance/suites/testsupport/deploytest"
+	"github.com/mtls-conformance/mtls-conformance/suites/testsupport/envtestenv"
 	admissionv1 "k8s.io/api/admission/v1"
 	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
 	appsv1 "k8s.io/api/apps/v1"

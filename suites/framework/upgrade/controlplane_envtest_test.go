@@ -18,9 +18,9 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/mtls-conformance/mtls-conformance/suites/framework/deploy"
-	"github.com/mtls-conformance/mtls-conformance/suites/framework/deploy/deploytest"
-	"github.com/mtls-conformance/mtls-conformance/suites/framework/envtestenv"
 	"github.com/mtls-conformance/mtls-conformance/suites/framework/istio"
+	"github.com/mtls-conformance/mtls-conformance/suites/testsupport/deploytest"
+	"github.com/mtls-conformance/mtls-conformance/suites/testsupport/envtestenv"
 	"github.com/mtls-conformance/mtls-conformance/versions"
 )
 

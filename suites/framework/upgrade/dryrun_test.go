@@ -7,7 +7,7 @@ import (
 
 	"github.com/mtls-conformance/mtls-conformance/fixtures"
 	"github.com/mtls-conformance/mtls-conformance/scenarios"
-	"github.com/mtls-conformance/mtls-conformance/suites/framework/dryrun"
+	"github.com/mtls-conformance/mtls-conformance/suites/testsupport/dryrun"
 )
 
 // The upgrade suite (suites/upgrade, build tag e2e) must compile and list its specs without a

@@ -19,10 +19,10 @@ import (
 	"github.com/mtls-conformance/mtls-conformance/scenarios"
 	"github.com/mtls-conformance/mtls-conformance/suites/framework/authcheck"
 	"github.com/mtls-conformance/mtls-conformance/suites/framework/deploy"
-	"github.com/mtls-conformance/mtls-conformance/suites/framework/deploy/deploytest"
-	"github.com/mtls-conformance/mtls-conformance/suites/framework/envtestenv"
 	"github.com/mtls-conformance/mtls-conformance/suites/framework/report"
 	"github.com/mtls-conformance/mtls-conformance/suites/framework/settings"
+	"github.com/mtls-conformance/mtls-conformance/suites/testsupport/deploytest"
+	"github.com/mtls-conformance/mtls-conformance/suites/testsupport/envtestenv"
 )
 
 // TestWorldOnAnExistingCluster drives the world against a real kube-apiserver as a user's

@@ -22,6 +22,7 @@ import (
 	"github.com/mtls-conformance/mtls-conformance/scenarios/oracle"
 	"github.com/mtls-conformance/mtls-conformance/scenarios/policy"
 	"github.com/mtls-conformance/mtls-conformance/suites/framework/authcheck"
+	"github.com/mtls-conformance/mtls-conformance/suites/testsupport/configdump"
 )
 
 // domainSuffix is the cluster domain the fake discovery server uses (pilot/test/xds/fake.go
@@ -112,7 +113,7 @@ func generate(t test.Failer, in oracle.Input, readBack bool) (*Generated, error)
 			out.Dumps[wl.Ref] = d
 			continue
 		}
-		raw, err := d.MarshalConfigDump()
+		raw, err := configdump.Marshal(d)
 		if err != nil {
 			return nil, fmt.Errorf("harness: %s: %w", wl.Ref, err)
 		}

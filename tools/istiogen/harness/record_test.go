@@ -22,6 +22,7 @@ import (
 	"github.com/mtls-conformance/mtls-conformance/fixtures"
 	"github.com/mtls-conformance/mtls-conformance/scenarios/oracle"
 	"github.com/mtls-conformance/mtls-conformance/suites/framework/authcheck"
+	"github.com/mtls-conformance/mtls-conformance/suites/testsupport/configdump"
 )
 
 // update rewrites the recorded dumps: go test ./harness -run TestRecordedDumps -update
@@ -81,7 +82,7 @@ func TestRecordedDumps(t *testing.T) {
 					withCerts := *fresh
 					withCerts.Secrets = issueSecrets(t, gen.TrustDomain, wl)
 					sortByName(&withCerts)
-					raw, err := withCerts.MarshalConfigDump()
+					raw, err := configdump.Marshal(&withCerts)
 					if err != nil {
 						t.Fatal(err)
 					}

@@ -38,7 +38,7 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"sigs.k8s.io/yaml"
 
-	"github.com/mtls-conformance/mtls-conformance/suites/framework/envtestenv"
+	"github.com/mtls-conformance/mtls-conformance/suites/testsupport/envtestenv"
 )
 
 func TestMain(m *testing.M) { os.Exit(envtestenv.Main(m)) }
