@@ -30,7 +30,7 @@ type Outcome struct {
 	HTTPCode int `json:"httpCode"`
 	// MTLS is whether the server's sidecar saw mutual TLS, i.e. whether XFCC is present.
 	MTLS bool `json:"mtls"`
-	// XFCC is set exactly when MTLS is.
+	// XFCC is set exactly when MTLS is, except over HBONE (ambient mode, ClassHBONE): mTLS, no XFCC.
 	XFCC *XFCC `json:"xfcc,omitempty"`
 }
 
@@ -61,10 +61,14 @@ const (
 	// network-issues/index.md "503 errors after setting destination rule". No current doc test
 	// prints it; istio/istio tests/integration/security/reachability_test.go asserts "not OK".
 	ClassUpstreamError Class = "503"
+	// ClassHBONE: HTTP 200 over mutual TLS between two ztunnels (ambient mode), with no XFCC: ztunnel
+	// is an L4 proxy and adds no header (pkg/workloadapi/workload.proto TunnelProtocol HBONE: "mTLS
+	// over HTTP CONNECT"); mTLS is judged from ztunnel's config instead (suites/framework/ztunnel).
+	ClassHBONE Class = "hbone"
 )
 
 // Classes lists every class, in the order documentation shows them.
-var Classes = []Class{ClassMTLS, ClassPlaintext, ClassReset, ClassUpstreamError}
+var Classes = []Class{ClassMTLS, ClassPlaintext, ClassReset, ClassUpstreamError, ClassHBONE}
 
 // Outcome expands a class into the exact outcome of a probe from client to server identities.
 func (c Class) Outcome(serverID, clientID string) (Outcome, error) {
@@ -77,6 +81,8 @@ func (c Class) Outcome(serverID, clientID string) (Outcome, error) {
 		return Outcome{ExitCode: 56, HTTPCode: 0}, nil
 	case ClassUpstreamError:
 		return Outcome{ExitCode: 0, HTTPCode: 503}, nil
+	case ClassHBONE:
+		return Outcome{ExitCode: 0, HTTPCode: 200, MTLS: true}, nil
 	}
 	return Outcome{}, fmt.Errorf("unknown outcome %q (want one of %v)", string(c), Classes)
 }
@@ -84,6 +90,8 @@ func (c Class) Outcome(serverID, clientID string) (Outcome, error) {
 // Class names the class an outcome belongs to, or "" if it is none of them.
 func (o Outcome) Class() Class {
 	switch {
+	case o.ExitCode == 0 && o.HTTPCode == 200 && o.MTLS && o.XFCC == nil:
+		return ClassHBONE
 	case o.ExitCode == 0 && o.HTTPCode == 200 && o.MTLS:
 		return ClassMTLS
 	case o.ExitCode == 0 && o.HTTPCode == 200:
@@ -125,6 +133,8 @@ func (p ProbeOutcome) SpecName() string {
 		return fmt.Sprintf("%s is reset (exit 56)", p.Probe)
 	case ClassUpstreamError:
 		return fmt.Sprintf("%s gets 503 from the client's sidecar", p.Probe)
+	case ClassHBONE:
+		return fmt.Sprintf("%s succeeds over mTLS (HBONE, no XFCC at L4)", p.Probe)
 	}
 	return fmt.Sprintf("%s observes %s", p.Probe, p.Outcome)
 }
