@@ -1,0 +1,72 @@
+package ztunnel
+
+import (
+	"fmt"
+	"net/netip"
+
+	"github.com/mtls-conformance/mtls-conformance/scenarios"
+)
+
+// Probe names a client pod, a server pod and the server's workload (target) port: the port
+// ztunnel authorizes (a Service port is resolved before ztunnel sees the connection).
+type Probe struct {
+	ClientNamespace, ClientPod string
+	ServerNamespace, ServerPod string
+	TargetPort                 int
+}
+
+// Judgement is a probe's outcome class as ztunnel's configuration determines it, with why.
+type Judgement struct {
+	Class scenarios.Class
+	// MTLS is whether the connection is HBONE between two ztunnels.
+	MTLS   bool
+	Reason string
+}
+
+// Judge derives a probe's outcome from the dump:
+//   - client and server both HBONE: the client's ztunnel opens HBONE with the client's identity;
+//     accepted → 200 over mTLS without XFCC (hbone), denied → reset;
+//   - server HBONE, client not: plaintext reaches the server's ztunnel with no identity;
+//     accepted → 200 plaintext, denied → reset (ztunnel closes the connection: curl exit 56);
+//   - server not HBONE: nothing enforces anything, 200 plaintext.
+func (d *Dump) Judge(p Probe) (Judgement, error) {
+	client, ok := d.Workload(p.ClientNamespace, p.ClientPod)
+	if !ok {
+		return Judgement{}, fmt.Errorf("ztunnel config dump: no workload %s/%s", p.ClientNamespace, p.ClientPod)
+	}
+	server, ok := d.Workload(p.ServerNamespace, p.ServerPod)
+	if !ok {
+		return Judgement{}, fmt.Errorf("ztunnel config dump: no workload %s/%s", p.ServerNamespace, p.ServerPod)
+	}
+	for _, w := range []Workload{client, server} {
+		if w.Protocol != ProtocolHBONE && w.Protocol != ProtocolTCP {
+			return Judgement{}, fmt.Errorf("ztunnel config dump: workload %s/%s: protocol %q is neither HBONE nor TCP", w.Namespace, w.Name, w.Protocol)
+		}
+	}
+	if server.Protocol != ProtocolHBONE {
+		return Judgement{Class: scenarios.ClassPlaintext, Reason: "server workload is not in the mesh (protocol " + server.Protocol + ")"}, nil
+	}
+	c := Connection{DstPort: uint16(p.TargetPort), SrcIP: firstIP(client), DstIP: firstIP(server)}
+	hbone := client.Protocol == ProtocolHBONE
+	if hbone {
+		c.SrcIdentity = client.Identity()
+	}
+	dec := d.Authorize(server, c)
+	switch {
+	case !dec.Allowed:
+		return Judgement{Class: scenarios.ClassReset, MTLS: hbone, Reason: dec.Reason}, nil
+	case hbone:
+		return Judgement{Class: scenarios.ClassHBONE, MTLS: true, Reason: "both workloads HBONE; " + dec.Reason}, nil
+	default:
+		return Judgement{Class: scenarios.ClassPlaintext, Reason: "client not in the mesh, plaintext without identity; " + dec.Reason}, nil
+	}
+}
+
+func firstIP(w Workload) netip.Addr {
+	for _, s := range w.WorkloadIPs {
+		if a, err := netip.ParseAddr(s); err == nil {
+			return a
+		}
+	}
+	return netip.Addr{}
+}
