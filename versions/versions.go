@@ -64,6 +64,9 @@ type KindPins struct {
 type Images struct {
 	Httpbin string `json:"httpbin"`
 	Curl    string `json:"curl"`
+	TCPEcho string `json:"tcpEcho"`
+	// Capture runs the wire specs' capture pod (tcpdump and a shell); not a fixture.
+	Capture string `json:"capture"`
 }
 
 // Envtest pins the kube-apiserver the envtest tier builds.
@@ -126,7 +129,7 @@ func (v *Versions) Validate() error {
 	if _, err := v.Release(v.DefaultIstio); err != nil {
 		return fmt.Errorf("defaultIstio: %w", err)
 	}
-	for name, ref := range map[string]string{"images.httpbin": v.Images.Httpbin, "images.curl": v.Images.Curl} {
+	for name, ref := range map[string]string{"images.httpbin": v.Images.Httpbin, "images.curl": v.Images.Curl, "images.tcpEcho": v.Images.TCPEcho, "images.capture": v.Images.Capture} {
 		if err := checkTaggedImage(ref); err != nil {
 			return fmt.Errorf("%s: %w", name, err)
 		}
@@ -256,6 +259,8 @@ func (v *Versions) Settings(istioVersion string) ([]Setting, error) {
 		{"KUBERNETES_VERSION", img.Kubernetes},
 		{"HTTPBIN_IMAGE", v.Images.Httpbin},
 		{"CURL_IMAGE", v.Images.Curl},
+		{"TCP_ECHO_IMAGE", v.Images.TCPEcho},
+		{"CAPTURE_IMAGE", v.Images.Capture},
 		{"ENVTEST_KUBERNETES_VERSION", v.Envtest.Kubernetes},
 	}, nil
 }

@@ -7,8 +7,9 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/mtls-conformance/mtls-conformance/fixtures"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+
+	"github.com/mtls-conformance/mtls-conformance/fixtures"
 )
 
 // kind v0.33.0's release notes (github.com/kubernetes-sigs/kind/releases/tag/v0.33.0).
@@ -170,6 +171,8 @@ func TestSettings(t *testing.T) {
 		{"KUBERNETES_VERSION", "v1.37.0"},
 		{"HTTPBIN_IMAGE", "docker.io/mccutchen/go-httpbin:v2.15.0"},
 		{"CURL_IMAGE", "docker.io/curlimages/curl:8.16.0"},
+		{"TCP_ECHO_IMAGE", "registry.istio.io/release/tcp-echo-server:1.3"},
+		{"CAPTURE_IMAGE", "docker.io/nicolaka/netshoot:v0.13"},
 		{"ENVTEST_KUBERNETES_VERSION", "v1.37.2"},
 	}
 	if !slices.Equal(got, want) {
@@ -247,13 +250,13 @@ func TestFixtureImagesArePinned(t *testing.T) {
 		}
 		for _, c := range containers {
 			image, _ := c.(map[string]any)["image"].(string)
-			if image != v.Images.Httpbin && image != v.Images.Curl {
+			if image != v.Images.Httpbin && image != v.Images.Curl && image != v.Images.TCPEcho {
 				t.Errorf("%s/%s runs %q, which versions.yaml does not pin", o.GetNamespace(), o.GetName(), image)
 			}
 			used[image]++
 		}
 	}
-	if used[v.Images.Httpbin] == 0 || used[v.Images.Curl] == 0 {
+	if used[v.Images.Httpbin] == 0 || used[v.Images.Curl] == 0 || used[v.Images.TCPEcho] == 0 {
 		t.Errorf("pinned images unused by the fixtures: %v", used)
 	}
 }

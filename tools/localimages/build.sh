@@ -8,7 +8,9 @@
 #                    Kubernetes from tools/kubebin, and the control-plane images kubeadm asks for
 #                    (`kubeadm config images list`) baked in and imported at first boot
 #   istiod           pilot-discovery from the pinned istio.io/istio module (tools/istiogen)
-#   fixtures         go-httpbin (tools/localimages go.mod), curl (Debian's)
+#   fixtures         go-httpbin (tools/localimages go.mod), curl (Debian's), Istio's tcp-echo-server
+#                    (samples/tcp-echo/src of the pinned istio.io/istio module)
+#   capture          Debian's tcpdump, for the wire specs' host-network capture pod (suites/framework/wire)
 #
 # Each step is cached (LOCALIMAGES_DIR, default ~/.cache/mtls-conformance/localimages) and keyed
 # by its inputs (the pins in go.mod files, versions.yaml, the package lists, this script and
@@ -64,6 +66,8 @@ docker_import() {
 node_packages=systemd,systemd-sysv,dbus,conntrack,iptables,nftables,iproute2,ethtool,util-linux,mount,kmod,libseccomp2,pigz,bash,ca-certificates,curl,jq,procps,containerd,runc,containernetworking-plugins
 # The slim base of kube-proxy (iptables, conntrack) and of the curl fixture.
 slim_packages=ca-certificates,curl,iptables,conntrack,procps
+# The wire capture pod's image: tcpdump (and the shell, kill and cat the capture engine runs).
+capture_packages=tcpdump,procps
 rootfs() { # NAME PACKAGES -> path of the tar
 	local key
 	key=$(hash_str "$2 $(hash_of "$here/rootfs.sh")")
@@ -89,6 +93,7 @@ if [[ ! -f $cache/stamps/tools || $(<"$cache/stamps/tools") != "$tools_key" ]]; 
 fi
 coredns_version=$(cd "$here" && "$GO" list -m -f '{{.Version}}' github.com/coredns/coredns)
 httpbin_version=$(cd "$here" && "$GO" list -m -f '{{.Version}}' github.com/mccutchen/go-httpbin/v2)
+tcp_echo_pin=$(pin TCP_ECHO_IMAGE)
 [[ ${httpbin_pin##*:} == "$httpbin_version" ]] || {
 	echo "localimages: versions.yaml pins $httpbin_pin but tools/localimages builds go-httpbin $httpbin_version" >&2
 	exit 1
@@ -104,6 +109,14 @@ if [[ ! -f $cache/stamps/istiod || $(<"$cache/stamps/istiod") != "$istiod_key" ]
 		-ldflags "-s -w -X $v.buildVersion=$istio_version -X $v.buildGitRevision=$istio_commit -X $v.buildTag=$istio_version -X $v.buildHub=$hub" \
 		-o "$gobin/" istio.io/istio/pilot/cmd/pilot-discovery)
 	echo "$istiod_key" >"$cache/stamps/istiod"
+fi
+# Istio's TCP echo sample (samples/tcp-echo/src/main.go, which its Dockerfile builds into
+# tcp-echo-server), from the same pinned module.
+if [[ ! -f $cache/stamps/tcp-echo || $(<"$cache/stamps/tcp-echo") != "$istiod_key" ]]; then
+	log "building tcp-echo from $istio_module samples/tcp-echo/src"
+	(cd "$repo_root/tools/istiogen" && CGO_ENABLED=0 "$GO" build -trimpath -ldflags "-s -w" \
+		-o "$gobin/tcp-echo" istio.io/istio/samples/tcp-echo/src)
+	echo "$istiod_key" >"$cache/stamps/tcp-echo"
 fi
 
 # ---- images --------------------------------------------------------------------------------------
@@ -207,6 +220,21 @@ if ! image_current "$curl_image" "$key"; then
 	image_stamp "$curl_image" "$key"
 fi
 
+# Istio's tcp-echo-server as its Dockerfile lays it out (/bin/tcp-echo, ENTRYPOINT, CMD 9000 hello),
+# tagged as versions.yaml pins it.
+tcp_echo_image=$hub/tcp-echo-server:${tcp_echo_pin##*:}
+scratch_image "$tcp_echo_image" bin/tcp-echo "$gobin/tcp-echo" 'ENTRYPOINT ["/bin/tcp-echo"]' 'CMD ["9000", "hello"]' 'EXPOSE 9000'
+# The capture image: Debian's tcpdump on a minimal rootfs, tagged with tcpdump's version.
+capture_tar=$(rootfs capture-rootfs "$capture_packages")
+tcpdump_version=$(tar -xOf "$capture_tar" ./var/lib/dpkg/status | awk '/^Package: /{p = ($2 == "tcpdump")} p && /^Version:/{print $2; p = 0}')
+capture_image=$hub/tcpdump:${tcpdump_version%%-*}
+key=$(hash_of "$capture_tar" "$here/build.sh")
+if ! image_current "$capture_image" "$key"; then
+	log "image $capture_image"
+	docker import --change "$path_env" --change 'CMD ["/bin/sleep", "infinity"]' "$capture_tar" "$capture_image" >/dev/null
+	image_stamp "$capture_image" "$key"
+fi
+
 # ---- the kind node image -------------------------------------------------------------------------
 node_image=$hub/kind-node:$kube_version
 node_tar=$(rootfs node-rootfs "$node_packages")
@@ -281,4 +309,6 @@ ISTIO_HUB=$hub
 ISTIO_TAG=$istio_version
 HTTPBIN_IMAGE=$httpbin_image
 CURL_IMAGE=$curl_image
+TCP_ECHO_IMAGE=$tcp_echo_image
+CAPTURE_IMAGE=$capture_image
 EOF

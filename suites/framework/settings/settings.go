@@ -50,10 +50,14 @@ type Settings struct {
 	CertTTL       time.Duration // the longest validity a workload certificate may have
 	HttpbinImage  string        // image run instead of the pinned go-httpbin (a mirror); "" = the pin
 	CurlImage     string        // image run instead of the pinned curl (a mirror); "" = the pin
+	TCPEchoImage  string        // image run instead of the pinned TCP echo (a mirror); "" = the pin
+	CaptureImage  string        // image of the wire specs' capture pod (tcpdump, sh); "" = the pin
+	AllowCapture  bool          // run the privileged host-network capture pod on a cluster the suite did not create
 	LoadImages    bool          // kind: load every image the run uses from the local runtime into the nodes
 	KindPatch     string        // kind: a kind config whose patches are added to the suite's (KindPatch)
 	Inject        string        // namespaces given sidecars: "" (the documented foo,bar), "none", or a list
 	IstioRequests Requests      // CPU and memory requests of istiod and of each sidecar
+	ScenariosDir  string        // a folder of scenario files run after the catalog (test-only ones); "" = none
 }
 
 // Defaults are the values used when neither a flag nor the environment says otherwise.
@@ -148,10 +152,14 @@ func (s *Settings) table() []Binding {
 		{"cert-ttl", "CERT_TTL", "longest validity a workload certificate may have (a positive duration)", (*durationValue)(&s.CertTTL)},
 		{"httpbin-image", "HTTPBIN_IMAGE", "image to run instead of the pinned go-httpbin (a mirror)", (*stringValue)(&s.HttpbinImage)},
 		{"curl-image", "CURL_IMAGE", "image to run instead of the pinned curl (a mirror)", (*stringValue)(&s.CurlImage)},
+		{"tcp-echo-image", "TCP_ECHO_IMAGE", "image to run instead of the pinned TCP echo server (a mirror)", (*stringValue)(&s.TCPEchoImage)},
+		{"capture-image", "CAPTURE_IMAGE", "image of the wire specs' capture pod: tcpdump and a POSIX shell (default: the pin in versions/versions.yaml)", (*stringValue)(&s.CaptureImage)},
+		{"allow-capture", "ALLOW_CAPTURE", "run the wire specs' capture pod (host network, NET_RAW/NET_ADMIN, tcpdump) on a cluster the suite did not create", (*boolValue)(&s.AllowCapture)},
 		{"load-images", "LOAD_IMAGES", "kind: load every image the run uses from the local Docker/Podman into the nodes (nothing pulled)", (*boolValue)(&s.LoadImages)},
 		{"kind-config-patch", "KIND_CONFIG_PATCH", "kind: a kind config file whose containerdConfigPatches, kubeadmConfigPatches and networking.disableDefaultCNI are added to the suite's", (*stringValue)(&s.KindPatch)},
 		{"inject", "INJECT", "namespaces whose workloads get sidecars: a comma list, or none (default: the documented foo,bar)", (*stringValue)(&s.Inject)},
 		{"istio-requests", "ISTIO_REQUESTS", "CPU/memory requests of istiod and of each sidecar (default: Istio's demo profile); raise either, e.g. istiod=500m/2Gi,proxy=100m/128Mi (the chart's own)", &s.IstioRequests},
+		{"scenarios-dir", "SCENARIOS_DIR", "a folder of scenario files run after the catalog, e.g. the test-only scenarios/testdata/failing (select them with LABEL_FILTER)", (*stringValue)(&s.ScenariosDir)},
 	}
 }
 
@@ -163,7 +171,8 @@ func (s *Settings) Resolve(fs *flag.FlagSet, getenv func(string) string) error {
 	if err := ApplyEnv(fs, getenv, s.table()); err != nil {
 		return err
 	}
-	s.ReportsDir = absReportsDir(s.ReportsDir)
+	s.ReportsDir = fromRepoRoot(s.ReportsDir)
+	s.ScenariosDir = fromRepoRoot(s.ScenariosDir)
 	return s.Validate()
 }
 
@@ -198,6 +207,16 @@ func (s *Settings) Validate() error {
 	if _, err := s.FixtureVariant(); err != nil {
 		errs = append(errs, err.Error())
 	}
+	if s.CaptureImage != "" {
+		if err := versions.CheckImageRef(s.CaptureImage); err != nil {
+			errs = append(errs, "capture-image: "+err.Error())
+		}
+	}
+	if s.ScenariosDir != "" {
+		if _, err := scenarios.CatalogWithDir(s.ScenariosDir); err != nil {
+			errs = append(errs, "scenarios-dir: "+err.Error())
+		}
+	}
 	if s.ClusterMode != ModeKind && (s.LoadImages || s.KindPatch != "") {
 		errs = append(errs, "load-images and kind-config-patch apply to CLUSTER=kind")
 	}
@@ -216,7 +235,7 @@ func (s *Settings) FixtureVariant() (fixtures.Variant, error) {
 	if err != nil {
 		return v, err
 	}
-	for pinned, override := range map[string]string{pins.Images.Httpbin: s.HttpbinImage, pins.Images.Curl: s.CurlImage} {
+	for pinned, override := range map[string]string{pins.Images.Httpbin: s.HttpbinImage, pins.Images.Curl: s.CurlImage, pins.Images.TCPEcho: s.TCPEchoImage} {
 		if override == "" {
 			continue
 		}
@@ -243,6 +262,28 @@ func (s *Settings) FixtureVariant() (fixtures.Variant, error) {
 	return v, nil
 }
 
+// CaptureImageRef is the image the wire specs' capture pod runs: CAPTURE_IMAGE, else the pin.
+func (s *Settings) CaptureImageRef() (string, error) {
+	if s.CaptureImage != "" {
+		return s.CaptureImage, nil
+	}
+	pins, err := versions.Load()
+	if err != nil {
+		return "", err
+	}
+	return pins.Images.Capture, nil
+}
+
+// CaptureAllowed says whether the wire specs may run their capture pod: always on a kind cluster
+// (the run's own or one it reuses), on any other cluster only with ALLOW_CAPTURE, since the pod
+// runs in the node's network namespace with NET_RAW and NET_ADMIN and sees every pod's traffic.
+func (s *Settings) CaptureAllowed() error {
+	if s.ClusterMode == ModeKind || s.AllowCapture {
+		return nil
+	}
+	return errors.New("the wire capture runs a privileged host-network pod (tcpdump) on the server's node; on a cluster the suite did not create it needs --allow-capture (ALLOW_CAPTURE=1)")
+}
+
 // ValidateTrustDomain accepts what Istio accepts as meshConfig.trustDomain, with Istio's words:
 // dot-separated RFC 1123 labels (either case, 1-63 characters, no leading or trailing hyphen),
 // the last one allowed empty ("example.com."). istio/istio pkg/config/validation/agent/
@@ -266,9 +307,9 @@ func ValidateTrustDomain(domain string) error {
 // dns1123LabelRE is Istio's dns1123LabelFmt (pkg/config/labels/instance.go).
 var dns1123LabelRE = regexp.MustCompile(`^[a-zA-Z0-9](?:[-a-zA-Z0-9]*[a-zA-Z0-9])?$`)
 
-// absReportsDir anchors a relative reports directory at the repository root: Ginkgo runs a
-// suite's test binary in the suite's own folder, and `make` runs from the root.
-func absReportsDir(dir string) string {
+// fromRepoRoot anchors a relative directory (reports, scenarios) at the repository root: Ginkgo
+// runs a suite's test binary in the suite's own folder, and `make` runs from the root.
+func fromRepoRoot(dir string) string {
 	if dir == "" || filepath.IsAbs(dir) {
 		return dir
 	}

@@ -11,14 +11,15 @@ import (
 
 // The testdata pcaps are real tcpdump 4.99.3 / libpcap 1.10.3 captures (`tcpdump -i any -U -w`)
 // on this machine's loopback, of go-httpbin v2.15.0 (the fixture's binary) and Debian's curl:
-//   plain.pcap       curl -H 'X-Canary: mtls-canary-0123456789abcdef' http://127.0.0.1:18000/headers
-//                    (Linux cooked v2, libpcap's default for -i any)
-//   tls.pcap         curl -k -H 'X-Canary: mtls-canary-fedcba9876543210' https://127.0.0.1:18443/headers
-//                    (go-httpbin -https-cert-file/-https-key-file, a self-signed P-256 certificate)
-//   istio-alpn.pcap  openssl s_client -alpn istio-peer-exchange,istio
-//                    -servername outbound_.8000_._.httpbin.foo.svc.cluster.local, request with canary
-//                    mtls-canary-00000000000000aa (tcpdump -y LINUX_SLL: Linux cooked v1)
-//   empty.pcap       a capture whose filter matched nothing: the 24-byte header alone
+//
+//	plain.pcap       curl -H 'X-Canary: mtls-canary-0123456789abcdef' http://127.0.0.1:18000/headers
+//	                 (Linux cooked v2, libpcap's default for -i any)
+//	tls.pcap         curl -k -H 'X-Canary: mtls-canary-fedcba9876543210' https://127.0.0.1:18443/headers
+//	                 (go-httpbin -https-cert-file/-https-key-file, a self-signed P-256 certificate)
+//	istio-alpn.pcap  openssl s_client -alpn istio-peer-exchange,istio
+//	                 -servername outbound_.8000_._.httpbin.foo.svc.cluster.local, request with canary
+//	                 mtls-canary-00000000000000aa (tcpdump -y LINUX_SLL: Linux cooked v1)
+//	empty.pcap       a capture whose filter matched nothing: the 24-byte header alone
 func readTestdata(t *testing.T, name string) []byte {
 	t.Helper()
 	b, err := os.ReadFile("testdata/" + name)
