@@ -6,7 +6,10 @@ package scenarios
 import (
 	"embed"
 	"fmt"
+	"io/fs"
+	"os"
 	"path"
+	"path/filepath"
 	"slices"
 	"sort"
 	"strings"
@@ -80,6 +83,26 @@ type Scenario struct {
 	Notes   string
 	Steps   []Step
 	File    string
+	// Inject is the set of injected namespaces the file's expectations are written for (its
+	// `inject:`, INJECT's syntax); nil is the documented topology, every catalog file's.
+	Inject []string
+}
+
+// WrittenFor reports whether the file's expectations are exact for a run whose fixtures are
+// run: the same namespaces injected as the file's `inject:` says (the documented ones when it
+// says nothing). Elsewhere the expectations are the oracle's (world.StepExpectations).
+func (s *Scenario) WrittenFor(run fixtures.Variant) bool {
+	written := fixtures.Variant{Injected: s.Inject}
+	if written.IsDocumented() || run.IsDocumented() {
+		return written.IsDocumented() == run.IsDocumented()
+	}
+	return slices.Equal(sortedCopy(written.Injected), sortedCopy(run.Injected))
+}
+
+func sortedCopy(s []string) []string {
+	out := slices.Clone(s)
+	slices.Sort(out)
+	return out
 }
 
 // State is what is in force at one step: the objects in creation order and the namespaces
@@ -172,23 +195,48 @@ func Matrix(topo *fixtures.Topology) []Probe {
 }
 
 // Catalog loads every scenario under catalog/, sorted by file name.
-func Catalog() ([]*Scenario, error) {
+func Catalog() ([]*Scenario, error) { return CatalogWithDir("") }
+
+// CatalogWithDir is the catalog followed by every *.yaml scenario file of dir, sorted by file
+// name (the suites' SCENARIOS_DIR: test-only scenarios such as scenarios/testdata/failing). A
+// name may be used once across both; dir "" is the catalog alone.
+func CatalogWithDir(dir string) ([]*Scenario, error) {
 	topo, err := fixtures.Load()
 	if err != nil {
 		return nil, err
 	}
-	entries, err := catalogFS.ReadDir("catalog")
+	names := map[string]string{}
+	out, err := load(catalogFS, "catalog", "catalog", topo, names)
+	if err != nil || dir == "" {
+		return out, err
+	}
+	extra, err := load(os.DirFS(dir), ".", dir, topo, names)
+	if err != nil {
+		return nil, err
+	}
+	if len(extra) == 0 {
+		return nil, fmt.Errorf("%s: no scenario file (*.yaml)", dir)
+	}
+	return append(out, extra...), nil
+}
+
+// load parses every *.yaml file of fsys's folder root, reported as shown/<file>; names holds
+// the names taken so far, by file.
+func load(fsys fs.FS, root, shown string, topo *fixtures.Topology, names map[string]string) ([]*Scenario, error) {
+	entries, err := fs.ReadDir(fsys, root)
 	if err != nil {
 		return nil, err
 	}
 	var out []*Scenario
-	names := map[string]string{}
 	for _, e := range entries {
-		name := path.Join("catalog", e.Name())
-		data, err := catalogFS.ReadFile(name)
+		if e.IsDir() || path.Ext(e.Name()) != ".yaml" {
+			continue
+		}
+		data, err := fs.ReadFile(fsys, path.Join(root, e.Name()))
 		if err != nil {
 			return nil, err
 		}
+		name := filepath.Join(shown, e.Name())
 		s, err := Parse(name, data, topo)
 		if err != nil {
 			return nil, err
@@ -210,6 +258,7 @@ type fileFormat struct {
 	Tags    []string   `json:"tags"`
 	Sources []Source   `json:"sources"`
 	Notes   string     `json:"notes"`
+	Inject  *string    `json:"inject"`
 	Steps   []stepFile `json:"steps"`
 }
 
@@ -262,6 +311,19 @@ func Parse(file string, data []byte, topo *fixtures.Topology) (*Scenario, error)
 	for i, src := range f.Sources {
 		if (src.Seed == "") == (src.Istio == "") {
 			return nil, fieldError(file, fmt.Sprintf("sources[%d]", i), "set exactly one of seed or istio")
+		}
+	}
+	if f.Inject != nil {
+		// INJECT's syntax: none, or a comma list of fixture namespaces.
+		s.Inject = []string{}
+		if *f.Inject != "none" {
+			for _, ns := range strings.Split(*f.Inject, ",") {
+				ns = strings.TrimSpace(ns)
+				if _, ok := topo.Namespace(ns); !ok {
+					return nil, fieldError(file, "inject", "%q is not a fixture namespace (want none or a comma list of them)", ns)
+				}
+				s.Inject = append(s.Inject, ns)
+			}
 		}
 	}
 

@@ -48,9 +48,10 @@ func TestMTLS(t *testing.T) {
 	RunSpecs(t, report.DefaultSuiteName)
 }
 
-// catalog is read while Ginkgo builds the tree, so a malformed scenario fails `make list`.
+// catalog is read while Ginkgo builds the tree, so a malformed scenario fails `make list`; with
+// SCENARIOS_DIR, that folder's scenarios follow the catalog's.
 func catalog() []*scenarios.Scenario {
-	c, err := scenarios.Catalog()
+	c, err := scenarios.CatalogWithDir(cfg.ScenariosDir)
 	if err != nil {
 		panic(err)
 	}
