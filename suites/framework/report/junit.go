@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -26,6 +27,8 @@ const (
 	PropertyNodeImage         = "KindNodeImage"
 	PropertyClusterMode       = "ClusterMode"
 	PropertyTopology          = "Topology"
+	// PropertyInterrupted is "true" when the run was stopped before its end (Header.Interrupted).
+	PropertyInterrupted = "Interrupted"
 )
 
 // InfrastructureTestPrefix starts the name of every infrastructure testcase, so a JUnit viewer
@@ -49,6 +52,7 @@ func SuiteProperties(h Header) []reporters.JUnitProperty {
 		{Name: PropertyNodeImage, Value: h.NodeImage},
 		{Name: PropertyClusterMode, Value: h.ClusterMode},
 		{Name: PropertyTopology, Value: h.Topology},
+		{Name: PropertyInterrupted, Value: strconv.FormatBool(h.Interrupted)},
 	}
 }
 

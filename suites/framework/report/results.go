@@ -87,6 +87,11 @@ type Header struct {
 	Environment
 	Started  time.Time `json:"started"`
 	Finished time.Time `json:"finished"`
+	// Interrupted: the run was stopped before its end (Ctrl-C or SIGTERM; Ginkgo then tears
+	// down and reports), so probes after that point were never run. InterruptedBy is Ginkgo's
+	// cause, "Interrupted by User".
+	Interrupted   bool   `json:"interrupted"`
+	InterruptedBy string `json:"interruptedBy,omitempty"`
 	// InfrastructureFailures are the setup steps that failed before (or between) scenarios:
 	// cluster creation, Istio install, fixtures. Each is also a failed JUnit testcase.
 	InfrastructureFailures []InfraFailure `json:"infrastructureFailures,omitempty"`

@@ -283,6 +283,9 @@ func (r *Run) Finish(ginkgoReport *types.Report) error {
 	if ginkgoReport != nil && res.Header.Started.IsZero() {
 		res.Header.Started = ginkgoReport.StartTime.UTC()
 	}
+	if cause := Interruption(ginkgoReport); cause != "" {
+		res.Header.Interrupted, res.Header.InterruptedBy = true, cause
+	}
 	data, err := res.Marshal()
 	if err != nil {
 		return err
@@ -293,6 +296,31 @@ func (r *Run) Finish(ginkgoReport *types.Report) error {
 		errs = append(errs, GenerateJUnit(*ginkgoReport, filepath.Join(r.Dir, JUnitFile), res.Header))
 	}
 	return errors.Join(errs...)
+}
+
+// Interruption is why Ginkgo stopped the run early, or "" when it ran to its end: the suite's
+// interrupt cause ("Interrupted by User" for SIGINT and SIGTERM, "Interrupted by Other Ginkgo
+// Process"; ginkgo/v2 internal/interrupt_handler InterruptCause, which internal/suite.go adds to
+// SpecialSuiteFailureReasons before the ReportAfterSuite nodes run), else the message of a spec
+// Ginkgo marked interrupted.
+func Interruption(rep *types.Report) string {
+	if rep == nil {
+		return ""
+	}
+	for _, reason := range rep.SpecialSuiteFailureReasons {
+		if strings.HasPrefix(reason, "Interrupted by ") {
+			return reason
+		}
+	}
+	for _, spec := range rep.SpecReports {
+		if spec.State == types.SpecStateInterrupted {
+			if spec.Failure.Message != "" {
+				return spec.Failure.Message
+			}
+			return "interrupted"
+		}
+	}
+	return ""
 }
 
 // writeFileAtomic writes through a temporary file and a rename, so a reader (a CI upload, a

@@ -100,6 +100,9 @@ func RenderSummary(res *Results) []byte {
 	tally := fmt.Sprintf("%d passed · %d failed · %d infrastructure errors · %d skipped",
 		counts[VerdictPass], counts[VerdictFail], counts[VerdictInfraError], counts[VerdictSkipped])
 	switch {
+	case h.Interrupted:
+		// Before any other headline: whatever follows is partial.
+		fmt.Fprintf(&b, "**⚠ interrupted (%s): the run did not finish** · %d probes recorded: %s\n\n", h.InterruptedBy, total, tally)
 	case len(h.InfrastructureFailures) > 0:
 		fmt.Fprintf(&b, "**✘ setup failed (%d infrastructure failures)** · %d probes recorded: %s\n\n", len(h.InfrastructureFailures), total, tally)
 	case total == 0:
