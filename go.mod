@@ -10,8 +10,8 @@ require (
 	github.com/onsi/gomega v1.44.0
 	google.golang.org/protobuf v1.36.12
 	helm.sh/helm/v4 v4.3.1
-	istio.io/api v1.31.1
-	istio.io/client-go v1.31.1
+	istio.io/api v1.32.0
+	istio.io/client-go v1.32.0
 	k8s.io/api v0.37.2
 	k8s.io/apiextensions-apiserver v0.37.2
 	k8s.io/apimachinery v0.37.2
