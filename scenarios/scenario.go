@@ -86,6 +86,8 @@ type Scenario struct {
 	// Inject is the set of injected namespaces the file's expectations are written for (its
 	// `inject:`, INJECT's syntax); nil is the documented topology, every catalog file's.
 	Inject []string
+	// Ambient is the scenario on the ambient data plane (ambient.go); nil when the file has none.
+	Ambient *Ambient
 }
 
 // WrittenFor reports whether the file's expectations are exact for a run whose fixtures are
@@ -252,14 +254,15 @@ func load(fsys fs.FS, root, shown string, topo *fixtures.Topology, names map[str
 
 // fileFormat is a scenario file as written; see catalog/README.md.
 type fileFormat struct {
-	Name    string     `json:"name"`
-	Title   string     `json:"title"`
-	Level   string     `json:"level"`
-	Tags    []string   `json:"tags"`
-	Sources []Source   `json:"sources"`
-	Notes   string     `json:"notes"`
-	Inject  *string    `json:"inject"`
-	Steps   []stepFile `json:"steps"`
+	Name    string       `json:"name"`
+	Title   string       `json:"title"`
+	Level   string       `json:"level"`
+	Tags    []string     `json:"tags"`
+	Sources []Source     `json:"sources"`
+	Notes   string       `json:"notes"`
+	Inject  *string      `json:"inject"`
+	Steps   []stepFile   `json:"steps"`
+	Ambient *ambientFile `json:"ambient"`
 }
 
 type stepFile struct {
@@ -371,6 +374,9 @@ func Parse(file string, data []byte, topo *fixtures.Topology) (*Scenario, error)
 		}
 		step.Expect = expect
 		s.Steps = append(s.Steps, step)
+	}
+	if err := parseAmbient(file, f.Ambient, s, topo); err != nil {
+		return nil, err
 	}
 	return s, nil
 }
