@@ -1,0 +1,91 @@
+package scenarios_test
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/mtls-conformance/mtls-conformance/fixtures"
+	"github.com/mtls-conformance/mtls-conformance/scenarios"
+	"github.com/mtls-conformance/mtls-conformance/scenarios/oracle"
+)
+
+// TestCatalogAmbientMatchesOracle: every catalog scenario says what happens in ambient — each
+// step's expectations, or why it is skipped there — and every ambient expectation equals the
+// oracle's ambient rules (themselves checked against Istio's conversion in tools/istiogen/ambient),
+// probe by probe. A scenario skipped in ambient is one whose level is destinationrule: ztunnel
+// never receives DestinationRules.
+func TestCatalogAmbientMatchesOracle(t *testing.T) {
+	topo, err := fixtures.Load()
+	if err != nil {
+		t.Fatal(err)
+	}
+	catalog, err := scenarios.Catalog()
+	if err != nil {
+		t.Fatal(err)
+	}
+	probes, skipped := 0, 0
+	for _, s := range catalog {
+		a := s.Ambient
+		if a == nil {
+			t.Errorf("%s (%s): no ambient: block (each catalog scenario gives its ambient outcome or why it is skipped)", s.Name, s.File)
+			continue
+		}
+		if a.Skip != "" {
+			skipped++
+			if s.Level != "destinationrule" {
+				t.Errorf("%s: skipped in ambient (%q) but its level is %s", s.Name, a.Skip, s.Level)
+			}
+			continue
+		}
+		for i, step := range s.Steps {
+			st := s.StateAt(topo, i)
+			got, err := oracle.PredictAmbient(oracle.Input{Topology: topo, Objects: st.Objects, Injected: st.Injected})
+			if err != nil {
+				t.Fatalf("%s step %q: %v", s.Name, step.Name, err)
+			}
+			for j, want := range a.Expect[i] {
+				probes++
+				if got[j].Probe != want.Probe || got[j].Outcome.String() != want.Outcome.String() || got[j].MTLS != want.MTLS {
+					t.Errorf("%s step %q: %s: catalog says %s (mTLS %t), ambient oracle %s (mTLS %t)", s.Name, step.Name, want.Probe, want.Outcome, want.MTLS, got[j].Outcome, got[j].MTLS)
+				}
+			}
+		}
+	}
+	t.Logf("%d scenarios, %d skipped in ambient, %d ambient probe expectations checked", len(catalog), skipped, probes)
+}
+
+// TestAmbientBlockRejects: a malformed ambient: block is one line naming the file and field.
+func TestAmbientBlockRejects(t *testing.T) {
+	topo, err := fixtures.Load()
+	if err != nil {
+		t.Fatal(err)
+	}
+	head := "name: x\ntitle: X\nlevel: mesh\nsources: [{istio: src}]\nsteps:\n- name: s1\n  expect:\n" +
+		"  - to: httpbin.foo\n    from: {sleep.foo: plaintext, sleep.bar: plaintext, sleep.legacy: plaintext, curl.utilities: plaintext}\n" +
+		"  - to: httpbin.bar\n    from: {sleep.foo: plaintext, sleep.bar: plaintext, sleep.legacy: plaintext, curl.utilities: plaintext}\n" +
+		"  - to: httpbin.legacy\n    from: {sleep.foo: plaintext, sleep.bar: plaintext, sleep.legacy: plaintext, curl.utilities: plaintext}\n"
+	all := func(class string) string {
+		return "    - to: httpbin.foo\n      from: {sleep.foo: " + class + ", sleep.bar: hbone, sleep.legacy: plaintext, curl.utilities: plaintext}\n" +
+			"    - to: httpbin.bar\n      from: {sleep.foo: hbone, sleep.bar: hbone, sleep.legacy: plaintext, curl.utilities: plaintext}\n" +
+			"    - to: httpbin.legacy\n      from: {sleep.foo: plaintext, sleep.bar: plaintext, sleep.legacy: plaintext, curl.utilities: plaintext}\n"
+	}
+	if _, err := scenarios.Parse("ok.yaml", []byte(head+"ambient:\n  sources: [{istio: src}]\n  steps:\n  - step: s1\n    expect:\n"+all("hbone")), topo); err != nil {
+		t.Fatalf("valid ambient block rejected: %v", err)
+	}
+	for want, body := range map[string]string{
+		"ambient.sources":          "ambient:\n  skip: why\n",
+		"set skip or steps":        "ambient:\n  skip: why\n  sources: [{istio: src}]\n  steps:\n  - step: s1\n    expect:\n" + all("hbone"),
+		"ambient.steps: 0 steps":   "ambient:\n  sources: [{istio: src}]\n",
+		"ambient.steps[0].step":    "ambient:\n  sources: [{istio: src}]\n  steps:\n  - step: other\n    expect:\n" + all("hbone"),
+		"cannot happen in ambient": "ambient:\n  sources: [{istio: src}]\n  steps:\n  - step: s1\n    expect:\n" + all("mtls"),
+		"is an ambient outcome":    strings.Replace(head, "{sleep.foo: plaintext", "{sleep.foo: hbone", 1),
+	} {
+		_, err := scenarios.Parse("bad.yaml", []byte(head+body), topo)
+		if want == "is an ambient outcome" {
+			_, err = scenarios.Parse("bad.yaml", []byte(body), topo)
+		}
+		if err == nil || !strings.Contains(err.Error(), want) || !strings.HasPrefix(err.Error(), "bad.yaml: ") {
+			t.Errorf("want an error containing %q, got %v", want, err)
+		}
+	}
+}
