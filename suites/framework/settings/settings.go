@@ -58,6 +58,7 @@ type Settings struct {
 	Inject        string        // namespaces given sidecars: "" (the documented foo,bar), "none", or a list
 	IstioRequests Requests      // CPU and memory requests of istiod and of each sidecar
 	ScenariosDir  string        // a folder of scenario files run after the catalog (test-only ones); "" = none
+	Dataplane     string        // sidecar (default) or ambient (dataplane.go)
 }
 
 // Defaults are the values used when neither a flag nor the environment says otherwise.
@@ -74,6 +75,7 @@ func Defaults() Settings {
 		// "default validity is 24 hours".
 		CertTTL:       24 * time.Hour,
 		IstioRequests: DefaultRequests(),
+		Dataplane:     DataplaneSidecar,
 	}
 }
 
@@ -159,6 +161,7 @@ func (s *Settings) table() []Binding {
 		{"kind-config-patch", "KIND_CONFIG_PATCH", "kind: a kind config file whose containerdConfigPatches, kubeadmConfigPatches and networking.disableDefaultCNI are added to the suite's", (*stringValue)(&s.KindPatch)},
 		{"inject", "INJECT", "namespaces whose workloads get sidecars: a comma list, or none (default: the documented foo,bar)", (*stringValue)(&s.Inject)},
 		{"istio-requests", "ISTIO_REQUESTS", "CPU/memory requests of istiod and of each sidecar (default: Istio's demo profile); raise either, e.g. istiod=500m/2Gi,proxy=100m/128Mi (the chart's own)", &s.IstioRequests},
+		{"dataplane", "DATAPLANE", "data plane: sidecar, or ambient (istio-cni and ztunnel installed, foo and bar labelled istio.io/dataplane-mode=ambient, expectations from each scenario's ambient: block)", (*stringValue)(&s.Dataplane)},
 		{"scenarios-dir", "SCENARIOS_DIR", "a folder of scenario files run after the catalog, e.g. the test-only scenarios/testdata/failing (select them with LABEL_FILTER)", (*stringValue)(&s.ScenariosDir)},
 	}
 }
@@ -217,6 +220,7 @@ func (s *Settings) Validate() error {
 			errs = append(errs, "scenarios-dir: "+err.Error())
 		}
 	}
+	errs = append(errs, s.validateDataplane()...)
 	if s.ClusterMode != ModeKind && (s.LoadImages || s.KindPatch != "") {
 		errs = append(errs, "load-images and kind-config-patch apply to CLUSTER=kind")
 	}
