@@ -107,7 +107,7 @@ var _ = SynchronizedBeforeSuite(func(ctx SpecContext) []byte {
 	GinkgoWriter.Printf("reports: %s\nupgrade: Istio %s → %s, %s\n", run.Dir, opts.From, opts.To, opts.Mode)
 	// The TO charts are fetched and checked before any cluster exists, as world.Setup does for FROM.
 	report.FailOnError(run.Step(world.StepIstio+" "+opts.To, func() error {
-		return istio.CheckCharts(istio.Options{Version: opts.To, ChartsDir: cfg.IstioCharts, Hub: cfg.IstioHub})
+		return istio.CheckCharts(istio.Options{Version: opts.To, ChartsDir: cfg.IstioCharts, Hub: cfg.IstioHub, Tag: opts.ToTag})
 	}))
 	w, err := world.New(cfg, run, GinkgoWriter)
 	report.FailOnError(err)
@@ -130,11 +130,19 @@ var _ = SynchronizedBeforeSuite(func(ctx SpecContext) []byte {
 		controlPlane, err = engine.NewControlPlane(inst, opts, engine.ControlPlaneConfig{
 			Kubeconfig: mesh.Kubeconfig, Context: cfg.Context, Rest: mesh.Config,
 			// The TO release comes from the same charts source and image hub as FROM; its image
-			// tag is the chart's own (--istio-tag applies to FROM).
-			Target: istio.Options{ChartsDir: cfg.IstioCharts, Hub: cfg.IstioHub},
+			// tag is --to-tag, else the chart's own (--istio-tag applies to FROM).
+			Target: istio.Options{ChartsDir: cfg.IstioCharts, Hub: cfg.IstioHub, Tag: opts.ToTag},
 			Out:    GinkgoWriter,
 		})
-		return err
+		if err != nil {
+			return err
+		}
+		// LOAD_IMAGES: TO's images go into the nodes too (its sidecar's only where sidecars run).
+		images, err := controlPlane.Images(sidecarsReason == "")
+		if err != nil {
+			return err
+		}
+		return mesh.LoadImages(ctx, images)
 	}))
 	DeferCleanup(func(SpecContext) {
 		stopProber()

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"time"
 
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
@@ -54,6 +55,12 @@ func (ph phase) crossRevision(p scenarios.Probe) bool {
 	return okFrom && okTo && from.Revision != to.Revision
 }
 
+// sidecarsReason is why the data plane is not verified: "" when the run's topology has sidecars
+// (the documented one), else the reason every data-plane spec is skipped with. Without sidecars
+// (INJECT=none, as on the local kind tier, where no Envoy exists) the upgrade suite runs the
+// control plane's steps alone, each followed by the proof that the new istiod serves.
+var sidecarsReason string
+
 var _ = Describe("Istio upgrade", func() {
 	topo, baseline, strict, err := upgradeScenarios()
 	if err != nil {
@@ -91,8 +98,12 @@ func upgradeScenarios() (topo *fixtures.Topology, baseline, strict *scenarios.Sc
 	if err != nil {
 		return nil, nil, nil, err
 	}
+	if len(topo.InjectedNamespaces()) == 0 {
+		sidecarsReason = fmt.Sprintf("data plane not verified: no sidecars (INJECT=%s); the control plane's steps run alone", cfg.Inject)
+		return topo, baseline, strict, nil
+	}
 	if _, err := engine.PairsFor(topo, expect, proberPairs); err != nil {
-		return nil, nil, nil, fmt.Errorf("INJECT=%s: %w; the upgrade is verified on sidecars in foo and bar", cfg.Inject, err)
+		return nil, nil, nil, fmt.Errorf("INJECT=%s: %w; the upgrade is verified on sidecars in foo and bar (or, with no namespace injected, on the control plane alone)", cfg.Inject, err)
 	}
 	return topo, baseline, strict, nil
 }
@@ -103,6 +114,10 @@ func describeUpgrade(topo *fixtures.Topology, baseline, strict *scenarios.Scenar
 	fromTag := opts.From
 	if cfg.IstioTag != "" {
 		fromTag = cfg.IstioTag
+	}
+	toTag := opts.To
+	if opts.ToTag != "" {
+		toTag = opts.ToTag
 	}
 	old := engine.SidecarWant{Revision: engine.DefaultRevision, Tag: fromTag}
 	all := func(w engine.SidecarWant) map[string]engine.SidecarWant {
@@ -123,6 +138,7 @@ func describeUpgrade(topo *fixtures.Topology, baseline, strict *scenarios.Scenar
 			describeAssert(before, strict, true)
 		})
 		It(fmt.Sprintf("starts the background prober: %s", pairNames()), func() {
+			skipDataPlane()
 			expect, err := world.StepExpectations(cfg, strict, 0)
 			Expect(err).NotTo(HaveOccurred())
 			pairs, err := engine.PairsFor(mesh.Topology, expect, proberPairs)
@@ -136,11 +152,12 @@ func describeUpgrade(topo *fixtures.Topology, baseline, strict *scenarios.Scenar
 		var last phase
 		switch opts.Mode {
 		case engine.InPlace:
-			last = describeInPlace(old, all, strict)
+			last = describeInPlace(old, all, toTag, strict)
 		case engine.Canary:
-			last = describeCanary(old, all, injected, strict)
+			last = describeCanary(old, all, injected, toTag, strict)
 		}
 		It(fmt.Sprintf("stops the background prober: at most %d unexpected outcomes (error budget)", opts.ErrorBudget), func() {
+			skipDataPlane()
 			d := stopProber()
 			AddReportEntry("requests", d.Requests())
 			AddReportEntry("unexpected", d.Unexpected())
@@ -156,31 +173,38 @@ func describeUpgrade(topo *fixtures.Topology, baseline, strict *scenarios.Scenar
 	})
 }
 
-func describeInPlace(old engine.SidecarWant, all func(engine.SidecarWant) map[string]engine.SidecarWant, strict *scenarios.Scenario) phase {
-	It(fmt.Sprintf("upgrades the control plane in place: helm upgrade istio-base and istiod to %s", opts.To), func(ctx SpecContext) {
+func describeInPlace(old engine.SidecarWant, all func(engine.SidecarWant) map[string]engine.SidecarWant, toTag string, strict *scenarios.Scenario) phase {
+	It(fmt.Sprintf("upgrades the control plane in place: helm upgrade istio-base and istiod to %s (image tag %s)", opts.To, toTag), func(ctx SpecContext) {
 		mark("upgrade the control plane")
 		Expect(controlPlane.UpgradeInPlace(ctx)).To(Succeed())
 	})
+	describeServing(fmt.Sprintf("istiod %s alone serves: rolled out, no %s pod left", toTag, old.Tag))
 	mixed := phase{id: "2-mixed", title: fmt.Sprintf("old sidecars (%s) under the %s control plane", opts.From, opts.To), sidecars: all(old)}
 	describePhase(mixed, func() { describeAssert(mixed, strict, false) })
-	newSidecars := engine.SidecarWant{Revision: engine.DefaultRevision, Tag: opts.To}
+	newSidecars := engine.SidecarWant{Revision: engine.DefaultRevision, Tag: toTag}
 	after := phase{id: "3-after", title: fmt.Sprintf("new sidecars (%s)", opts.To), sidecars: all(newSidecars)}
 	describeRestart(after.sidecars)
 	describePhase(after, func() { describeAssert(after, strict, false) })
 	return after
 }
 
-func describeCanary(old engine.SidecarWant, all func(engine.SidecarWant) map[string]engine.SidecarWant, injected []string, strict *scenarios.Scenario) phase {
+func describeCanary(old engine.SidecarWant, all func(engine.SidecarWant) map[string]engine.SidecarWant, injected []string, toTag string, strict *scenarios.Scenario) phase {
 	rev := opts.Revision()
-	It(fmt.Sprintf("upgrades istio-base to %s and installs istiod %s as revision %s beside %s", opts.To, opts.To, rev, opts.From), func(ctx SpecContext) {
+	It(fmt.Sprintf("upgrades istio-base to %s and installs istiod %s (image tag %s) as revision %s beside %s", opts.To, opts.To, toTag, rev, opts.From), func(ctx SpecContext) {
 		mark("install the canary")
 		Expect(controlPlane.InstallCanary(ctx)).To(Succeed())
 		mesh.SetRevisions(controlPlane.Revisions())
 	})
+	describeServing(fmt.Sprintf("istiod %s serves revision %s beside the old control plane", toTag, rev))
 	mixed := phase{id: "2-mixed", title: fmt.Sprintf("old sidecars (%s, revision %s) beside the %s control plane", opts.From, engine.DefaultRevision, opts.To), sidecars: all(old)}
 	describePhase(mixed, func() { describeAssert(mixed, strict, false) })
 
-	canary := engine.SidecarWant{Revision: rev, Tag: opts.To}
+	canary := engine.SidecarWant{Revision: rev, Tag: toTag}
+	// Without sidecars the namespaces a documented run injects move all the same, proven by the
+	// injector (their running pods are not restarted: no sidecar could start).
+	if len(injected) == 0 {
+		injected = documentedInjected()
+	}
 	// One namespace moves first, so that each direction of a cross-revision call is probed: a
 	// client of the old revision to a server of the new one, and the reverse.
 	first, rest := injected[0], injected[1:]
@@ -188,6 +212,7 @@ func describeCanary(old engine.SidecarWant, all func(engine.SidecarWant) map[str
 		mark("move namespaces")
 		Expect(controlPlane.MoveNamespaces(ctx, injected)).To(Succeed())
 	})
+	describeServing(fmt.Sprintf("revision %s injects new pods in %s", rev, strings.Join(injected, " and ")))
 	cross := phase{id: "3-cross-revision", title: fmt.Sprintf("across revisions: %s on %s, %s on %s", first, rev, strings.Join(rest, ", "), engine.DefaultRevision), sidecars: all(old)}
 	cross.sidecars[first] = canary
 	describeRestart(map[string]engine.SidecarWant{first: canary})
@@ -206,9 +231,45 @@ func describeCanary(old engine.SidecarWant, all func(engine.SidecarWant) map[str
 		Expect(controlPlane.RemoveOld(ctx)).To(Succeed())
 		mesh.SetRevisions(controlPlane.Revisions())
 	})
+	describeServing(fmt.Sprintf("revision %s alone serves: no %s pod left, istio-base's default validator calls it", rev, old.Tag))
 	after := phase{id: "5-after", title: fmt.Sprintf("revision %s alone", rev), sidecars: all(canary)}
 	describePhase(after, func() { describeAssert(after, strict, false) })
 	return after
+}
+
+// servingTimeout bounds the wait for TO's istiod to be the one serving after a step.
+const servingTimeout = 2 * time.Minute
+
+// describeServing proves, right after a control-plane step and before anything later runs
+// (the container is Ordered), that TO's istiod is the one serving (engine.CheckServing).
+func describeServing(title string) {
+	It(title, func(ctx SpecContext) {
+		want, err := controlPlane.Serving()
+		Expect(err).NotTo(HaveOccurred())
+		AddReportEntry("serving", fmt.Sprintf("%s/%s (revision %s) runs %s, injects %s", want.Namespace, want.Deployment, want.Revision, want.Image, want.ProxyImage))
+		if err := engine.WaitServing(ctx, kube, want, servingTimeout); err != nil {
+			Fail(err.Error())
+		}
+	})
+}
+
+// skipDataPlane skips a data-plane spec (a phase, a restart, the background prober) when the run
+// has no sidecars, with the reason.
+func skipDataPlane() {
+	if sidecarsReason != "" {
+		Skip(sidecarsReason)
+	}
+}
+
+// documentedInjected are the namespaces the documented topology injects (foo and bar).
+func documentedInjected() []string {
+	topo, err := fixtures.Load()
+	if err != nil {
+		panic(err)
+	}
+	names := topo.InjectedNamespaces()
+	slices.Sort(names)
+	return names
 }
 
 // describeRestart restarts every Deployment the suite manages in the namespaces and checks that
@@ -220,6 +281,7 @@ func describeRestart(namespaces map[string]engine.SidecarWant) {
 	}
 	slices.Sort(names)
 	It(fmt.Sprintf("restarts the workloads in %s", strings.Join(names, " and ")), func(ctx SpecContext) {
+		skipDataPlane()
 		mark("restart " + strings.Join(names, ", "))
 		for _, ns := range names {
 			Expect(mesh.Deployer.RestartNamespace(ctx, ns, controlPlane.Revisions())).To(Succeed())
@@ -231,6 +293,7 @@ func describeRestart(namespaces map[string]engine.SidecarWant) {
 // then its assertions.
 func describePhase(ph phase, body func()) {
 	Context(fmt.Sprintf("phase %s: %s", ph.id, ph.title), Label("phase:"+ph.id), func() {
+		BeforeEach(skipDataPlane)
 		names := make([]string, 0, len(ph.sidecars))
 		for ns := range ph.sidecars {
 			names = append(names, ns)
@@ -242,6 +305,9 @@ func describePhase(ph phase, body func()) {
 		}
 		It("runs the expected sidecars: "+strings.Join(parts, ", "), func(ctx SpecContext) {
 			mark("phase " + ph.id)
+			if len(names) == 0 {
+				Fail("phase " + ph.id + " claims no sidecars: a data-plane phase without sidecars proves nothing")
+			}
 			phaseEnv[ph.id] = report.Environment{IstioVersion: controlPlane.Versions(), KubernetesVersion: mesh.Env.KubernetesVersion, NodeImage: mesh.Env.NodeImage, ClusterMode: mesh.Env.ClusterMode, Topology: mesh.Env.Topology}
 			Expect(run.SetEnvironment(report.Environment{IstioVersion: controlPlane.Versions()})).To(Succeed())
 			for _, ns := range names {

@@ -33,7 +33,7 @@ func (in *Installer) WaitReady(ctx context.Context) error {
 		if err != nil {
 			return false, "istiod Deployment: " + err.Error(), nil
 		}
-		reason, err := rolloutPending(dep)
+		reason, err := RolloutPending(dep)
 		if err != nil || reason != "" {
 			return false, "istiod Deployment " + reason, err
 		}
@@ -53,12 +53,12 @@ func (in *Installer) WaitReady(ctx context.Context) error {
 	return nil
 }
 
-// rolloutPending says why dep's rollout has not finished, as `kubectl rollout status` decides it
+// RolloutPending says why dep's rollout has not finished, as `kubectl rollout status` decides it
 // (k8s.io/kubectl pkg/polymorphichelpers/rollout_status.go, DeploymentStatusViewer.Status): the
 // current generation observed, every replica updated, no old replica left (pending termination),
 // every updated replica available. "" means rolled out; an exceeded progress deadline is an
 // error, as there.
-func rolloutPending(dep *appsv1.Deployment) (string, error) {
+func RolloutPending(dep *appsv1.Deployment) (string, error) {
 	if dep.Generation > dep.Status.ObservedGeneration {
 		return fmt.Sprintf("generation %d not yet observed", dep.Generation), nil
 	}

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -53,8 +54,11 @@ type ControlPlane struct {
 	// istiod ever runs, replace it.
 	WaitReady func(context.Context, *istio.Installer) error
 
-	toTag           string
-	upgraded        bool // in place: istiod runs TO
+	toTag string
+	// fromImage is the old istiod's image, which must be gone once TO alone serves.
+	fromImage       string
+	moved           []string // namespaces moved to the canary revision
+	upgraded        bool     // in place: istiod runs TO
 	canaryInstalled bool
 	oldRemoved      bool
 }
@@ -113,6 +117,9 @@ func (c *ControlPlane) UpgradeInPlace(ctx context.Context) error {
 	if c.opts.Mode != InPlace {
 		return fmt.Errorf("upgrade mode is %s, not inplace", c.opts.Mode)
 	}
+	if err := c.rememberFromImage(); err != nil {
+		return err
+	}
 	if err := c.old.Upgrade(ctx, c.opts.To, c.toTag); err != nil {
 		return err
 	}
@@ -126,6 +133,9 @@ func (c *ControlPlane) UpgradeInPlace(ctx context.Context) error {
 func (c *ControlPlane) InstallCanary(ctx context.Context) error {
 	if c.opts.Mode != Canary {
 		return fmt.Errorf("upgrade mode is %s, not canary", c.opts.Mode)
+	}
+	if err := c.rememberFromImage(); err != nil {
+		return err
 	}
 	base, err := c.target.LoadChart(istio.BaseChart)
 	if err != nil {
@@ -152,7 +162,11 @@ func (c *ControlPlane) MoveNamespaces(ctx context.Context, namespaces []string) 
 	if !c.canaryInstalled {
 		return errors.New("move namespaces: the canary control plane is not installed")
 	}
-	return MoveNamespaces(ctx, c.kube, namespaces, c.opts.Revision())
+	if err := MoveNamespaces(ctx, c.kube, namespaces, c.opts.Revision()); err != nil {
+		return err
+	}
+	c.moved = append(c.moved, namespaces...)
+	return nil
 }
 
 // MoveNamespaces relabels each namespace to revision rev (see ControlPlane.MoveNamespaces). Only
@@ -196,6 +210,56 @@ func (c *ControlPlane) RemoveOld(ctx context.Context) error {
 		return fmt.Errorf("istio %s: %w", c.opts.To, err)
 	}
 	return c.WaitReady(ctx, c.canary)
+}
+
+// rememberFromImage records the old istiod's image before the first change (an in-place upgrade
+// turns the old Installer into TO's).
+func (c *ControlPlane) rememberFromImage() error {
+	if c.fromImage != "" {
+		return nil
+	}
+	images, err := c.old.Images(false)
+	if err != nil {
+		return err
+	}
+	c.fromImage = images[0]
+	return nil
+}
+
+// Images are the images the TO control plane runs: istiod's, and with proxy its sidecar's (for
+// a run that loads its images into kind nodes).
+func (c *ControlPlane) Images(proxy bool) ([]string, error) { return c.target.Images(proxy) }
+
+// Serving says which control plane must serve after the last step: TO's istiod (the default
+// revision in place, the canary's revision beside the old one, then alone), for CheckServing.
+func (c *ControlPlane) Serving() (Serving, error) {
+	in := c.canary
+	if c.opts.Mode == InPlace {
+		if !c.upgraded {
+			return Serving{}, errors.New("the control plane has not been upgraded in place")
+		}
+		in = c.old // upgraded in place: it installs TO now
+	} else if !c.canaryInstalled {
+		return Serving{}, errors.New("the canary control plane is not installed")
+	}
+	images, err := in.Images(true)
+	if err != nil {
+		return Serving{}, err
+	}
+	want := Serving{
+		Namespace: in.Namespace(), Revision: in.Revision(), Deployment: in.IstiodDeployment(),
+		Image: images[0], ProxyImage: images[1], Namespaces: slices.Clone(c.moved),
+	}
+	// The old istiod is gone once TO alone serves, and istio-base's default validator points at
+	// TO's: in place it is the same Service; after a canary's RemoveOld, defaultRevision.
+	if c.upgraded || c.oldRemoved {
+		want.Retired = []string{c.fromImage}
+		want.DefaultValidator = true
+	}
+	if want.Image == c.fromImage {
+		return Serving{}, fmt.Errorf("Istio %s runs the same istiod image as %s (%s): nothing would tell the new control plane from the old; give it another tag", c.opts.To, c.opts.From, c.fromImage)
+	}
+	return want, nil
 }
 
 // Revisions are the revisions that inject sidecars now, for deploy's readiness checks: the

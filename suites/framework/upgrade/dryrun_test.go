@@ -61,13 +61,17 @@ func TestUpgradeSuiteDryRun(t *testing.T) {
 	}{
 		{InPlace, nil,
 			map[string]int{"1-before": 2, "2-mixed": 1, "3-after": 2},
-			[]string{"starts the background prober", "upgrades the control plane in place: helm upgrade istio-base and istiod to " + defaults.To,
+			[]string{"starts the background prober", "upgrades the control plane in place: helm upgrade istio-base and istiod to " + defaults.To + " (image tag " + defaults.To + ")",
+				"istiod " + defaults.To + " alone serves: rolled out, no " + defaults.From + " pod left",
 				"restarts the workloads in bar and foo", "stops the background prober: at most 0 unexpected outcomes"}},
 		{Canary, []string{"--", "--mode=canary", "--error-budget=3"},
 			map[string]int{"1-before": 2, "2-mixed": 1, "3-cross-revision": 1, "4-new-sidecars": 1, "5-after": 2},
-			[]string{"starts the background prober", "installs istiod " + defaults.To + " as revision " + defaults.Revision(),
-				"moves bar and foo to istio.io/rev=" + defaults.Revision(), "restarts the workloads in bar", "restarts the workloads in foo",
-				"removes the " + defaults.From + " control plane", "stops the background prober: at most 3 unexpected outcomes"}},
+			[]string{"starts the background prober", "installs istiod " + defaults.To + " (image tag " + defaults.To + ") as revision " + defaults.Revision(),
+				"istiod " + defaults.To + " serves revision " + defaults.Revision() + " beside the old control plane",
+				"moves bar and foo to istio.io/rev=" + defaults.Revision(), "revision " + defaults.Revision() + " injects new pods in bar and foo",
+				"restarts the workloads in bar", "restarts the workloads in foo",
+				"removes the " + defaults.From + " control plane", "revision " + defaults.Revision() + " alone serves: no " + defaults.From + " pod left",
+				"stops the background prober: at most 3 unexpected outcomes"}},
 	} {
 		t.Run(string(tc.mode), func(t *testing.T) {
 			specs, out, err := dryRun(t, tc.args...)
@@ -128,6 +132,22 @@ func TestUpgradeSuiteDryRun(t *testing.T) {
 			}
 		})
 	}
+	// Without sidecars (the local kind tier: INJECT=none, one istiod build under two tags) the tree
+	// is the same; the canary moves the namespaces a documented run injects.
+	t.Run("no sidecars, same version under another tag", func(t *testing.T) {
+		specs, out, err := dryRun(t, "--", "--inject=none", "--mode=canary", "--from="+defaults.To, "--to="+defaults.To, "--to-tag="+defaults.To+"-upgrade")
+		if err != nil {
+			t.Fatalf("ginkgo --dry-run: %v\n%s", err, out)
+		}
+		rev := RevisionFor(defaults.To)
+		for _, a := range []string{"installs istiod " + defaults.To + " (image tag " + defaults.To + "-upgrade) as revision " + rev,
+			"moves bar and foo to istio.io/rev=" + rev, "revision " + rev + " injects new pods in bar and foo",
+			"revision " + rev + " alone serves: no " + defaults.To + " pod left"} {
+			if len(containing(specs, a)) != 1 {
+				t.Errorf("no single spec %q", a)
+			}
+		}
+	})
 	t.Run("bad flags", func(t *testing.T) {
 		_, out, err := dryRun(t, "--", "--from="+defaults.To, "--to="+defaults.From)
 		if err == nil || !strings.Contains(out, "upgrade: --to "+defaults.From+" is not newer than --from "+defaults.To) {

@@ -55,7 +55,11 @@ const (
 type Options struct {
 	From string
 	To   string
-	Mode Mode
+	// ToTag is the image tag of the TO control plane ("" = the TO chart's own, which for a
+	// released chart is TO). With it, TO may equal FROM: the same release rebuilt under another
+	// tag, as the local kind tier upgrades its one locally built istiod.
+	ToTag string
+	Mode  Mode
 	// ErrorBudget is how many background requests may see an unexpected outcome.
 	ErrorBudget int
 	// ProbeInterval is the background prober's cadence per pair.
@@ -80,6 +84,7 @@ func (o *Options) table() []settings.Binding {
 	return []settings.Binding{
 		{Flag: "from", Env: "UPGRADE_FROM", Usage: "Istio version installed first (default: N-1 of versions/versions.yaml)", Value: settings.String(&o.From)},
 		{Flag: "to", Env: "UPGRADE_TO", Usage: "Istio version upgraded to (default: N of versions/versions.yaml)", Value: settings.String(&o.To)},
+		{Flag: "to-tag", Env: "UPGRADE_TO_TAG", Usage: "image tag of the Istio upgraded to (default: the chart's own; needed with Istio's source charts); with it --to may equal --from", Value: settings.String(&o.ToTag)},
 		{Flag: "mode", Env: "UPGRADE_MODE", Usage: "inplace (helm upgrade) or canary (new revision, namespaces moved, old control plane removed)", Value: (*modeValue)(&o.Mode)},
 		{Flag: "error-budget", Env: "ERROR_BUDGET", Usage: "background requests allowed an unexpected outcome during the upgrade", Value: settings.Int(&o.ErrorBudget)},
 		{Flag: "probe-interval", Env: "PROBE_INTERVAL", Usage: "time between two background requests on one pair", Value: settings.Duration(&o.ProbeInterval)},
@@ -107,9 +112,10 @@ func (o *Options) Validate() error {
 		errs = append(errs, "--from: "+errFrom.Error())
 	case errTo != nil:
 		errs = append(errs, "--to: "+errTo.Error())
-	case CompareVersions(from, to) >= 0:
-		errs = append(errs, fmt.Sprintf("--to %s is not newer than --from %s", o.To, o.From))
+	case CompareVersions(from, to) > 0 || (CompareVersions(from, to) == 0 && o.ToTag == ""):
+		errs = append(errs, fmt.Sprintf("--to %s is not newer than --from %s (the same version upgrades only to another image tag, --to-tag)", o.To, o.From))
 	}
+
 	if _, err := ParseMode(string(o.Mode)); err != nil {
 		errs = append(errs, err.Error())
 	}

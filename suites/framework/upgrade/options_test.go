@@ -75,7 +75,8 @@ func TestOptionsValidate(t *testing.T) {
 		want string
 	}{
 		{Options{From: "1.31.1", To: "1.30.5", Mode: InPlace, ProbeInterval: time.Second}, "--to 1.30.5 is not newer than --from 1.31.1"},
-		{Options{From: "1.31.1", To: "1.31.1", Mode: InPlace, ProbeInterval: time.Second}, "--to 1.31.1 is not newer than --from 1.31.1"},
+		{Options{From: "1.31.1", To: "1.31.1", Mode: InPlace, ProbeInterval: time.Second}, "--to 1.31.1 is not newer than --from 1.31.1 (the same version upgrades only to another image tag, --to-tag)"},
+		{Options{From: "1.31.1", To: "1.30.5", ToTag: "1.30.5-rebuilt", Mode: InPlace, ProbeInterval: time.Second}, "--to 1.30.5 is not newer than --from 1.31.1"},
 		{Options{From: "v1.30.5", To: "1.31.1", Mode: InPlace, ProbeInterval: time.Second}, `--from: invalid Istio version "v1.30.5": write 1.30.5 without the leading v`},
 		{Options{From: "1.30.5", To: "latest", Mode: InPlace, ProbeInterval: time.Second}, `--to: invalid Istio version "latest"`},
 		{Options{From: "1.30.5", To: "1.31.1", Mode: "rolling", ProbeInterval: time.Second}, `upgrade mode "rolling": want inplace or canary`},
@@ -86,6 +87,15 @@ func TestOptionsValidate(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), tc.want) || strings.Contains(err.Error(), "\n") {
 			t.Errorf("%+v: %v, want one line containing %q", tc.o, err, tc.want)
 		}
+	}
+}
+
+// The same version under another image tag is an upgrade (a rebuild, as the local kind tier's
+// second tag of its one istiod); without a tag it is not.
+func TestOptionsSameVersionOtherTag(t *testing.T) {
+	o := Options{From: "1.31.0", To: "1.31.0", ToTag: "1.31.0-upgrade", Mode: Canary, ProbeInterval: time.Second}
+	if err := o.Validate(); err != nil {
+		t.Errorf("%+v: %v", o, err)
 	}
 }
 

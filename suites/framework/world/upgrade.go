@@ -1,6 +1,7 @@
 package world
 
 import (
+	"context"
 	"errors"
 	"slices"
 
@@ -28,3 +29,12 @@ func (w *World) Revisions() []string { return slices.Clone(w.revisions) }
 // after the old control plane is removed): restarts and readiness checks expect sidecars exactly
 // where one of them injects (deploy.Injected).
 func (w *World) SetRevisions(revisions []string) { w.revisions = slices.Clone(revisions) }
+
+// LoadImages loads more images from the local container runtime into the kind nodes when the
+// run loads its images (LOAD_IMAGES), as Setup loaded the run's: the upgrade's TO control plane.
+func (w *World) LoadImages(ctx context.Context, images []string) error {
+	if !w.Settings.LoadImages || w.provider == nil {
+		return nil
+	}
+	return w.provider.LoadImages(ctx, images)
+}
