@@ -41,6 +41,7 @@ vet: ## go vet, with and without the e2e and localcluster build tags
 	$(GO) vet ./...
 	$(GO) vet -tags e2e ./suites/...
 	$(GO) vet -tags localcluster ./suites/localcluster/
+	$(GO) vet -tags localupgrade ./suites/localcluster/
 
 actionlint: ## lint the GitHub workflows
 	$(ACTIONLINT) -color=false
@@ -113,14 +114,32 @@ test-kind-suite: .cache/localimages/settings.env ## make conformance on a local 
 	CLUSTER=kind CLUSTER_NAME=mtls-local-suite LOAD_IMAGES=1 INJECT=none KIND_CONFIG_PATCH=$(CURDIR)/tools/localimages/kind-config.yaml \
 	KEEP_CLUSTER= REUSE_CLUSTER= $(MAKE) --no-print-directory conformance
 
-.PHONY: FORCE kind-images test-kind test-kind-suite
+# The upgrade suite (make upgrade) on local kind clusters, in place and as a canary. One istiod is
+# built here (the pinned source), so the upgrade goes from it to the same build under a second tag,
+# <ISTIO_TAG>-upgrade (UPGRADE_TO_TAG; FROM = TO = ISTIO_VERSION). No sidecars (INJECT=none): the
+# control-plane steps run, each followed by the proof that the new istiod serves; data-plane
+# specs are skipped with the reason. suites/localcluster (tag localupgrade) checks the reports.
+test-kind-upgrade: .cache/localimages/settings.env ## make upgrade on local kind clusters, in place and canary, istiod <tag> -> <tag>-upgrade (INJECT=none)
+	set -a && . ./.cache/localimages/settings.env && set +a && \
+	docker tag "$$ISTIO_HUB/pilot:$$ISTIO_TAG" "$$ISTIO_HUB/pilot:$$ISTIO_TAG-upgrade" && \
+	UPGRADE_TO_TAG=$$ISTIO_TAG-upgrade CLUSTER_NAME=mtls-local-upgrade KIND_CONFIG_PATCH=$(CURDIR)/tools/localimages/kind-config.yaml \
+	$(GO) test -tags localupgrade -count=1 -timeout=40m -v -run '^TestUpgradeSuite$$' ./suites/localcluster/
+
+.PHONY: FORCE kind-images test-kind test-kind-suite test-kind-upgrade
 FORCE:
 
 ## ---- extras ---------------------------------------------------------------------------------
 
-.PHONY: fuzz bench
+.PHONY: fuzz bench bench-kind
 fuzz: ## explore the XFCC parser beyond its seed corpus (FUZZTIME=60s)
 	$(GO) test -run='^$$' -fuzz=FuzzParse -fuzztime=$${FUZZTIME:-60s} ./suites/framework/xfcc
 
 bench: ## wall time of the 36-probe matrix vs one probe (100 ms simulated exec)
 	$(GO) test -run='^$$' -bench=Matrix -benchtime=1x ./suites/framework/probe
+
+# The same through a real kubelet: a local kind cluster (as make test-kind builds it), one exec's
+# round trip, one probe converged, and the 36-probe matrix at 1, 8 and 36 probes at once.
+bench-kind: .cache/localimages/settings.env ## one exec and the 36-probe matrix (1, 8, 36 at once) vs one probe through a real kubelet (local kind)
+	set -a && . ./.cache/localimages/settings.env && set +a && \
+	CLUSTER=kind CLUSTER_NAME=mtls-local-bench LOAD_IMAGES=1 INJECT=none KIND_CONFIG_PATCH=$(CURDIR)/tools/localimages/kind-config.yaml \
+	KEEP_CLUSTER= REUSE_CLUSTER= $(GO) test -tags localcluster -count=1 -timeout=30m -run='^$$' -bench=KubeletExec -benchtime=1x -v ./suites/localcluster/
