@@ -16,7 +16,7 @@ import (
 )
 
 func init() {
-	register("predict", "predict [-f FILE]... [--inject NAMESPACE]... [-o table|json] [--engine oracle|istio] [--trust-domain DOMAIN]",
+	register("predict", "predict [-f FILE]... [--inject NAMESPACE]... [-o table|json] [--engine oracle|istio] [--trust-domain DOMAIN] [--dataplane sidecar|ambient]",
 		"predict every probe's outcome under the given PeerAuthentications and DestinationRules", runPredict)
 }
 
@@ -33,6 +33,7 @@ func runPredict(args []string, stdout, stderr io.Writer) int {
 	output := fs.String("o", "table", "output format: table or json")
 	trustDomain := fs.String("trust-domain", fixtures.DefaultTrustDomain, "mesh trust domain for the SPIFFE IDs")
 	engine := fs.String("engine", "oracle", "oracle (this project's rules) or istio (Istio's own config generator, see tools/istiogen)")
+	dataplane := fs.String("dataplane", settings.DataplaneSidecar, "sidecar, or ambient (foo and bar enrolled in ambient; --inject then enrolls a namespace)")
 	if ok, code := parseFlags(fs, args, stdout, stderr); !ok {
 		return code
 	}
@@ -45,6 +46,13 @@ func runPredict(args []string, stdout, stderr io.Writer) int {
 	}
 	if err := settings.ValidateTrustDomain(*trustDomain); err != nil {
 		return fail("--trust-domain: %v", err)
+	}
+	dp, err := settings.ParseDataplane(*dataplane)
+	if err != nil {
+		return fail("--%v", err)
+	}
+	if dp == settings.DataplaneAmbient && *engine == "istio" {
+		return fail("--engine istio answers for sidecars; Istio's ambient conversion is checked by tools/istiogen/ambient (go test ./ambient there)")
 	}
 	topo, err := fixtures.Load()
 	if err != nil {
@@ -80,7 +88,12 @@ func runPredict(args []string, stdout, stderr io.Writer) int {
 	var probes []scenarios.ProbeOutcome
 	switch *engine {
 	case "oracle":
-		probes, err = oracle.Predict(oracle.Input{Topology: topo, Objects: objs, Injected: injected, TrustDomain: *trustDomain})
+		in := oracle.Input{Topology: topo, Objects: objs, Injected: injected, TrustDomain: *trustDomain}
+		if dp == settings.DataplaneAmbient {
+			probes, err = oracle.PredictAmbient(in)
+		} else {
+			probes, err = oracle.Predict(in)
+		}
 	case "istio":
 		probes, err = predictWithIstio(files, stdin, inject, *trustDomain)
 	default:
@@ -99,6 +112,9 @@ func runPredict(args []string, stdout, stderr io.Writer) int {
 		return 0
 	}
 	fmt.Fprint(stdout, MatrixTable(topo, probes))
+	if dp == settings.DataplaneAmbient {
+		fmt.Fprintln(stdout, "ambient: 🔒 = HBONE between ztunnels (mTLS, no XFCC at L4); no 503 (no sidecar); foo and bar enrolled")
+	}
 	return 0
 }
 
