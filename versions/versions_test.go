@@ -30,10 +30,10 @@ func mustLoad(t *testing.T) *Versions {
 
 func TestLoadPins(t *testing.T) {
 	v := mustLoad(t)
-	if v.DefaultIstio != "1.31.1" {
-		t.Errorf("DefaultIstio = %q, want 1.31.1", v.DefaultIstio)
+	if v.DefaultIstio != "1.32.0" {
+		t.Errorf("DefaultIstio = %q, want 1.32.0", v.DefaultIstio)
 	}
-	if got, want := v.IstioVersions(), []string{"1.31.1", "1.30.5", "1.29.9"}; !slices.Equal(got, want) {
+	if got, want := v.IstioVersions(), []string{"1.32.0", "1.31.4", "1.30.8"}; !slices.Equal(got, want) {
 		t.Errorf("IstioVersions = %v, want %v", got, want)
 	}
 	if v.Kind.Version != "v0.33.0" {
@@ -51,11 +51,11 @@ func TestLoadPins(t *testing.T) {
 func TestNodeImageFor(t *testing.T) {
 	v := mustLoad(t)
 	for _, tc := range []struct{ istio, want string }{
-		{"1.31.1", node137},
+		{"1.32.0", node137},
+		{"1.31.4", node137},
 		{"1.31.0-rc.4", node137}, // any patch of a pinned minor runs on that minor's image
-		{"1.30.5", node136},
+		{"1.30.8", node136},
 		{"1.30.2", node136},
-		{"1.29.9", node135},
 	} {
 		got, err := v.NodeImageFor(tc.istio)
 		if err != nil {
@@ -66,9 +66,9 @@ func TestNodeImageFor(t *testing.T) {
 			t.Errorf("NodeImageFor(%s) = %s, want %s", tc.istio, got, tc.want)
 		}
 	}
-	_, err := v.NodeImageFor("1.28.3")
-	if err == nil || !strings.Contains(err.Error(), "no kind node image is pinned for Istio 1.28 (versions.yaml pins 1.31, 1.30, 1.29)") {
-		t.Errorf("NodeImageFor(1.28.3) error = %v", err)
+	_, err := v.NodeImageFor("1.29.9")
+	if err == nil || !strings.Contains(err.Error(), "no kind node image is pinned for Istio 1.29 (versions.yaml pins 1.32, 1.31, 1.30)") {
+		t.Errorf("NodeImageFor(1.29.9) error = %v", err)
 	}
 	_, err = v.NodeImageFor("v1.31.1")
 	if err == nil || !strings.Contains(err.Error(), `invalid Istio version "v1.31.1": write 1.31.1 without the leading v`) {
@@ -129,18 +129,19 @@ func TestParseRejects(t *testing.T) {
 	for _, tc := range []struct {
 		name, old, new, want string
 	}{
-		{"node image outside Istio's range", `nodeImage: ` + node135, `nodeImage: ` + node136,
-			"istio 1.29.9 nodeImage " + node136 + " runs Kubernetes v1.36.4, outside the 1.31..1.35 that Istio 1.29 supports"},
-		{"not the newest in range", "- version: \"1.30.5\"\n      kubernetes: {min: \"1.32\", max: \"1.36\"}\n      nodeImage: " + node136,
-			"- version: \"1.30.5\"\n      kubernetes: {min: \"1.32\", max: \"1.36\"}\n      nodeImage: " + node135,
-			"istio 1.30.5 nodeImage should be " + node136},
+		{"node image outside Istio's range", "- version: \"1.30.8\"\n      kubernetes: {min: \"1.32\", max: \"1.36\"}\n      nodeImage: " + node136,
+			"- version: \"1.30.8\"\n      kubernetes: {min: \"1.32\", max: \"1.36\"}\n      nodeImage: " + node137,
+			"istio 1.30.8 nodeImage " + node137 + " runs Kubernetes v1.37.0, outside the 1.32..1.36 that Istio 1.30 supports"},
+		{"not the newest in range", "- version: \"1.30.8\"\n      kubernetes: {min: \"1.32\", max: \"1.36\"}\n      nodeImage: " + node136,
+			"- version: \"1.30.8\"\n      kubernetes: {min: \"1.32\", max: \"1.36\"}\n      nodeImage: " + node135,
+			"istio 1.30.8 nodeImage should be " + node136},
 		{"tag without digest", "    - " + node135, "    - kindest/node:v1.35.8", "not kindest/node:vX.Y.Z@sha256:<digest>"},
-		{"default not pinned", `defaultIstio: "1.31.1"`, `defaultIstio: "1.31.2"`, "defaultIstio: Istio 1.31.2 is not pinned in versions.yaml (pinned: 1.31.1, 1.30.5, 1.29.9)"},
-		{"bad default form", `defaultIstio: "1.31.1"`, `defaultIstio: "1.31"`, `invalid Istio version "1.31"`},
+		{"default not pinned", `defaultIstio: "1.32.0"`, `defaultIstio: "1.32.1"`, "defaultIstio: Istio 1.32.1 is not pinned in versions.yaml (pinned: 1.32.0, 1.31.4, 1.30.8)"},
+		{"bad default form", `defaultIstio: "1.32.0"`, `defaultIstio: "1.32"`, `invalid Istio version "1.32"`},
 		{"unknown field", "images:\n", "images:\n  nginx: docker.io/nginx:1.27\n", `unknown field "nginx"`},
 		{"source module not a pseudo-version", "sourceModule: v0.0.0-20260827124520-eed52ebb66ad", "sourceModule: release-1.31", `istio.sourceModule "release-1.31" is not a Go pseudo-version`},
 		{"latest image", "curl: docker.io/curlimages/curl:8.16.0", "curl: docker.io/curlimages/curl:latest", "images.curl: image \"docker.io/curlimages/curl:latest\" must carry an explicit, non-latest tag"},
-		{"releases out of order", `- version: "1.30.5"`, `- version: "1.32.0"`, "istio.releases: 1.32.0 is listed after 1.31.1; list one release per minor, newest first"},
+		{"releases out of order", `- version: "1.30.8"`, `- version: "1.33.0"`, "istio.releases: 1.33.0 is listed after 1.31.4; list one release per minor, newest first"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			if !strings.Contains(string(versionsYAML), tc.old) {
@@ -161,8 +162,8 @@ func TestSettings(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := []Setting{
-		{"ISTIO_VERSION", "1.31.1"},
-		{"ISTIO_VERSIONS", "1.31.1,1.30.5,1.29.9"},
+		{"ISTIO_VERSION", "1.32.0"},
+		{"ISTIO_VERSIONS", "1.32.0,1.31.4,1.30.8"},
 		{"ISTIO_CHART_REPO", "https://istio-release.storage.googleapis.com/charts"},
 		{"ISTIO_SOURCE_MODULE", "istio.io/istio@v0.0.0-20260827124520-eed52ebb66ad"},
 		{"ISTIO_SOURCE_VERSION", "1.31.0"},
@@ -183,12 +184,12 @@ func TestSettings(t *testing.T) {
 			t.Errorf("%s=%q would need quoting in Make or $GITHUB_ENV", s.Key, s.Value)
 		}
 	}
-	older, err := v.Settings("1.29.9")
+	older, err := v.Settings("1.30.8")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if older[0] != (Setting{"ISTIO_VERSION", "1.29.9"}) || older[6] != (Setting{"KIND_NODE_IMAGE", node135}) || older[7] != (Setting{"KUBERNETES_VERSION", "v1.35.8"}) {
-		t.Errorf("Settings(1.29.9) = %v", older)
+	if older[0] != (Setting{"ISTIO_VERSION", "1.30.8"}) || older[6] != (Setting{"KIND_NODE_IMAGE", node136}) || older[7] != (Setting{"KUBERNETES_VERSION", "v1.36.4"}) {
+		t.Errorf("Settings(1.30.8) = %v", older)
 	}
 	if _, err := v.Settings("1.31"); err == nil {
 		t.Error("Settings(1.31) accepted a malformed version")
@@ -201,9 +202,9 @@ func TestMatrixJSON(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := `{"include":[` +
-		`{"istio":"1.31.1","kubernetes":"v1.37.0","nodeImage":"` + node137 + `"},` +
-		`{"istio":"1.30.5","kubernetes":"v1.36.4","nodeImage":"` + node136 + `"},` +
-		`{"istio":"1.29.9","kubernetes":"v1.35.8","nodeImage":"` + node135 + `"}]}`
+		`{"istio":"1.32.0","kubernetes":"v1.37.0","nodeImage":"` + node137 + `"},` +
+		`{"istio":"1.31.4","kubernetes":"v1.37.0","nodeImage":"` + node137 + `"},` +
+		`{"istio":"1.30.8","kubernetes":"v1.36.4","nodeImage":"` + node136 + `"}]}`
 	if got != want {
 		t.Errorf("MatrixJSON =\n%s\nwant\n%s", got, want)
 	}

@@ -21,8 +21,9 @@ import (
 	"github.com/mtls-conformance/mtls-conformance/versions"
 )
 
-// Two of kind v0.33.0's images, as versions.yaml pins them.
+// Three of kind v0.33.0's images, as versions.yaml pins them.
 const (
+	node137 = "kindest/node:v1.37.0@sha256:a1ed56cfb0e7b93589bdf97c8cd566405a265939e3620fc4f5de89adff580ae5"
 	node136 = "kindest/node:v1.36.4@sha256:099e049362a1526b2db71494e1947aae99bd16290d7c895f2b7ea312e3cbfaed"
 	node135 = "kindest/node:v1.35.8@sha256:07b2536e30b803ed61d1677a79df6115f798ce64c80f9e22f6ed45afd09323c0"
 )
@@ -42,6 +43,12 @@ func TestDefaultOptionsAreNMinusOneToN(t *testing.T) {
 	}
 	if err := o.Validate(); err != nil {
 		t.Errorf("defaults do not validate: %v", err)
+	}
+	// Issue 14: N = 1.32, so the default upgrade is 1.31 → 1.32.
+	from, _ := versions.ParseIstioVersion(o.From)
+	to, _ := versions.ParseIstioVersion(o.To)
+	if from.Minor() != "1.31" || to.Minor() != "1.32" {
+		t.Errorf("default upgrade %s → %s, want 1.31.x → 1.32.x", o.From, o.To)
 	}
 }
 
@@ -117,32 +124,32 @@ func TestCompareVersions(t *testing.T) {
 }
 
 // TestNodeImageInsideBothRanges: the upgrade runs on the newest kind image both releases support
-// (versions.yaml: 1.31 supports Kubernetes 1.32–1.37, 1.30 1.32–1.36, 1.29 1.31–1.35).
+// (versions.yaml: 1.32 supports Kubernetes 1.33–1.37, 1.31 1.32–1.37, 1.30 1.32–1.36).
 func TestNodeImageInsideBothRanges(t *testing.T) {
 	pins, err := versions.Load()
 	if err != nil {
 		t.Fatal(err)
 	}
 	for _, tc := range []struct{ from, to, want string }{
-		{"1.30.5", "1.31.1", node136},
-		{"1.29.9", "1.30.5", node135},
-		{"1.29.9", "1.31.1", node135},
-		{"1.30.0", "1.30.5", node136},
+		{"1.31.4", "1.32.0", node137},
+		{"1.30.8", "1.31.4", node136},
+		{"1.30.8", "1.32.0", node136},
+		{"1.30.0", "1.30.8", node136},
 	} {
 		got, err := NodeImage(pins, tc.from, tc.to)
 		if err != nil || got != tc.want {
 			t.Errorf("NodeImage(%s, %s) = %s, %v; want %s", tc.from, tc.to, got, err, tc.want)
 		}
 	}
-	if _, err := NodeImage(pins, "1.28.3", "1.29.9"); err == nil || !strings.Contains(err.Error(), "no kind node image is pinned for Istio 1.28") {
+	if _, err := NodeImage(pins, "1.29.9", "1.30.8"); err == nil || !strings.Contains(err.Error(), "no kind node image is pinned for Istio 1.29") {
 		t.Errorf("unpinned minor: %v", err)
 	}
 	// Disjoint ranges: no image can serve both.
 	narrowed := *pins
 	narrowed.Istio.Releases = append([]versions.IstioRelease{}, pins.Istio.Releases...)
 	narrowed.Istio.Releases[0].Kubernetes = versions.KubeRange{Min: "1.37", Max: "1.37"}
-	narrowed.Istio.Releases[2].Kubernetes = versions.KubeRange{Min: "1.31", Max: "1.35"}
-	if _, err := NodeImage(&narrowed, "1.29.9", "1.31.1"); err == nil || !strings.Contains(err.Error(), "Istio 1.29.9 supports Kubernetes 1.31..1.35 and Istio 1.31.1 1.37..1.37: no kind node image") {
+	narrowed.Istio.Releases[2].Kubernetes = versions.KubeRange{Min: "1.32", Max: "1.36"}
+	if _, err := NodeImage(&narrowed, "1.30.8", "1.32.0"); err == nil || !strings.Contains(err.Error(), "Istio 1.30.8 supports Kubernetes 1.32..1.36 and Istio 1.32.0 1.37..1.37: no kind node image") {
 		t.Errorf("disjoint ranges: %v", err)
 	}
 }
