@@ -3,8 +3,14 @@
 package localcluster
 
 import (
+	"fmt"
+	"os"
+	"os/exec"
+	"runtime"
 	"slices"
 	"strconv"
+	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -63,6 +69,35 @@ func BenchmarkKubeletExec(b *testing.B) {
 		b.Logf("one exec round trip, %d in a row: median %s, fastest %s, slowest %s", len(execs),
 			execs[len(execs)/2].Round(time.Millisecond), execs[0].Round(time.Millisecond), execs[len(execs)-1].Round(time.Millisecond))
 	})
+	// What one exec costs in CPU: the node's (API server, kubelet, containerd, runc, curl,
+	// httpbin: everything in the kind node container's cgroup, less its idle rate) and this
+	// process's (client-go's TLS and WebSocket). The cores divided by that is the most execs a
+	// second the machine can run, however many are in flight.
+	b.Run("cpu", func(b *testing.B) {
+		node := kindNodeCPU(b, cfg.ClusterName+"-control-plane")
+		const execs = 20
+		for b.Loop() {
+			idleStart, idleFrom := node(), time.Now()
+			time.Sleep(5 * time.Second)
+			idleRate := float64(node()-idleStart) / float64(time.Since(idleFrom))
+			nodeStart, clientStart, from := node(), processCPU(), time.Now()
+			for range execs {
+				if obs := probe.Once(b.Context(), w.Exec, probes[0].Target, opts); obs.Err != nil || obs.HTTPCode != 200 {
+					b.Fatalf("%s: %s", probes[0].Target, obs)
+				}
+			}
+			elapsed := time.Since(from)
+			nodeCPU := time.Duration(float64(node()-nodeStart) - idleRate*float64(elapsed))
+			clientCPU := processCPU() - clientStart
+			perExec := (nodeCPU + clientCPU) / execs
+			capacity := float64(runtime.NumCPU()) / perExec.Seconds()
+			b.ReportMetric(float64((nodeCPU / execs).Milliseconds()), "node-cpu-ms/exec")
+			b.ReportMetric(float64((clientCPU / execs).Milliseconds()), "client-cpu-ms/exec")
+			b.ReportMetric(capacity, "max-execs/s")
+			b.Logf("CPU per exec: node %s, client %s (node idle: %.0f%% of a core); %d cores: at most %.1f execs/s, so a 36-probe matrix (3 attempts each) needs at least %.1fs",
+				(nodeCPU / execs).Round(time.Millisecond), (clientCPU / execs).Round(time.Millisecond), idleRate*100, runtime.NumCPU(), capacity, 108/capacity)
+		}
+	})
 	for _, parallel := range []int{1, 8, len(probes)} {
 		b.Run("matrix/concurrency="+strconv.Itoa(parallel), func(b *testing.B) {
 			o := opts
@@ -100,4 +135,52 @@ func BenchmarkKubeletExec(b *testing.B) {
 				parallel, matrix.Seconds()/float64(n), single.Seconds()/float64(n), ratio, median.Round(time.Millisecond), slowest.Round(time.Millisecond))
 		})
 	}
+}
+
+// kindNodeCPU returns a reader of the CPU time used so far by the kind node container's cgroup
+// (cgroup v1 cpuacct, or v2 cpu.stat), or skips when the host does not expose it.
+func kindNodeCPU(b *testing.B, container string) func() time.Duration {
+	out, err := exec.Command("docker", "inspect", "-f", "{{.Id}}", container).Output()
+	if err != nil {
+		b.Skipf("docker inspect %s: %v", container, err)
+	}
+	id := strings.TrimSpace(string(out))
+	v1 := "/sys/fs/cgroup/cpuacct/docker/" + id + "/cpuacct.usage"
+	v2 := "/sys/fs/cgroup/system.slice/docker-" + id + ".scope/cpu.stat"
+	read := func() (time.Duration, error) {
+		if data, err := os.ReadFile(v1); err == nil {
+			ns, err := strconv.ParseInt(strings.TrimSpace(string(data)), 10, 64)
+			return time.Duration(ns), err
+		}
+		data, err := os.ReadFile(v2)
+		if err != nil {
+			return 0, err
+		}
+		for _, line := range strings.Split(string(data), "\n") {
+			if v, ok := strings.CutPrefix(line, "usage_usec "); ok {
+				us, err := strconv.ParseInt(v, 10, 64)
+				return time.Duration(us) * time.Microsecond, err
+			}
+		}
+		return 0, fmt.Errorf("%s has no usage_usec", v2)
+	}
+	if _, err := read(); err != nil {
+		b.Skipf("the node container's CPU usage is not readable here: %v", err)
+	}
+	return func() time.Duration {
+		d, err := read()
+		if err != nil {
+			b.Fatal(err)
+		}
+		return d
+	}
+}
+
+// processCPU is this process's user and system CPU time so far.
+func processCPU() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
