@@ -10,8 +10,10 @@ import (
 	"os"
 	"path"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 
 	"sigs.k8s.io/yaml"
@@ -71,6 +73,82 @@ type Step struct {
 	Delete     []string // object keys, "Kind namespace/name"
 	Namespaces []NamespaceChange
 	Expect     []ProbeOutcome // one per probe of the matrix, in matrix order
+	// Versioned are the step's expectations that hold only for some Istio minors (an expect
+	// block's since:/until:); for a run on such a minor they replace Expect's outcome of the
+	// probes they name (ExpectFor).
+	Versioned []VersionedExpect
+}
+
+// VersionedExpect is an expect block with since:/until:: from which Istio minor (inclusive) and
+// until which (inclusive) its outcomes hold; an empty bound is open.
+type VersionedExpect struct {
+	Since, Until string
+	Expect       []ProbeOutcome
+}
+
+// Holds reports whether the block's range contains the Istio minor m.
+func (v VersionedExpect) Holds(m IstioMinor) bool {
+	if v.Since != "" {
+		if lo, _ := ParseIstioMinor(v.Since); m.Less(lo) {
+			return false
+		}
+	}
+	if v.Until != "" {
+		if hi, _ := ParseIstioMinor(v.Until); hi.Less(m) {
+			return false
+		}
+	}
+	return true
+}
+
+// ExpectFor is the step's expectations on Istio version istioVersion ("1.31.4" or "1.31"):
+// Expect, with the outcome of every probe a versioned block holding for that minor names
+// replaced by the block's.
+func (st Step) ExpectFor(istioVersion string) ([]ProbeOutcome, error) {
+	if len(st.Versioned) == 0 {
+		return st.Expect, nil
+	}
+	m, err := ParseIstioMinor(istioVersion)
+	if err != nil {
+		return nil, err
+	}
+	out := slices.Clone(st.Expect)
+	for _, v := range st.Versioned {
+		if !v.Holds(m) {
+			continue
+		}
+		for _, po := range v.Expect {
+			for i := range out {
+				if out[i].Probe == po.Probe {
+					out[i] = po
+				}
+			}
+		}
+	}
+	return out, nil
+}
+
+// IstioMinor is an Istio MAJOR.MINOR, the unit since:/until: speak in.
+type IstioMinor struct{ Major, Minor int }
+
+func (m IstioMinor) String() string { return fmt.Sprintf("%d.%d", m.Major, m.Minor) }
+
+// Less orders minors.
+func (m IstioMinor) Less(o IstioMinor) bool {
+	return m.Major < o.Major || (m.Major == o.Major && m.Minor < o.Minor)
+}
+
+var istioMinorRE = regexp.MustCompile(`^(0|[1-9][0-9]*)\.(0|[1-9][0-9]*)(?:\.(?:0|[1-9][0-9]*)(?:-(?:alpha|beta|rc)\.(?:0|[1-9][0-9]*))?)?$`)
+
+// ParseIstioMinor reads "1.31" or a full version such as "1.31.4" or "1.31.0-rc.1" as its minor.
+func ParseIstioMinor(s string) (IstioMinor, error) {
+	m := istioMinorRE.FindStringSubmatch(s)
+	if m == nil {
+		return IstioMinor{}, fmt.Errorf("%q is not an Istio minor such as 1.31 (or a version such as 1.31.4)", s)
+	}
+	major, _ := strconv.Atoi(m[1])
+	minor, _ := strconv.Atoi(m[2])
+	return IstioMinor{Major: major, Minor: minor}, nil
 }
 
 // Scenario is one catalog entry.
@@ -279,6 +357,10 @@ type expectFile struct {
 	To    string           `json:"to"`
 	Ports []int            `json:"ports"`
 	From  map[string]Class `json:"from"`
+	// Since and Until (Istio minors, inclusive) make the block hold only on those minors; it
+	// then overrides the unversioned blocks' outcome of the probes it names.
+	Since string `json:"since"`
+	Until string `json:"until"`
 }
 
 // fieldError names the file and the field, so a malformed scenario is one clear line.
@@ -368,7 +450,21 @@ func Parse(file string, data []byte, topo *fixtures.Topology) (*Scenario, error)
 				return nil, fieldError(file, field+".restart", "must be true: the injection webhook acts on pod CREATE only, so a relabelled namespace needs its pods restarted")
 			}
 		}
-		expect, err := expandExpect(file, where, sf.Expect, topo, matrix)
+		var unversioned []expectFile
+		var index []int
+		for bi, b := range sf.Expect {
+			if b.Since == "" && b.Until == "" {
+				unversioned = append(unversioned, b)
+				index = append(index, bi)
+				continue
+			}
+			v, err := parseVersioned(file, where, bi, b, topo, step.Versioned)
+			if err != nil {
+				return nil, err
+			}
+			step.Versioned = append(step.Versioned, v)
+		}
+		expect, err := expandExpectAt(file, where, unversioned, index, topo, matrix)
 		if err != nil {
 			return nil, err
 		}
@@ -381,13 +477,90 @@ func Parse(file string, data []byte, topo *fixtures.Topology) (*Scenario, error)
 	return s, nil
 }
 
+// parseVersioned reads one expect block with since:/until:; two such blocks of a step may name
+// the same probe only on disjoint ranges, so that a minor never has two outcomes for one probe.
+func parseVersioned(file, where string, bi int, b expectFile, topo *fixtures.Topology, earlier []VersionedExpect) (VersionedExpect, error) {
+	field := fmt.Sprintf("%s.expect[%d]", where, bi)
+	v := VersionedExpect{Since: b.Since, Until: b.Until}
+	var lo, hi IstioMinor
+	var err error
+	if b.Since != "" {
+		if lo, err = ParseIstioMinor(b.Since); err != nil {
+			return v, fieldError(file, field+".since", "%v", err)
+		}
+		v.Since = lo.String()
+	}
+	if b.Until != "" {
+		if hi, err = ParseIstioMinor(b.Until); err != nil {
+			return v, fieldError(file, field+".until", "%v", err)
+		}
+		v.Until = hi.String()
+	}
+	if b.Since != "" && b.Until != "" && hi.Less(lo) {
+		return v, fieldError(file, field+".until", "%s is before since %s", v.Until, v.Since)
+	}
+	b.Since, b.Until = "", ""
+	// The block names some probes only: expand it against its own probes (matrix order).
+	var own []Probe
+	for _, p := range Matrix(topo) {
+		to, err := fixtures.ParseRef(b.To)
+		if err != nil || p.To != to || (len(b.Ports) > 0 && !slices.Contains(b.Ports, p.Port)) {
+			continue
+		}
+		if _, ok := b.From[p.From.String()]; ok {
+			own = append(own, p)
+		}
+	}
+	all, err := expandExpectAt(file, where, []expectFile{b}, []int{bi}, topo, own)
+	if err != nil {
+		return v, err
+	}
+	v.Expect = all
+	for _, e := range earlier {
+		if !overlap(e, v) {
+			continue
+		}
+		for _, a := range e.Expect {
+			for _, c := range v.Expect {
+				if a.Probe == c.Probe {
+					return v, fieldError(file, field, "%s is also expected by an earlier block whose since/until overlaps this one's", c.Probe)
+				}
+			}
+		}
+	}
+	return v, nil
+}
+
+// overlap reports whether two versioned blocks share a minor.
+func overlap(a, b VersionedExpect) bool {
+	// a's range ends before b's begins, or b's before a's: disjoint.
+	before := func(x, y VersionedExpect) bool {
+		if x.Until == "" || y.Since == "" {
+			return false
+		}
+		hi, _ := ParseIstioMinor(x.Until)
+		lo, _ := ParseIstioMinor(y.Since)
+		return hi.Less(lo)
+	}
+	return !before(a, b) && !before(b, a)
+}
+
 // expandExpect turns the file's per-Service blocks into one exact outcome per matrix probe,
 // rejecting gaps and duplicates.
 func expandExpect(file, where string, blocks []expectFile, topo *fixtures.Topology, matrix []Probe) ([]ProbeOutcome, error) {
+	index := make([]int, len(blocks))
+	for i := range index {
+		index[i] = i
+	}
+	return expandExpectAt(file, where, blocks, index, topo, matrix)
+}
+
+// expandExpectAt is expandExpect for blocks that are index[i]-th in the file (errors name it).
+func expandExpectAt(file, where string, blocks []expectFile, index []int, topo *fixtures.Topology, matrix []Probe) ([]ProbeOutcome, error) {
 	// XFCC identities come from service accounts, so the topology alone fixes them.
 	got := map[Probe]Outcome{}
 	for bi, b := range blocks {
-		field := fmt.Sprintf("%s.expect[%d]", where, bi)
+		field := fmt.Sprintf("%s.expect[%d]", where, index[bi])
 		to, err := fixtures.ParseRef(b.To)
 		if err != nil {
 			return nil, fieldError(file, field+".to", "%v", err)
