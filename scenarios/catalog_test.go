@@ -6,6 +6,7 @@ import (
 	"github.com/mtls-conformance/mtls-conformance/fixtures"
 	"github.com/mtls-conformance/mtls-conformance/scenarios"
 	"github.com/mtls-conformance/mtls-conformance/scenarios/oracle"
+	"github.com/mtls-conformance/mtls-conformance/versions"
 )
 
 // TestCatalogMatchesOracle is the spec's self-check: every hand-written expectation of every
@@ -23,25 +24,37 @@ func TestCatalogMatchesOracle(t *testing.T) {
 	if len(catalog) < 16 {
 		t.Fatalf("catalog has %d scenarios, want at least the 16 the spec lists", len(catalog))
 	}
+	pins, err := versions.Load()
+	if err != nil {
+		t.Fatal(err)
+	}
 	probes := 0
 	for _, s := range catalog {
 		for i, step := range s.Steps {
 			st := s.StateAt(topo, i)
-			got, err := oracle.Predict(oracle.Input{Topology: topo, Objects: st.Objects, Injected: st.Injected})
-			if err != nil {
-				t.Errorf("%s step %q: oracle: %v", s.Name, step.Name, err)
-				continue
-			}
-			if len(got) != len(step.Expect) {
-				t.Fatalf("%s step %q: oracle gave %d probes, catalog %d", s.Name, step.Name, len(got), len(step.Expect))
-			}
-			for j, want := range step.Expect {
-				probes++
-				if got[j].Probe != want.Probe {
-					t.Fatalf("%s: probe order differs: %s vs %s", s.Name, got[j].Probe, want.Probe)
+			// Each pinned minor: the step's expectations for it (since:/until:) against the
+			// oracle's prediction for it.
+			for _, istio := range pins.IstioVersions() {
+				expect, err := step.ExpectFor(istio)
+				if err != nil {
+					t.Fatal(err)
 				}
-				if got[j].Outcome.String() != want.Outcome.String() || got[j].MTLS != want.MTLS {
-					t.Errorf("%s step %q: %s: catalog says %s, oracle says %s", s.Name, step.Name, want.Probe, want.Outcome, got[j].Outcome)
+				got, err := oracle.Predict(oracle.Input{Topology: topo, Objects: st.Objects, Injected: st.Injected, IstioVersion: istio})
+				if err != nil {
+					t.Errorf("%s step %q: oracle: %v", s.Name, step.Name, err)
+					continue
+				}
+				if len(got) != len(expect) {
+					t.Fatalf("%s step %q: oracle gave %d probes, catalog %d", s.Name, step.Name, len(got), len(expect))
+				}
+				for j, want := range expect {
+					probes++
+					if got[j].Probe != want.Probe {
+						t.Fatalf("%s: probe order differs: %s vs %s", s.Name, got[j].Probe, want.Probe)
+					}
+					if got[j].Outcome.String() != want.Outcome.String() || got[j].MTLS != want.MTLS {
+						t.Errorf("%s step %q on Istio %s: %s: catalog says %s, oracle says %s", s.Name, step.Name, istio, want.Probe, want.Outcome, got[j].Outcome)
+					}
 				}
 			}
 		}

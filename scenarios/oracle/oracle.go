@@ -37,6 +37,16 @@ type Input struct {
 	// TrustDomain defaults to cluster.local; RootNamespace to istio-system.
 	TrustDomain   string
 	RootNamespace string
+	// IstioVersion is the Istio the prediction is for ("1.31.4" or "1.31"; "" = any minor the
+	// versions file pins). Every rule below holds unchanged for 1.30, 1.31 and 1.32: the one
+	// mTLS change between them that touches a modelled object — a DestinationRule subset without
+	// a TLS mode takes the rule's top-level mode since 1.31 (releasenotes/notes/
+	// dr-subset-tls-mode-fallback.yaml) — changes only the EDS endpoints' tlsMode metadata
+	// (pilot/pkg/xds/endpoints/mtls_checker.go tlsModeForDestinationRule), not the subset
+	// cluster's TLS, which both merge from the top level (networking/util
+	// MergeSubsetTrafficPolicy, core/cluster_tls.go applyUpstreamTLSSettings); and subsets are
+	// rejected as unmodelled (modelled.go). A rule that differs by minor branches on this field.
+	IstioVersion string
 
 	// destinationRules is the DestinationRule index check builds (destinationrule.go).
 	destinationRules *drIndex
@@ -337,6 +347,11 @@ func check(in *Input) error {
 		return fmt.Errorf("oracle: no topology")
 	}
 	in.defaults()
+	if in.IstioVersion != "" {
+		if _, err := scenarios.ParseIstioMinor(in.IstioVersion); err != nil {
+			return fmt.Errorf("oracle: istio version: %w", err)
+		}
+	}
 	for _, o := range in.Objects {
 		if err := checkModelled(o); err != nil {
 			return err
