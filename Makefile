@@ -119,7 +119,7 @@ test-kind-suite: .cache/localimages/settings.env ## make conformance on a local 
 # <ISTIO_TAG>-upgrade (UPGRADE_TO_TAG; FROM = TO = ISTIO_VERSION). No sidecars (INJECT=none): the
 # control-plane steps run, each followed by the proof that the new istiod serves; data-plane
 # specs are skipped with the reason. suites/localcluster (tag localupgrade) checks the reports.
-test-kind-upgrade: .cache/localimages/settings.env ## make upgrade on local kind clusters, in place and canary, istiod <tag> -> <tag>-upgrade (INJECT=none)
+test-kind-upgrade: .cache/localimages/settings.env ## the upgrade suite (make upgrade) on local kind clusters, in place and canary, istiod <tag> -> <tag>-upgrade (INJECT=none)
 	set -a && . ./.cache/localimages/settings.env && set +a && \
 	docker tag "$$ISTIO_HUB/pilot:$$ISTIO_TAG" "$$ISTIO_HUB/pilot:$$ISTIO_TAG-upgrade" && \
 	UPGRADE_TO_TAG=$$ISTIO_TAG-upgrade CLUSTER_NAME=mtls-local-upgrade KIND_CONFIG_PATCH=$(CURDIR)/tools/localimages/kind-config.yaml \
