@@ -13,10 +13,11 @@ import (
 	"github.com/mtls-conformance/mtls-conformance/scenarios/oracle"
 	"github.com/mtls-conformance/mtls-conformance/scenarios/policy"
 	"github.com/mtls-conformance/mtls-conformance/suites/framework/settings"
+	"github.com/mtls-conformance/mtls-conformance/versions"
 )
 
 func init() {
-	register("predict", "predict [-f FILE]... [--inject NAMESPACE]... [-o table|json] [--engine oracle|istio] [--trust-domain DOMAIN] [--dataplane sidecar|ambient]",
+	register("predict", "predict [-f FILE]... [--inject NAMESPACE]... [-o table|json] [--engine oracle|istio] [--trust-domain DOMAIN] [--dataplane sidecar|ambient] [--istio VERSION]",
 		"predict every probe's outcome under the given PeerAuthentications and DestinationRules", runPredict)
 }
 
@@ -34,6 +35,7 @@ func runPredict(args []string, stdout, stderr io.Writer) int {
 	trustDomain := fs.String("trust-domain", fixtures.DefaultTrustDomain, "mesh trust domain for the SPIFFE IDs")
 	engine := fs.String("engine", "oracle", "oracle (this project's rules) or istio (Istio's own config generator, see tools/istiogen)")
 	dataplane := fs.String("dataplane", settings.DataplaneSidecar, "sidecar, or ambient (foo and bar enrolled in ambient; --inject then enrolls a namespace)")
+	istioVersion := fs.String("istio", "", "Istio version the prediction is for, e.g. 1.31.4 (default: versions.yaml's default Istio; with --engine istio, the generator's own release)")
 	if ok, code := parseFlags(fs, args, stdout, stderr); !ok {
 		return code
 	}
@@ -53,6 +55,24 @@ func runPredict(args []string, stdout, stderr io.Writer) int {
 	}
 	if dp == settings.DataplaneAmbient && *engine == "istio" {
 		return fail("--engine istio answers for sidecars; Istio's ambient conversion is checked by tools/istiogen/ambient (go test ./ambient there)")
+	}
+	pins, err := versions.Load()
+	if err != nil {
+		return fail("%v", err)
+	}
+	// The istio engine is Istio's generator at one release (tools/istiogen links istio.io/istio
+	// at versions.yaml's istio.sourceModule): it answers for that minor only.
+	if *istioVersion != "" {
+		if _, err := versions.ParseIstioVersion(*istioVersion); err != nil {
+			return fail("--istio: %v", err)
+		}
+	}
+	if *engine == "istio" {
+		if *istioVersion != "" && !sameMinor(*istioVersion, pins.Istio.SourceVersion) {
+			return fail("--istio %s: --engine istio is Istio %s's own generator (tools/istiogen) and answers for %s only; use --engine oracle", *istioVersion, pins.Istio.SourceVersion, minorOf(pins.Istio.SourceVersion))
+		}
+	} else if *istioVersion == "" {
+		*istioVersion = pins.DefaultIstio
 	}
 	topo, err := fixtures.Load()
 	if err != nil {
@@ -88,7 +108,7 @@ func runPredict(args []string, stdout, stderr io.Writer) int {
 	var probes []scenarios.ProbeOutcome
 	switch *engine {
 	case "oracle":
-		in := oracle.Input{Topology: topo, Objects: objs, Injected: injected, TrustDomain: *trustDomain}
+		in := oracle.Input{Topology: topo, Objects: objs, Injected: injected, TrustDomain: *trustDomain, IstioVersion: *istioVersion}
 		if dp == settings.DataplaneAmbient {
 			probes, err = oracle.PredictAmbient(in)
 		} else {
@@ -117,6 +137,16 @@ func runPredict(args []string, stdout, stderr io.Writer) int {
 	}
 	return 0
 }
+
+func minorOf(version string) string {
+	v, err := versions.ParseIstioVersion(version)
+	if err != nil {
+		return version
+	}
+	return v.Minor()
+}
+
+func sameMinor(a, b string) bool { return minorOf(a) == minorOf(b) }
 
 func readInput(name string) ([]byte, error) {
 	if name == "-" {
