@@ -27,12 +27,18 @@ var _ = Describe("mTLS conformance", func() {
 // leaks into the next. ContinueOnFailure: one failed probe must not hide the verdicts of the
 // others.
 func describeScenario(s *scenarios.Scenario) {
-	Describe(fmt.Sprintf("%s [%s]", s.Title, s.Name), Ordered, ContinueOnFailure, Serial, Label(s.Labels()...), func() {
+	labels := append(s.Labels(), world.DataplaneLabel(cfg))
+	Describe(fmt.Sprintf("%s [%s]", s.Title, s.Name), Ordered, ContinueOnFailure, Serial, Label(labels...), func() {
 		skipped := false
 		BeforeAll(func() {
 			// A scenario that relabels namespaces for injection cannot run where INJECT fixes
 			// them; a mesh-wide one only on a cluster the run created or with --allow-mesh-wide.
-			err := world.InjectionFixed(cfg, s)
+			// In ambient, a scenario without an ambient outcome (DestinationRule TLS) is skipped
+			// with its file's reason.
+			err := world.AmbientSkip(cfg, s)
+			if err == nil {
+				err = world.InjectionFixed(cfg, s)
+			}
 			if err == nil && s.MeshWide() {
 				err = mesh.MeshWideAllowed()
 			}

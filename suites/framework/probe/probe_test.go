@@ -337,7 +337,8 @@ func TestConvergeStopsWithContext(t *testing.T) {
 }
 
 func TestConvergeRejectsInvalidExpectation(t *testing.T) {
-	bad := scenarios.Outcome{ExitCode: 0, HTTPCode: 200, MTLS: true}
+	// (exit 0, 200, mTLS without XFCC is the ambient class hbone, valid since issue 16.)
+	bad := scenarios.Outcome{ExitCode: 0, HTTPCode: 200, XFCC: &scenarios.XFCC{By: serverID, URI: clientID}}
 	res := Converge(t.Context(), LocalExecutor{}, Target{Client: sleepLegacy, Host: "httpbin.foo", Port: 8000}, bad, Options{})
 	if !errors.Is(res.Err, ErrInvalidExpectation) || res.Attempts != 0 {
 		t.Fatalf("err %v after %d attempts, want ErrInvalidExpectation before any attempt", res.Err, res.Attempts)

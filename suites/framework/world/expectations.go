@@ -49,6 +49,9 @@ func documentedTopology(s settings.Settings) (bool, error) {
 // A file written for another topology (its `inject:`, e.g. the test-only
 // scenarios/testdata/failing, written for INJECT=none) is exact on that one instead.
 func StepExpectations(s settings.Settings, sc *scenarios.Scenario, i int) ([]scenarios.ProbeOutcome, error) {
+	if s.Ambient() {
+		return ambientExpectations(s, sc, i)
+	}
 	variant, err := s.FixtureVariant()
 	if err != nil {
 		return nil, err
