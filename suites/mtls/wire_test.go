@@ -3,8 +3,10 @@
 package mtls
 
 import (
+	"errors"
 	"fmt"
 	"slices"
+	"strings"
 
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
@@ -12,6 +14,7 @@ import (
 	"github.com/mtls-conformance/mtls-conformance/fixtures"
 	"github.com/mtls-conformance/mtls-conformance/scenarios/oracle"
 	meshlabels "github.com/mtls-conformance/mtls-conformance/suites/framework/mesh"
+	"github.com/mtls-conformance/mtls-conformance/suites/framework/report"
 	"github.com/mtls-conformance/mtls-conformance/suites/framework/wire"
 )
 
@@ -60,8 +63,10 @@ var _ = Describe("On the wire [wire]", Ordered, Serial, Label("wire"), func() {
 	})
 
 	var results []wire.Result
+	var skipReason string
 	BeforeAll(func(ctx SpecContext) {
 		if err := cfg.CaptureAllowed(); err != nil {
+			skipReason = err.Error()
 			Skip(err.Error())
 		}
 		image, err := cfg.CaptureImageRef()
@@ -83,6 +88,14 @@ var _ = Describe("On the wire [wire]", Ordered, Serial, Label("wire"), func() {
 		Expect(r.Err).NotTo(HaveOccurred(), "%s: the capture is broken", r.Request)
 		Expect(r.Verdict.Kind).To(Equal(wire.Plaintext), "%s: %s", r.Request, r.Verdict)
 	})
+	// A skipped BeforeAll (no ALLOW_CAPTURE) still lists every wire cell in results.json.
+	AfterAll(func() {
+		if results == nil && run != nil {
+			for _, c := range cells {
+				Expect(run.Record(wireRecord(c.req, c.expect, wire.Result{Err: errors.New("not run: " + skipReason)}))).To(Succeed())
+			}
+		}
+	})
 	for i, c := range cells {
 		name := fmt.Sprintf("%s crosses the wire as %s", c.req, c.expect.Wire)
 		if c.req.TCP {
@@ -90,6 +103,7 @@ var _ = Describe("On the wire [wire]", Ordered, Serial, Label("wire"), func() {
 		}
 		It(name, func() {
 			r := results[i]
+			Expect(run.Record(wireRecord(c.req, c.expect, r))).To(Succeed())
 			AddReportEntry("wire", r.Verdict.String())
 			AddReportEntry("exitCode", r.ExitCode)
 			Expect(r.Err).NotTo(HaveOccurred(), "%s: infrastructure error, nothing judged", r.Request)
@@ -111,3 +125,34 @@ var _ = Describe("On the wire [wire]", Ordered, Serial, Label("wire"), func() {
 		})
 	}
 })
+
+// wireRecord is a wire cell in results.json and summary.md: scenario "wire", step "baseline,
+// HTTP" or "baseline, TCP"; the expected and observed wire are in the message (the verdict's
+// detail), the exit code and output in Observed.
+func wireRecord(req wire.Request, expect oracle.WireOutcome, r wire.Result) report.ProbeRecord {
+	rec := report.ProbeRecord{Scenario: "wire", Step: "baseline, HTTP", From: req.Client.Ref, To: req.Service, Port: req.Port, Attempts: 1}
+	want := string(expect.Wire)
+	if req.TCP {
+		rec.Step, rec.StepIndex = "baseline, TCP", 1
+		want += map[bool]string{true: ", echo", false: ", no echo"}[expect.Echo]
+	}
+	got := string(r.Verdict.Kind)
+	if req.TCP {
+		got += map[bool]string{true: ", echo", false: ", no echo"}[r.Echoed]
+	}
+	switch {
+	case r.Err != nil && strings.HasPrefix(r.Err.Error(), "not run: "):
+		rec.Verdict, rec.Message = report.VerdictSkipped, r.Err.Error()
+		return rec
+	case r.Err != nil:
+		rec.Verdict = report.VerdictInfraError
+		rec.Message = fmt.Sprintf("wire: expected %s; %v", want, r.Err)
+		return rec
+	case want == got:
+		rec.Verdict = report.VerdictPass
+	default:
+		rec.Verdict = report.VerdictFail
+	}
+	rec.Message = fmt.Sprintf("wire: expected %s, observed %s — %s (curl exit %d)", want, got, r.Verdict, r.ExitCode)
+	return rec
+}
