@@ -22,6 +22,7 @@ import (
 
 	"github.com/mtls-conformance/mtls-conformance/scenarios"
 	"github.com/mtls-conformance/mtls-conformance/suites/framework/deploy"
+	"github.com/mtls-conformance/mtls-conformance/suites/framework/mesh"
 	"github.com/mtls-conformance/mtls-conformance/suites/framework/report"
 	"github.com/mtls-conformance/mtls-conformance/suites/framework/upgrade"
 	"github.com/mtls-conformance/mtls-conformance/suites/testsupport/deploytest"
@@ -96,7 +97,7 @@ func TestMTLSSuiteRunsAScenario(t *testing.T) {
 	go func() {
 		_ = wait.PollUntilContextCancel(watchCtx, 100*time.Millisecond, true, func(ctx context.Context) (bool, error) {
 			pa, err := ic.SecurityV1().PeerAuthentications("foo").Get(ctx, "default", metav1.GetOptions{})
-			if err == nil && pa.Labels[deploy.ManagedByLabel] == deploy.ManagedByValue && pa.Spec.GetMtls().GetMode().String() == "STRICT" {
+			if err == nil && pa.Labels[mesh.ManagedByLabel] == mesh.ManagedByValue && pa.Spec.GetMtls().GetMode().String() == "STRICT" {
 				sawPolicy.Store(true)
 				return true, nil
 			}

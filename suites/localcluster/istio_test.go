@@ -18,7 +18,7 @@ import (
 	"k8s.io/client-go/kubernetes"
 
 	"github.com/mtls-conformance/mtls-conformance/fixtures"
-	"github.com/mtls-conformance/mtls-conformance/suites/framework/deploy"
+	"github.com/mtls-conformance/mtls-conformance/suites/framework/mesh"
 )
 
 func TestIstiodAvailable(t *testing.T) {
@@ -66,11 +66,11 @@ func TestInjectionWebhook(t *testing.T) {
 		got, err = kube.CoreV1().Pods(ns.GetName()).Create(ctx, inCheckNS.DeepCopy(), metav1.CreateOptions{DryRun: []string{metav1.DryRunAll}})
 		return err
 	}).WithContext(ctx).WithPolling(time.Second).Should(Succeed())
-	g.Expect(deploy.HasSidecar(got)).To(BeTrue(), "the project's sidecar detection on %v", containerNames(got))
+	g.Expect(mesh.HasSidecar(got)).To(BeTrue(), "the project's sidecar detection on %v", containerNames(got))
 	want := cfg.IstioHub + "/proxyv2:" + cfg.IstioTag
 	found := false
 	for _, c := range got.Spec.InitContainers {
-		if c.Name == deploy.SidecarContainer {
+		if c.Name == mesh.SidecarContainer {
 			found = true
 			g.Expect(c.Image).To(Equal(want))
 			// Native sidecar on Kubernetes >= 1.33 (pilot/pkg/kube/inject/webhook.go, ENABLE_NATIVE_SIDECARS).
@@ -82,7 +82,7 @@ func TestInjectionWebhook(t *testing.T) {
 	// And a namespace without the label gets no sidecar: the fixtures here are all un-injected.
 	plain, err := kube.CoreV1().Pods("legacy").Create(ctx, pod.DeepCopy(), metav1.CreateOptions{DryRun: []string{metav1.DryRunAll}})
 	g.Expect(err).NotTo(HaveOccurred())
-	g.Expect(deploy.HasSidecar(plain)).To(BeFalse())
+	g.Expect(mesh.HasSidecar(plain)).To(BeFalse())
 }
 
 // istiod's validating webhook is in force (fail-close) and denies an object the CRD schema lets

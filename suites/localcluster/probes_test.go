@@ -13,7 +13,7 @@ import (
 
 	"github.com/mtls-conformance/mtls-conformance/fixtures"
 	"github.com/mtls-conformance/mtls-conformance/scenarios"
-	"github.com/mtls-conformance/mtls-conformance/suites/framework/deploy"
+	"github.com/mtls-conformance/mtls-conformance/suites/framework/mesh"
 	"github.com/mtls-conformance/mtls-conformance/suites/framework/probe"
 )
 
@@ -24,7 +24,7 @@ func TestFixturesReadyUninjected(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	pods, err := kube.CoreV1().Pods("").List(ctxFor(t, time.Minute), metav1.ListOptions{LabelSelector: deploy.ManagedSelector})
+	pods, err := kube.CoreV1().Pods("").List(ctxFor(t, time.Minute), metav1.ListOptions{LabelSelector: mesh.ManagedSelector})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -32,7 +32,7 @@ func TestFixturesReadyUninjected(t *testing.T) {
 		t.Errorf("%d managed pods, want %d (one per fixture Deployment)", len(pods.Items), want)
 	}
 	for _, p := range pods.Items {
-		if deploy.HasSidecar(&p) {
+		if mesh.HasSidecar(&p) {
 			t.Errorf("%s/%s has a sidecar", p.Namespace, p.Name)
 		}
 		ready := false

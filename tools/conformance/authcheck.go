@@ -9,6 +9,7 @@ import (
 
 	"github.com/mtls-conformance/mtls-conformance/suites/framework/authcheck"
 	"github.com/mtls-conformance/mtls-conformance/suites/framework/cluster"
+	"github.com/mtls-conformance/mtls-conformance/suites/framework/mesh"
 )
 
 func init() {
@@ -91,7 +92,7 @@ func runAuthcheck(args []string, stdout, stderr io.Writer) int {
 			if *namespace != "" {
 				where = "namespace " + *namespace
 			}
-			return fail(1, "no running pod with an %s container in %s", authcheck.ProxyContainer, where)
+			return fail(1, "no running pod with an %s container in %s", mesh.SidecarContainer, where)
 		}
 		for i := range pods {
 			p := &pods[i]

@@ -12,19 +12,9 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 
-	"github.com/mtls-conformance/mtls-conformance/suites/framework/deploy"
 	"github.com/mtls-conformance/mtls-conformance/suites/framework/kubeexec"
+	"github.com/mtls-conformance/mtls-conformance/suites/framework/mesh"
 )
-
-// ProxyContainer is the sidecar container Istio's injector adds, as a regular container or as
-// a native sidecar (an init container with restartPolicy Always)
-// (istio/istio manifests/charts/istio-control/istio-discovery/files/injection-template.yaml).
-const ProxyContainer = "istio-proxy"
-
-// ConfigDumpCommand asks the proxy's Envoy admin API for its config dump, endpoints included
-// (auto mTLS decides per endpoint), through pilot-agent, which is in every istio-proxy image
-// (istio/istio pilot/cmd/pilot-agent/app/request.go; istioctl proxy-config uses the same).
-var ConfigDumpCommand = []string{"pilot-agent", "request", "GET", "config_dump?include_eds"}
 
 // Fetcher reads config dumps from sidecars in a cluster.
 type Fetcher struct {
@@ -49,8 +39,8 @@ func (f *Fetcher) Sidecars(ctx context.Context, namespace, name string) ([]corev
 		if err != nil {
 			return nil, fmt.Errorf("pod %s/%s: %w", namespace, name, err)
 		}
-		if !deploy.HasSidecar(pod) {
-			return nil, fmt.Errorf("pod %s/%s has no %s container", namespace, name, ProxyContainer)
+		if !mesh.HasSidecar(pod) {
+			return nil, fmt.Errorf("pod %s/%s has no %s container", namespace, name, mesh.SidecarContainer)
 		}
 		return []corev1.Pod{*pod}, nil
 	}
@@ -61,7 +51,7 @@ func (f *Fetcher) Sidecars(ctx context.Context, namespace, name string) ([]corev
 	var out []corev1.Pod
 	for i := range list.Items {
 		p := &list.Items[i]
-		if deploy.HasSidecar(p) && p.Status.Phase == corev1.PodRunning && p.DeletionTimestamp == nil {
+		if mesh.HasSidecar(p) && p.Status.Phase == corev1.PodRunning && p.DeletionTimestamp == nil {
 			out = append(out, *p)
 		}
 	}
@@ -75,12 +65,12 @@ func (f *Fetcher) Sidecars(ctx context.Context, namespace, name string) ([]corev
 // output.
 func (f *Fetcher) ConfigDump(ctx context.Context, pod *corev1.Pod) ([]byte, error) {
 	var stdout, stderr bytes.Buffer
-	code, err := kubeexec.Run(ctx, f.config, f.clientset, pod.Namespace, pod.Name, ProxyContainer, ConfigDumpCommand, &stdout, &stderr)
+	code, err := kubeexec.Run(ctx, f.config, f.clientset, pod.Namespace, pod.Name, mesh.SidecarContainer, mesh.ConfigDumpCommand, &stdout, &stderr)
 	switch {
 	case err != nil:
 		return nil, err
 	case code != 0:
-		return nil, fmt.Errorf("%s in %s/%s exited %d: %s", strings.Join(ConfigDumpCommand, " "), pod.Namespace, pod.Name, code, firstLine(stderr.String()))
+		return nil, fmt.Errorf("%s in %s/%s exited %d: %s", strings.Join(mesh.ConfigDumpCommand, " "), pod.Namespace, pod.Name, code, firstLine(stderr.String()))
 	}
 	return stdout.Bytes(), nil
 }

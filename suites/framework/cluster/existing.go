@@ -13,7 +13,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/mtls-conformance/mtls-conformance/versions"
 	appsv1 "k8s.io/api/apps/v1"
 	apiextensionsclient "k8s.io/apiextensions-apiserver/pkg/client/clientset/clientset"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -21,6 +20,9 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
+
+	"github.com/mtls-conformance/mtls-conformance/suites/framework/mesh"
+	"github.com/mtls-conformance/mtls-conformance/versions"
 )
 
 // ConnectOptions selects an existing cluster the way kubectl does.
@@ -258,7 +260,7 @@ func DetectIstio(ctx context.Context, cfg *rest.Config) (*IstioInstallation, err
 }
 
 func describeIstiod(d *appsv1.Deployment) Istiod {
-	out := Istiod{Namespace: d.Namespace, Name: d.Name, Revision: d.Labels["istio.io/rev"]}
+	out := Istiod{Namespace: d.Namespace, Name: d.Name, Revision: d.Labels[mesh.RevisionLabel]}
 	if out.Revision == "" {
 		out.Revision = "default"
 	}

@@ -11,6 +11,8 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/util/wait"
+
+	"github.com/mtls-conformance/mtls-conformance/suites/framework/mesh"
 )
 
 // managedResources are the resources that can hold objects carrying the suite's label, in the
@@ -59,7 +61,7 @@ func (o ManagedObject) String() string {
 func (d *Deployer) ListManaged(ctx context.Context) ([]ManagedObject, error) {
 	var out []ManagedObject
 	for _, gvr := range managedResources {
-		list, err := d.dyn.Resource(gvr).List(ctx, metav1.ListOptions{LabelSelector: ManagedSelector})
+		list, err := d.dyn.Resource(gvr).List(ctx, metav1.ListOptions{LabelSelector: mesh.ManagedSelector})
 		if apierrors.IsNotFound(err) {
 			continue
 		}
@@ -84,7 +86,7 @@ func (d *Deployer) ListManaged(ctx context.Context) ([]ManagedObject, error) {
 func (d *Deployer) Cleanup(ctx context.Context) error {
 	var errs []error
 	for _, gvr := range managedResources {
-		list, err := d.dyn.Resource(gvr).List(ctx, metav1.ListOptions{LabelSelector: ManagedSelector})
+		list, err := d.dyn.Resource(gvr).List(ctx, metav1.ListOptions{LabelSelector: mesh.ManagedSelector})
 		if apierrors.IsNotFound(err) {
 			continue
 		}
@@ -96,7 +98,7 @@ func (d *Deployer) Cleanup(ctx context.Context) error {
 		for _, item := range list.Items {
 			// Re-check the label on the object itself: the list came from a selector, and a
 			// cleanup must never touch anything else.
-			if item.GetLabels()[ManagedByLabel] != ManagedByValue || item.GetDeletionTimestamp() != nil {
+			if item.GetLabels()[mesh.ManagedByLabel] != mesh.ManagedByValue || item.GetDeletionTimestamp() != nil {
 				continue
 			}
 			client := d.dyn.Resource(gvr).Namespace(item.GetNamespace())

@@ -6,10 +6,11 @@ package deploy
 
 import (
 	"fmt"
-	"github.com/mtls-conformance/mtls-conformance/fixtures"
 	"io"
 	"regexp"
 	"time"
+
+	"github.com/mtls-conformance/mtls-conformance/fixtures"
 
 	istioclient "istio.io/client-go/pkg/clientset/versioned"
 	"k8s.io/apimachinery/pkg/api/meta"
@@ -20,20 +21,8 @@ import (
 	"k8s.io/client-go/restmapper"
 
 	"github.com/mtls-conformance/mtls-conformance/suites/framework/kubeclient"
+	"github.com/mtls-conformance/mtls-conformance/suites/framework/mesh"
 )
-
-// Labels on everything the suite creates. Cleanup selects on ManagedByLabel only; the run id
-// says which run created an object.
-const (
-	ManagedByLabel = "app.kubernetes.io/managed-by"
-	ManagedByValue = "mtls-conformance"
-	RunIDLabel     = "mtls-conformance.io/run-id"
-	// FieldManager owns the suite's fields in server-side apply.
-	FieldManager = "mtls-conformance"
-)
-
-// ManagedSelector selects every object any run of the suite created.
-const ManagedSelector = ManagedByLabel + "=" + ManagedByValue
 
 // Deployer applies and removes the suite's objects in one cluster.
 type Deployer struct {
@@ -105,7 +94,7 @@ func (d *Deployer) RunID() string { return d.runID }
 
 // labels are the labels every created object carries.
 func (d *Deployer) labels() map[string]string {
-	return map[string]string{ManagedByLabel: ManagedByValue, RunIDLabel: d.runID}
+	return map[string]string{mesh.ManagedByLabel: mesh.ManagedByValue, mesh.RunIDLabel: d.runID}
 }
 
 func addLabels(dst map[string]string, add map[string]string) map[string]string {

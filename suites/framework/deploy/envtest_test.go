@@ -9,11 +9,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/mtls-conformance/mtls-conformance/fixtures"
-	"github.com/mtls-conformance/mtls-conformance/scenarios"
-	"github.com/mtls-conformance/mtls-conformance/scenarios/policy"
-	"github.com/mtls-conformance/mtls-conformance/suites/testsupport/deploytest"
-	"github.com/mtls-conformance/mtls-conformance/suites/testsupport/envtestenv"
 	securityapi "istio.io/api/security/v1beta1"
 	securityv1 "istio.io/client-go/pkg/apis/security/v1"
 	istioclient "istio.io/client-go/pkg/clientset/versioned"
@@ -23,6 +18,13 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/kubernetes"
+
+	"github.com/mtls-conformance/mtls-conformance/fixtures"
+	"github.com/mtls-conformance/mtls-conformance/scenarios"
+	"github.com/mtls-conformance/mtls-conformance/scenarios/policy"
+	"github.com/mtls-conformance/mtls-conformance/suites/framework/mesh"
+	"github.com/mtls-conformance/mtls-conformance/suites/testsupport/deploytest"
+	"github.com/mtls-conformance/mtls-conformance/suites/testsupport/envtestenv"
 )
 
 func TestMain(m *testing.M) { os.Exit(envtestenv.Main(m)) }
@@ -134,8 +136,8 @@ func TestFixturesApplyAndBecomeReady(t *testing.T) {
 			got, err = w.kube.CoreV1().Namespaces().Get(ctx, o.GetName(), metav1.GetOptions{})
 			if err == nil {
 				labels = got.Labels
-				if want := o.GetLabels()[InjectionLabel]; got.Labels[InjectionLabel] != want {
-					t.Errorf("namespace %s %s=%q, want %q", got.Name, InjectionLabel, got.Labels[InjectionLabel], want)
+				if want := o.GetLabels()[mesh.InjectionLabel]; got.Labels[mesh.InjectionLabel] != want {
+					t.Errorf("namespace %s %s=%q, want %q", got.Name, mesh.InjectionLabel, got.Labels[mesh.InjectionLabel], want)
 				}
 			}
 		case "ServiceAccount":
@@ -155,7 +157,7 @@ func TestFixturesApplyAndBecomeReady(t *testing.T) {
 			err = gerr
 			if err == nil {
 				labels = got.Labels
-				if got.Spec.Template.Labels[ManagedByLabel] != ManagedByValue {
+				if got.Spec.Template.Labels[mesh.ManagedByLabel] != mesh.ManagedByValue {
 					t.Errorf("Deployment %s/%s pod template not labelled", got.Namespace, got.Name)
 				}
 			}
@@ -166,7 +168,7 @@ func TestFixturesApplyAndBecomeReady(t *testing.T) {
 			t.Errorf("%s %s/%s: %v", o.GetKind(), o.GetNamespace(), o.GetName(), err)
 			continue
 		}
-		if labels[ManagedByLabel] != ManagedByValue || labels[RunIDLabel] != "run-fixtures" {
+		if labels[mesh.ManagedByLabel] != mesh.ManagedByValue || labels[mesh.RunIDLabel] != "run-fixtures" {
 			t.Errorf("%s %s/%s labels %v", o.GetKind(), o.GetNamespace(), o.GetName(), labels)
 		}
 	}
@@ -311,8 +313,8 @@ func TestRestartAfterInjectionFlip(t *testing.T) {
 		t.Fatal(err)
 	}
 	ns, _ := w.kube.CoreV1().Namespaces().Get(ctx, "utilities", metav1.GetOptions{})
-	if _, ok := ns.Labels[InjectionLabel]; ok {
-		t.Errorf("injection none left %s=%s", InjectionLabel, ns.Labels[InjectionLabel])
+	if _, ok := ns.Labels[mesh.InjectionLabel]; ok {
+		t.Errorf("injection none left %s=%s", mesh.InjectionLabel, ns.Labels[mesh.InjectionLabel])
 	}
 }
 
@@ -392,7 +394,7 @@ func (w *world) creation(t *testing.T, o policy.Object) time.Time {
 	if err != nil {
 		t.Fatalf("%s: %v", o.Key(), err)
 	}
-	if got.GetLabels()[ManagedByLabel] != ManagedByValue || got.GetLabels()[RunIDLabel] != w.d.RunID() {
+	if got.GetLabels()[mesh.ManagedByLabel] != mesh.ManagedByValue || got.GetLabels()[mesh.RunIDLabel] != w.d.RunID() {
 		t.Errorf("%s labels %v", o.Key(), got.GetLabels())
 	}
 	return got.GetCreationTimestamp().Time
@@ -423,7 +425,7 @@ func plant(t *testing.T, w *world) []seed {
 		seeds = append(seeds, seed{"Namespace", "", ns, got.UID})
 		cm, err := w.kube.CoreV1().ConfigMaps(ns).Create(ctx, &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: "settings",
 			// Another tool's managed-by value is not ours.
-			Labels: map[string]string{ManagedByLabel: "Helm"}}}, metav1.CreateOptions{})
+			Labels: map[string]string{mesh.ManagedByLabel: "Helm"}}}, metav1.CreateOptions{})
 		if err != nil {
 			t.Fatal(err)
 		}

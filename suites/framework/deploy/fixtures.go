@@ -4,10 +4,12 @@ import (
 	"context"
 	"fmt"
 
-	"github.com/mtls-conformance/mtls-conformance/fixtures"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+
+	"github.com/mtls-conformance/mtls-conformance/fixtures"
+	"github.com/mtls-conformance/mtls-conformance/suites/framework/mesh"
 )
 
 // LabelFixture returns a copy of obj carrying the run's labels; a Deployment's pod template
@@ -21,7 +23,7 @@ func (d *Deployer) LabelFixture(obj *unstructured.Unstructured) (*unstructured.U
 		if err != nil {
 			return nil, fmt.Errorf("deploy: %s/%s pod template labels: %w", out.GetNamespace(), out.GetName(), err)
 		}
-		tmpl = addLabels(tmpl, map[string]string{ManagedByLabel: ManagedByValue})
+		tmpl = addLabels(tmpl, map[string]string{mesh.ManagedByLabel: mesh.ManagedByValue})
 		if err := unstructured.SetNestedStringMap(out.Object, tmpl, "spec", "template", "metadata", "labels"); err != nil {
 			return nil, err
 		}
@@ -47,8 +49,8 @@ func (d *Deployer) ApplyFixtures(ctx context.Context) error {
 		case apierrors.IsNotFound(err):
 		case err != nil:
 			return fmt.Errorf("deploy: namespace %s: %w", o.GetName(), err)
-		case ns.Labels[ManagedByLabel] != ManagedByValue:
-			return fmt.Errorf("deploy: namespace %s already exists and is not managed by mtls-conformance (no label %s); the suite will not touch it: run on a cluster without it", o.GetName(), ManagedSelector)
+		case ns.Labels[mesh.ManagedByLabel] != mesh.ManagedByValue:
+			return fmt.Errorf("deploy: namespace %s already exists and is not managed by mtls-conformance (no label %s); the suite will not touch it: run on a cluster without it", o.GetName(), mesh.ManagedSelector)
 		}
 	}
 	for _, o := range objs {
@@ -78,7 +80,7 @@ func (d *Deployer) Apply(ctx context.Context, obj *unstructured.Unstructured) er
 	if mapping.Scope.Name() == "namespace" {
 		client = res.Namespace(labelled.GetNamespace())
 	}
-	if _, err := client.Apply(ctx, labelled.GetName(), labelled, metav1.ApplyOptions{FieldManager: FieldManager, Force: true}); err != nil {
+	if _, err := client.Apply(ctx, labelled.GetName(), labelled, metav1.ApplyOptions{FieldManager: mesh.FieldManager, Force: true}); err != nil {
 		return fmt.Errorf("deploy: applying %s %s/%s: %w", gvk.Kind, labelled.GetNamespace(), labelled.GetName(), err)
 	}
 	return nil

@@ -6,12 +6,14 @@ import (
 	"strings"
 	"time"
 
-	"github.com/mtls-conformance/mtls-conformance/scenarios/policy"
 	securityv1 "istio.io/client-go/pkg/apis/security/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/wait"
+
+	"github.com/mtls-conformance/mtls-conformance/scenarios/policy"
+	"github.com/mtls-conformance/mtls-conformance/suites/framework/mesh"
 )
 
 // clockPollInterval is how often the apiserver's clock is read while waiting for the next
@@ -48,7 +50,7 @@ func (d *Deployer) applyObject(ctx context.Context, o policy.Object) error {
 		obj := o.PeerAuthentication.DeepCopy()
 		obj.Labels = addLabels(obj.Labels, d.labels())
 		client := d.istio.SecurityV1().PeerAuthentications(obj.Namespace)
-		got, cerr := client.Create(ctx, obj, metav1.CreateOptions{FieldManager: FieldManager})
+		got, cerr := client.Create(ctx, obj, metav1.CreateOptions{FieldManager: mesh.FieldManager})
 		if apierrors.IsAlreadyExists(cerr) {
 			got, cerr = d.updatePeerAuthentication(ctx, obj)
 		}
@@ -60,17 +62,17 @@ func (d *Deployer) applyObject(ctx context.Context, o policy.Object) error {
 		obj := o.DestinationRule.DeepCopy()
 		obj.Labels = addLabels(obj.Labels, d.labels())
 		client := d.istio.NetworkingV1().DestinationRules(obj.Namespace)
-		got, cerr := client.Create(ctx, obj, metav1.CreateOptions{FieldManager: FieldManager})
+		got, cerr := client.Create(ctx, obj, metav1.CreateOptions{FieldManager: mesh.FieldManager})
 		if apierrors.IsAlreadyExists(cerr) {
 			existing, gerr := client.Get(ctx, obj.Name, metav1.GetOptions{})
 			if gerr != nil {
 				return fmt.Errorf("deploy: %s: %w", o.Key(), gerr)
 			}
-			if existing.Labels[ManagedByLabel] != ManagedByValue {
+			if existing.Labels[mesh.ManagedByLabel] != mesh.ManagedByValue {
 				return fmt.Errorf("deploy: %s exists and is not managed by mtls-conformance; not changing it", o.Key())
 			}
 			obj.ResourceVersion = existing.ResourceVersion
-			got, cerr = client.Update(ctx, obj, metav1.UpdateOptions{FieldManager: FieldManager})
+			got, cerr = client.Update(ctx, obj, metav1.UpdateOptions{FieldManager: mesh.FieldManager})
 		}
 		if cerr == nil {
 			created = got.CreationTimestamp
@@ -95,11 +97,11 @@ func (d *Deployer) updatePeerAuthentication(ctx context.Context, obj *securityv1
 	if err != nil {
 		return nil, err
 	}
-	if existing.Labels[ManagedByLabel] != ManagedByValue {
+	if existing.Labels[mesh.ManagedByLabel] != mesh.ManagedByValue {
 		return nil, fmt.Errorf("PeerAuthentication %s/%s exists and is not managed by mtls-conformance; not changing it", obj.Namespace, obj.Name)
 	}
 	obj.ResourceVersion = existing.ResourceVersion
-	return client.Update(ctx, obj, metav1.UpdateOptions{FieldManager: FieldManager})
+	return client.Update(ctx, obj, metav1.UpdateOptions{FieldManager: mesh.FieldManager})
 }
 
 // waitForNextSecond returns once an object created now would get a creationTimestamp later than
@@ -158,7 +160,7 @@ func (d *Deployer) DeleteObjects(ctx context.Context, keys []string) error {
 		if err != nil {
 			return fmt.Errorf("deploy: %s: %w", t.key, err)
 		}
-		if labels[ManagedByLabel] != ManagedByValue {
+		if labels[mesh.ManagedByLabel] != mesh.ManagedByValue {
 			return fmt.Errorf("deploy: %s is not managed by mtls-conformance; not deleting it", t.key)
 		}
 		if err := d.deletePolicy(ctx, t.kind, t.ns, t.name); err != nil && !apierrors.IsNotFound(err) {

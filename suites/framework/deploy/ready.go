@@ -9,53 +9,25 @@ import (
 	"strings"
 	"time"
 
-	"github.com/mtls-conformance/mtls-conformance/fixtures"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/wait"
-)
 
-// SidecarContainer is the container Istio's injector adds (istio/istio
-// manifests/charts/istio-control/istio-discovery/files/injection-template.yaml).
-const SidecarContainer = "istio-proxy"
+	"github.com/mtls-conformance/mtls-conformance/fixtures"
+	"github.com/mtls-conformance/mtls-conformance/suites/framework/mesh"
+)
 
 // RestartedAtAnnotation is what `kubectl rollout restart` sets on the pod template; pods carry
 // their template's annotations, which tells the restarted pods from the old ones.
 const RestartedAtAnnotation = "kubectl.kubernetes.io/restartedAt"
-
-// Injection labels and the pod label the injector's webhooks select on (istio-discovery
-// templates/mutatingwebhook.yaml).
-const (
-	InjectionLabel    = "istio-injection"
-	RevisionLabel     = "istio.io/rev"
-	PodInjectionLabel = "sidecar.istio.io/inject"
-)
 
 // SetupError is a readiness failure that waiting cannot fix (a pod without the sidecar its
 // namespace asks for): the run's setup is wrong.
 type SetupError struct{ Msg string }
 
 func (e *SetupError) Error() string { return e.Msg }
-
-// HasSidecar reports whether the pod has Istio's proxy: a container named istio-proxy, or with
-// native sidecars (Kubernetes 1.29+, ENABLE_NATIVE_SIDECARS) an init container of that name
-// with restartPolicy Always (injection-template.yaml: `{{ if $nativeSidecar }}restartPolicy:
-// Always{{end}}`).
-func HasSidecar(pod *corev1.Pod) bool {
-	for _, c := range pod.Spec.Containers {
-		if c.Name == SidecarContainer {
-			return true
-		}
-	}
-	for _, c := range pod.Spec.InitContainers {
-		if c.Name == SidecarContainer && c.RestartPolicy != nil && *c.RestartPolicy == corev1.ContainerRestartPolicyAlways {
-			return true
-		}
-	}
-	return false
-}
 
 // Injected decides whether Istio's injector acts on a pod created now, from its namespace's and
 // its own labels, following the webhooks of the default revision and of revision rev
@@ -77,17 +49,17 @@ func Injected(nsLabels, podLabels map[string]string, installed []string) bool {
 		}
 		return false
 	}
-	optOut := podLabels[PodInjectionLabel] == "false"
-	if v, ok := nsLabels[InjectionLabel]; ok {
+	optOut := podLabels[mesh.PodInjectionLabel] == "false"
+	if v, ok := nsLabels[mesh.InjectionLabel]; ok {
 		return v == "enabled" && !optOut && has("default")
 	}
-	if rev, ok := nsLabels[RevisionLabel]; ok {
+	if rev, ok := nsLabels[mesh.RevisionLabel]; ok {
 		return has(rev) && !optOut
 	}
-	if rev, ok := podLabels[RevisionLabel]; ok {
+	if rev, ok := podLabels[mesh.RevisionLabel]; ok {
 		return has(rev) && !optOut
 	}
-	return podLabels[PodInjectionLabel] == "true" && has("default")
+	return podLabels[mesh.PodInjectionLabel] == "true" && has("default")
 }
 
 // WaitFixturesReady waits for every fixture Deployment; see WaitReady.
@@ -185,15 +157,15 @@ func (d *Deployer) workloadReady(ctx context.Context, ref fixtures.Ref, revision
 		return fmt.Sprintf("%d current pods, want %d", len(current), want), nil
 	}
 	for _, p := range current {
-		if !podReady(p) {
+		if !mesh.PodReady(p) {
 			return "pod " + p.Name + " not Ready", nil
 		}
 		inject := Injected(ns.Labels, p.Labels, revisions)
-		switch has := HasSidecar(p); {
+		switch has := mesh.HasSidecar(p); {
 		case inject && !has:
-			return "", &SetupError{Msg: fmt.Sprintf("deploy: pod %s/%s has no %s container although namespace %s asks for injection (%s); the injection webhook did not act when the pod was created: check that istiod is ready and restart the Deployment", p.Namespace, p.Name, SidecarContainer, ns.Name, injectionLabels(ns.Labels))}
+			return "", &SetupError{Msg: fmt.Sprintf("deploy: pod %s/%s has no %s container although namespace %s asks for injection (%s); the injection webhook did not act when the pod was created: check that istiod is ready and restart the Deployment", p.Namespace, p.Name, mesh.SidecarContainer, ns.Name, injectionLabels(ns.Labels))}
 		case !inject && has:
-			return "", &SetupError{Msg: fmt.Sprintf("deploy: pod %s/%s has an %s container although namespace %s does not ask for injection (%s)", p.Namespace, p.Name, SidecarContainer, ns.Name, injectionLabels(ns.Labels))}
+			return "", &SetupError{Msg: fmt.Sprintf("deploy: pod %s/%s has an %s container although namespace %s does not ask for injection (%s)", p.Namespace, p.Name, mesh.SidecarContainer, ns.Name, injectionLabels(ns.Labels))}
 		}
 	}
 	return "", nil
@@ -201,7 +173,7 @@ func (d *Deployer) workloadReady(ctx context.Context, ref fixtures.Ref, revision
 
 func injectionLabels(l map[string]string) string {
 	var parts []string
-	for _, k := range []string{InjectionLabel, RevisionLabel} {
+	for _, k := range []string{mesh.InjectionLabel, mesh.RevisionLabel} {
 		if v, ok := l[k]; ok {
 			parts = append(parts, k+"="+v)
 		}
@@ -242,15 +214,6 @@ func rolloutPending(dep *appsv1.Deployment) string {
 	return "no Available condition yet"
 }
 
-func podReady(p *corev1.Pod) bool {
-	for _, c := range p.Status.Conditions {
-		if c.Type == corev1.PodReady {
-			return c.Status == corev1.ConditionTrue
-		}
-	}
-	return false
-}
-
 // Restart does what `kubectl rollout restart` does (stamp the pod template with
 // kubectl.kubernetes.io/restartedAt) and waits until the Deployment's new pods are ready, with
 // sidecars as their namespace now asks.
@@ -259,7 +222,7 @@ func (d *Deployer) Restart(ctx context.Context, ref fixtures.Ref, revisions []st
 	patch, _ := json.Marshal(map[string]any{"spec": map[string]any{"template": map[string]any{"metadata": map[string]any{
 		"annotations": map[string]string{RestartedAtAnnotation: stamp},
 	}}}})
-	if _, err := d.kube.AppsV1().Deployments(ref.Namespace).Patch(ctx, ref.Name, types.StrategicMergePatchType, patch, metav1.PatchOptions{FieldManager: FieldManager}); err != nil {
+	if _, err := d.kube.AppsV1().Deployments(ref.Namespace).Patch(ctx, ref.Name, types.StrategicMergePatchType, patch, metav1.PatchOptions{FieldManager: mesh.FieldManager}); err != nil {
 		return fmt.Errorf("deploy: restarting %s: %w", ref, err)
 	}
 	d.logf("restarted %s", ref)
@@ -284,20 +247,20 @@ func (d *Deployer) SetInjection(ctx context.Context, namespace, injection string
 	if err != nil {
 		return fmt.Errorf("deploy: namespace %s: %w", namespace, err)
 	}
-	if ns.Labels[ManagedByLabel] != ManagedByValue {
+	if ns.Labels[mesh.ManagedByLabel] != mesh.ManagedByValue {
 		return fmt.Errorf("deploy: namespace %s is not managed by mtls-conformance; not relabelling it", namespace)
 	}
-	patch, _ := json.Marshal(map[string]any{"metadata": map[string]any{"labels": map[string]any{InjectionLabel: value}}})
-	if _, err := d.kube.CoreV1().Namespaces().Patch(ctx, namespace, types.MergePatchType, patch, metav1.PatchOptions{FieldManager: FieldManager}); err != nil {
+	patch, _ := json.Marshal(map[string]any{"metadata": map[string]any{"labels": map[string]any{mesh.InjectionLabel: value}}})
+	if _, err := d.kube.CoreV1().Namespaces().Patch(ctx, namespace, types.MergePatchType, patch, metav1.PatchOptions{FieldManager: mesh.FieldManager}); err != nil {
 		return fmt.Errorf("deploy: relabelling namespace %s: %w", namespace, err)
 	}
-	d.logf("namespace %s: %s=%s", namespace, InjectionLabel, injection)
+	d.logf("namespace %s: %s=%s", namespace, mesh.InjectionLabel, injection)
 	return nil
 }
 
 // RestartNamespace restarts every Deployment the suite manages in namespace and waits for them.
 func (d *Deployer) RestartNamespace(ctx context.Context, namespace string, revisions []string) error {
-	deps, err := d.kube.AppsV1().Deployments(namespace).List(ctx, metav1.ListOptions{LabelSelector: ManagedSelector})
+	deps, err := d.kube.AppsV1().Deployments(namespace).List(ctx, metav1.ListOptions{LabelSelector: mesh.ManagedSelector})
 	if err != nil {
 		return err
 	}

@@ -4,11 +4,13 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/mtls-conformance/mtls-conformance/fixtures"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+
+	"github.com/mtls-conformance/mtls-conformance/fixtures"
+	"github.com/mtls-conformance/mtls-conformance/suites/framework/mesh"
 )
 
 // TestInjected follows the selectors of the injector's webhooks (istio/istio
@@ -52,7 +54,7 @@ func TestHasSidecar(t *testing.T) {
 		{"run-once init container", corev1.PodSpec{InitContainers: []corev1.Container{{Name: "istio-proxy"}}, Containers: []corev1.Container{{Name: "app"}}}, false},
 		{"none", corev1.PodSpec{Containers: []corev1.Container{{Name: "app"}}}, false},
 	} {
-		if got := HasSidecar(&corev1.Pod{Spec: tc.spec}); got != tc.want {
+		if got := mesh.HasSidecar(&corev1.Pod{Spec: tc.spec}); got != tc.want {
 			t.Errorf("%s: HasSidecar = %v, want %v", tc.name, got, tc.want)
 		}
 	}
@@ -70,7 +72,7 @@ func TestLabelFixture(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if got.GetLabels()[ManagedByLabel] != "mtls-conformance" || got.GetLabels()[RunIDLabel] != "20261123T080000Z-abcdef" {
+		if got.GetLabels()[mesh.ManagedByLabel] != "mtls-conformance" || got.GetLabels()[mesh.RunIDLabel] != "20261123T080000Z-abcdef" {
 			t.Errorf("%s %s labels %v", got.GetKind(), got.GetName(), got.GetLabels())
 		}
 		for k, v := range before.GetLabels() {
@@ -78,16 +80,16 @@ func TestLabelFixture(t *testing.T) {
 				t.Errorf("%s %s lost label %s=%s", got.GetKind(), got.GetName(), k, v)
 			}
 		}
-		if o.GetLabels()[ManagedByLabel] != "" {
+		if o.GetLabels()[mesh.ManagedByLabel] != "" {
 			t.Errorf("LabelFixture modified the embedded object %s", o.GetName())
 		}
 		if got.GetKind() == "Deployment" {
 			tmpl, _, _ := unstructured.NestedStringMap(got.Object, "spec", "template", "metadata", "labels")
 			sel, _, _ := unstructured.NestedStringMap(got.Object, "spec", "selector", "matchLabels")
-			if tmpl[ManagedByLabel] != "mtls-conformance" || tmpl[RunIDLabel] != "" {
+			if tmpl[mesh.ManagedByLabel] != "mtls-conformance" || tmpl[mesh.RunIDLabel] != "" {
 				t.Errorf("Deployment %s template labels %v: want managed-by and no run id", got.GetName(), tmpl)
 			}
-			if _, ok := sel[ManagedByLabel]; ok {
+			if _, ok := sel[mesh.ManagedByLabel]; ok {
 				t.Errorf("Deployment %s selector changed: %v", got.GetName(), sel)
 			}
 		}

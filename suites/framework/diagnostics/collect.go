@@ -25,16 +25,8 @@ import (
 
 	"github.com/mtls-conformance/mtls-conformance/fixtures"
 	"github.com/mtls-conformance/mtls-conformance/scenarios"
+	"github.com/mtls-conformance/mtls-conformance/suites/framework/mesh"
 )
-
-// SidecarContainer is the container Istio's injector adds (a regular container, or an init
-// container with restartPolicy Always when Istio uses native sidecars).
-const SidecarContainer = "istio-proxy"
-
-// ConfigDumpCommand asks the sidecar's pilot-agent for Envoy's admin /config_dump: it proxies
-// to the admin port 15000 inside the pod, so nothing needs a port-forward (istio/istio
-// pilot/cmd/pilot-agent/app/request.go, "request <method> <path>").
-var ConfigDumpCommand = []string{"pilot-agent", "request", "GET", "config_dump"}
 
 // EmptyLog is written for a container whose log is empty.
 const EmptyLog = "(no log lines)\n"
@@ -187,14 +179,14 @@ func (c *Collector) Collect(ctx context.Context, req Request) (string, error) {
 	// application logs last, so the size cap drops them first.
 	for _, wl := range workloads {
 		for i := range wl.pods {
-			if hasContainer(&wl.pods[i], SidecarContainer) {
-				c.log(ctx, wl.role, &wl.pods[i], SidecarContainer, w)
+			if hasContainer(&wl.pods[i], mesh.SidecarContainer) {
+				c.log(ctx, wl.role, &wl.pods[i], mesh.SidecarContainer, w)
 			}
 		}
 	}
 	for _, wl := range workloads {
 		for i := range wl.pods {
-			if hasContainer(&wl.pods[i], SidecarContainer) {
+			if hasContainer(&wl.pods[i], mesh.SidecarContainer) {
 				c.configDump(ctx, wl.role, &wl.pods[i], w)
 			}
 		}
@@ -202,7 +194,7 @@ func (c *Collector) Collect(ctx context.Context, req Request) (string, error) {
 	for _, wl := range workloads {
 		for i := range wl.pods {
 			for _, name := range containerNames(&wl.pods[i]) {
-				if name != SidecarContainer {
+				if name != mesh.SidecarContainer {
 					c.log(ctx, wl.role, &wl.pods[i], name, w)
 				}
 			}
@@ -271,7 +263,7 @@ func (c *Collector) log(ctx context.Context, role string, pod *corev1.Pod, conta
 
 func (c *Collector) configDump(ctx context.Context, role string, pod *corev1.Pod, w *specWriter) {
 	name := fmt.Sprintf("%s-%s-config_dump.json", role, pod.Name)
-	stdout, stderr, err := c.Cluster.Exec(ctx, pod.Namespace, pod.Name, SidecarContainer, ConfigDumpCommand)
+	stdout, stderr, err := c.Cluster.Exec(ctx, pod.Namespace, pod.Name, mesh.SidecarContainer, mesh.ConfigDumpCommand)
 	if err != nil {
 		if line := firstLine(string(stderr)); line != "" {
 			err = fmt.Errorf("%w: %s", err, line)

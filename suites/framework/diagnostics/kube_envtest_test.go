@@ -15,6 +15,7 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/utils/ptr"
 
+	"github.com/mtls-conformance/mtls-conformance/suites/framework/mesh"
 	"github.com/mtls-conformance/mtls-conformance/suites/testsupport/envtestenv"
 )
 
@@ -50,7 +51,7 @@ func TestCollectAgainstRealAPIServer(t *testing.T) {
 			AutomountServiceAccountToken: ptr.To(false),
 			Containers: []corev1.Container{
 				{Name: "httpbin", Image: "mccutchen/go-httpbin:v2.15.0"},
-				{Name: SidecarContainer, Image: "docker.io/istio/proxyv2:1.31.1"},
+				{Name: mesh.SidecarContainer, Image: "docker.io/istio/proxyv2:1.31.1"},
 			},
 		},
 	}

@@ -18,6 +18,8 @@ import (
 	"k8s.io/client-go/kubernetes/fake"
 	"k8s.io/client-go/rest"
 	k8stesting "k8s.io/client-go/testing"
+
+	"github.com/mtls-conformance/mtls-conformance/suites/framework/mesh"
 )
 
 func TestKubeClusterPodsLogsEvents(t *testing.T) {
@@ -100,7 +102,7 @@ func TestKubeClusterExecFallsBackToSPDY(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, _, err = k.Exec(context.Background(), "foo", "httpbin-1", SidecarContainer, ConfigDumpCommand)
+	_, _, err = k.Exec(context.Background(), "foo", "httpbin-1", mesh.SidecarContainer, mesh.ConfigDumpCommand)
 	if err == nil || !strings.Contains(err.Error(), "exec in foo/httpbin-1 container \"istio-proxy\"") {
 		t.Fatalf("err = %v", err)
 	}

@@ -14,11 +14,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/mtls-conformance/mtls-conformance/suites/framework/cluster"
-	"github.com/mtls-conformance/mtls-conformance/suites/framework/deploy"
-	"github.com/mtls-conformance/mtls-conformance/suites/framework/settings"
-	"github.com/mtls-conformance/mtls-conformance/suites/testsupport/deploytest"
-	"github.com/mtls-conformance/mtls-conformance/suites/testsupport/envtestenv"
 	admissionv1 "k8s.io/api/admission/v1"
 	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
 	appsv1 "k8s.io/api/apps/v1"
@@ -27,6 +22,12 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
+
+	"github.com/mtls-conformance/mtls-conformance/suites/framework/cluster"
+	"github.com/mtls-conformance/mtls-conformance/suites/framework/mesh"
+	"github.com/mtls-conformance/mtls-conformance/suites/framework/settings"
+	"github.com/mtls-conformance/mtls-conformance/suites/testsupport/deploytest"
+	"github.com/mtls-conformance/mtls-conformance/suites/testsupport/envtestenv"
 )
 
 // installer starts a fresh real apiserver (Istio's CRDs already installed from istio.io/api, as
@@ -73,7 +74,7 @@ func TestBaseChartInstallUninstall(t *testing.T) {
 		t.Errorf("release %s/%s v%d %s", rel.Namespace, rel.Name, rel.Version, rel.Info.Status)
 	}
 	ns, err := kube.CoreV1().Namespaces().Get(ctx, "istio-system", metav1.GetOptions{})
-	if err != nil || ns.Annotations[CreatedByAnnotation] != "istio-installer" || ns.Labels[deploy.ManagedByLabel] != "" {
+	if err != nil || ns.Annotations[CreatedByAnnotation] != "istio-installer" || ns.Labels[mesh.ManagedByLabel] != "" {
 		t.Fatalf("istio-system: labels %v annotations %v %v", ns.Labels, ns.Annotations, err)
 	}
 	// What the base chart renders (manifests/charts/base/templates): the reader ServiceAccount

@@ -16,10 +16,6 @@ import (
 	"regexp"
 	"time"
 
-	"github.com/mtls-conformance/mtls-conformance/suites/framework/deploy"
-	"github.com/mtls-conformance/mtls-conformance/suites/framework/kubeclient"
-	"github.com/mtls-conformance/mtls-conformance/suites/framework/settings"
-	"github.com/mtls-conformance/mtls-conformance/versions"
 	"helm.sh/helm/v4/pkg/action"
 	"helm.sh/helm/v4/pkg/cli"
 	"helm.sh/helm/v4/pkg/kube"
@@ -31,6 +27,11 @@ import (
 	"k8s.io/apimachinery/pkg/util/validation"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/clientcmd"
+
+	"github.com/mtls-conformance/mtls-conformance/suites/framework/kubeclient"
+	"github.com/mtls-conformance/mtls-conformance/suites/framework/mesh"
+	"github.com/mtls-conformance/mtls-conformance/suites/framework/settings"
+	"github.com/mtls-conformance/mtls-conformance/versions"
 )
 
 // Names istio.io's Helm instructions use.
@@ -513,7 +514,7 @@ func (in *Installer) ensureNamespace(ctx context.Context) error {
 		return fmt.Errorf("istio: namespace %s: %w", in.opts.Namespace, err)
 	}
 	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: in.opts.Namespace, Annotations: map[string]string{CreatedByAnnotation: "istio-installer"}}}
-	if _, err := in.kube.CoreV1().Namespaces().Create(ctx, ns, metav1.CreateOptions{FieldManager: deploy.FieldManager}); err != nil && !apierrors.IsAlreadyExists(err) {
+	if _, err := in.kube.CoreV1().Namespaces().Create(ctx, ns, metav1.CreateOptions{FieldManager: mesh.FieldManager}); err != nil && !apierrors.IsAlreadyExists(err) {
 		return fmt.Errorf("istio: creating namespace %s: %w", in.opts.Namespace, err)
 	}
 	return nil

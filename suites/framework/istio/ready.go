@@ -7,11 +7,12 @@ import (
 	"strings"
 	"time"
 
-	"github.com/mtls-conformance/mtls-conformance/suites/framework/deploy"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/e2e-framework/klient/wait"
+
+	"github.com/mtls-conformance/mtls-conformance/suites/framework/mesh"
 )
 
 // WaitReady waits until the istiod Deployment of this revision has rolled out its current
@@ -109,29 +110,13 @@ func (in *Installer) wantProxyImage(dep *appsv1.Deployment) (string, error) {
 	return hub + "/proxyv2:" + tag, nil
 }
 
-// ProxyImage is the image of the pod's istio-proxy: a container, or with native sidecars an init
-// container with restartPolicy Always (as deploy.HasSidecar reads it); "" without one.
-func ProxyImage(p *corev1.Pod) string {
-	if !deploy.HasSidecar(p) {
-		return ""
-	}
-	for _, list := range [][]corev1.Container{p.Spec.Containers, p.Spec.InitContainers} {
-		for _, c := range list {
-			if c.Name == deploy.SidecarContainer {
-				return c.Image
-			}
-		}
-	}
-	return ""
-}
-
 // injectionAnswers returns "" when the injection webhook injects a dry-run pod with an
 // istio-proxy running want, else why not.
 func (in *Installer) injectionAnswers(ctx context.Context, istiod *appsv1.Deployment, want string) string {
 	pod := &corev1.Pod{
 		ObjectMeta: metav1.ObjectMeta{
 			GenerateName: "mtls-conformance-injection-check-",
-			Labels:       map[string]string{deploy.RevisionLabel: in.Revision(), deploy.ManagedByLabel: deploy.ManagedByValue},
+			Labels:       map[string]string{mesh.RevisionLabel: in.Revision(), mesh.ManagedByLabel: mesh.ManagedByValue},
 		},
 		Spec: corev1.PodSpec{
 			// The ServiceAccount admission plugin wants an existing account; istiod's own is
@@ -145,9 +130,9 @@ func (in *Installer) injectionAnswers(ctx context.Context, istiod *appsv1.Deploy
 	if err != nil {
 		return "injection webhook did not answer: " + strings.Join(strings.Fields(err.Error()), " ")
 	}
-	switch image := ProxyImage(got); image {
+	switch image := mesh.ProxyImage(got); image {
 	case "":
-		return "injection webhook answered but added no istio-proxy container to a pod labelled " + deploy.RevisionLabel + "=" + in.Revision()
+		return "injection webhook answered but added no istio-proxy container to a pod labelled " + mesh.RevisionLabel + "=" + in.Revision()
 	case want:
 		return ""
 	default:

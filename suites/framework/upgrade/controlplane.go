@@ -14,8 +14,8 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 
-	"github.com/mtls-conformance/mtls-conformance/suites/framework/deploy"
 	"github.com/mtls-conformance/mtls-conformance/suites/framework/istio"
+	"github.com/mtls-conformance/mtls-conformance/suites/framework/mesh"
 )
 
 // DefaultRevision is the revision label of the unrevisioned istiod (istio-discovery chart,
@@ -173,18 +173,18 @@ func (c *ControlPlane) MoveNamespaces(ctx context.Context, namespaces []string) 
 // namespaces labelled as the suite's are touched.
 func MoveNamespaces(ctx context.Context, kube kubernetes.Interface, namespaces []string, rev string) error {
 	patch, _ := json.Marshal(map[string]any{"metadata": map[string]any{"labels": map[string]any{
-		deploy.InjectionLabel: nil, // a JSON merge patch null deletes the key
-		deploy.RevisionLabel:  rev,
+		mesh.InjectionLabel: nil, // a JSON merge patch null deletes the key
+		mesh.RevisionLabel:  rev,
 	}}})
 	for _, name := range namespaces {
 		ns, err := kube.CoreV1().Namespaces().Get(ctx, name, metav1.GetOptions{})
 		if err != nil {
 			return fmt.Errorf("namespace %s: %w", name, err)
 		}
-		if ns.Labels[deploy.ManagedByLabel] != deploy.ManagedByValue {
+		if ns.Labels[mesh.ManagedByLabel] != mesh.ManagedByValue {
 			return fmt.Errorf("namespace %s is not managed by mtls-conformance; not relabelling it", name)
 		}
-		if _, err := kube.CoreV1().Namespaces().Patch(ctx, name, types.MergePatchType, patch, metav1.PatchOptions{FieldManager: deploy.FieldManager}); err != nil {
+		if _, err := kube.CoreV1().Namespaces().Patch(ctx, name, types.MergePatchType, patch, metav1.PatchOptions{FieldManager: mesh.FieldManager}); err != nil {
 			return fmt.Errorf("relabelling namespace %s: %w", name, err)
 		}
 	}

@@ -17,8 +17,8 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"sigs.k8s.io/yaml"
 
-	"github.com/mtls-conformance/mtls-conformance/suites/framework/deploy"
 	"github.com/mtls-conformance/mtls-conformance/suites/framework/istio"
+	"github.com/mtls-conformance/mtls-conformance/suites/framework/mesh"
 	"github.com/mtls-conformance/mtls-conformance/suites/testsupport/deploytest"
 	"github.com/mtls-conformance/mtls-conformance/suites/testsupport/envtestenv"
 	"github.com/mtls-conformance/mtls-conformance/versions"
@@ -98,7 +98,7 @@ func TestCanaryControlPlaneOnRealAPIServer(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, ns := range []string{"foo", "bar"} {
-		obj := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns, Labels: map[string]string{deploy.ManagedByLabel: deploy.ManagedByValue, deploy.InjectionLabel: "enabled"}}}
+		obj := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns, Labels: map[string]string{mesh.ManagedByLabel: mesh.ManagedByValue, mesh.InjectionLabel: "enabled"}}}
 		if _, err := kube.CoreV1().Namespaces().Create(ctx, obj, metav1.CreateOptions{}); err != nil {
 			t.Fatal(err)
 		}
@@ -168,7 +168,7 @@ func TestCanaryControlPlaneOnRealAPIServer(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if _, has := ns.Labels[deploy.InjectionLabel]; has || ns.Labels[deploy.RevisionLabel] != "1-31-1" {
+		if _, has := ns.Labels[mesh.InjectionLabel]; has || ns.Labels[mesh.RevisionLabel] != "1-31-1" {
 			t.Errorf("%s labels after the move: %v", name, ns.Labels)
 		}
 	}
@@ -184,7 +184,7 @@ func TestCanaryControlPlaneOnRealAPIServer(t *testing.T) {
 			continue
 		}
 		for _, e := range wh.NamespaceSelector.MatchExpressions {
-			if e.Key == deploy.RevisionLabel && slices.Contains(e.Values, "1-31-1") {
+			if e.Key == mesh.RevisionLabel && slices.Contains(e.Values, "1-31-1") {
 				selects = true
 			}
 		}

@@ -9,8 +9,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 
-	"github.com/mtls-conformance/mtls-conformance/suites/framework/deploy"
-	"github.com/mtls-conformance/mtls-conformance/suites/framework/istio"
+	"github.com/mtls-conformance/mtls-conformance/suites/framework/mesh"
 )
 
 // SidecarWant is what the sidecars of one namespace must be at a point of the upgrade.
@@ -34,7 +33,7 @@ type Sidecar struct {
 // Sidecars lists the current pods the suite manages in namespace (terminating ones skipped) with
 // their istio-proxy; a pod without one has an empty Image.
 func Sidecars(ctx context.Context, kube kubernetes.Interface, namespace string) ([]Sidecar, error) {
-	pods, err := kube.CoreV1().Pods(namespace).List(ctx, metav1.ListOptions{LabelSelector: deploy.ManagedSelector})
+	pods, err := kube.CoreV1().Pods(namespace).List(ctx, metav1.ListOptions{LabelSelector: mesh.ManagedSelector})
 	if err != nil {
 		return nil, fmt.Errorf("pods in %s: %w", namespace, err)
 	}
@@ -44,7 +43,7 @@ func Sidecars(ctx context.Context, kube kubernetes.Interface, namespace string) 
 		if p.DeletionTimestamp != nil {
 			continue
 		}
-		out = append(out, Sidecar{Pod: p.Name, Revision: p.Annotations[deploy.RevisionLabel], Image: istio.ProxyImage(p)})
+		out = append(out, Sidecar{Pod: p.Name, Revision: p.Annotations[mesh.RevisionLabel], Image: mesh.ProxyImage(p)})
 	}
 	slices.SortFunc(out, func(a, b Sidecar) int { return strings.Compare(a.Pod, b.Pod) })
 	return out, nil
@@ -80,7 +79,7 @@ func ExpectSidecars(ctx context.Context, kube kubernetes.Interface, namespace st
 	for _, s := range sidecars {
 		switch {
 		case s.Image == "":
-			wrong = append(wrong, s.Pod+" has no "+deploy.SidecarContainer)
+			wrong = append(wrong, s.Pod+" has no "+mesh.SidecarContainer)
 		case s.Revision != want.Revision || !TagMatches(s.Image, want.Tag):
 			wrong = append(wrong, fmt.Sprintf("%s runs %s from revision %q", s.Pod, s.Image, s.Revision))
 		}

@@ -12,7 +12,7 @@ import (
 	"helm.sh/helm/v4/pkg/cli"
 	"helm.sh/helm/v4/pkg/kube"
 
-	"github.com/mtls-conformance/mtls-conformance/suites/framework/deploy"
+	"github.com/mtls-conformance/mtls-conformance/suites/framework/mesh"
 )
 
 // helmClient runs the two Helm actions a canary upgrade needs that package istio's Installer
@@ -66,7 +66,7 @@ func (h *helmClient) upgrade(ctx context.Context, name string, ch *chart.Chart, 
 	// Readiness is the caller's (istio.Installer.WaitReady); Istio's charts have no hooks.
 	act.WaitStrategy = kube.HookOnlyStrategy
 	act.Timeout = h.timeout
-	act.Labels = map[string]string{deploy.ManagedByLabel: deploy.ManagedByValue}
+	act.Labels = map[string]string{mesh.ManagedByLabel: mesh.ManagedByValue}
 	fmt.Fprintf(h.out, "helm upgrade %s to chart %s %s\n", name, ch.Metadata.Name, ch.Metadata.Version)
 	if _, err := act.RunWithContext(ctx, name, ch, values); err != nil {
 		return fmt.Errorf("helm upgrade %s: %w", name, err)

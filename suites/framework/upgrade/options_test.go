@@ -17,6 +17,7 @@ import (
 	"github.com/mtls-conformance/mtls-conformance/fixtures"
 	"github.com/mtls-conformance/mtls-conformance/scenarios"
 	"github.com/mtls-conformance/mtls-conformance/suites/framework/deploy"
+	"github.com/mtls-conformance/mtls-conformance/suites/framework/mesh"
 	"github.com/mtls-conformance/mtls-conformance/suites/framework/report"
 	"github.com/mtls-conformance/mtls-conformance/versions"
 )
@@ -177,7 +178,7 @@ func TestTagMatches(t *testing.T) {
 }
 
 func managedNamespace(name string, labels map[string]string) *corev1.Namespace {
-	l := map[string]string{deploy.ManagedByLabel: deploy.ManagedByValue}
+	l := map[string]string{mesh.ManagedByLabel: mesh.ManagedByValue}
 	for k, v := range labels {
 		l[k] = v
 	}
@@ -186,11 +187,11 @@ func managedNamespace(name string, labels map[string]string) *corev1.Namespace {
 
 func pod(name string, rev, proxyImage string, native, terminating bool) *corev1.Pod {
 	p := &corev1.Pod{
-		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: "foo", Labels: map[string]string{deploy.ManagedByLabel: deploy.ManagedByValue}},
+		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: "foo", Labels: map[string]string{mesh.ManagedByLabel: mesh.ManagedByValue}},
 		Spec:       corev1.PodSpec{Containers: []corev1.Container{{Name: "httpbin", Image: "docker.io/mccutchen/go-httpbin:v2.15.0"}}},
 	}
 	if rev != "" {
-		p.Annotations = map[string]string{deploy.RevisionLabel: rev}
+		p.Annotations = map[string]string{mesh.RevisionLabel: rev}
 	}
 	if terminating {
 		now := metav1.Now()
@@ -198,7 +199,7 @@ func pod(name string, rev, proxyImage string, native, terminating bool) *corev1.
 		p.Finalizers = []string{"test/keep"}
 	}
 	if proxyImage != "" {
-		proxy := corev1.Container{Name: deploy.SidecarContainer, Image: proxyImage}
+		proxy := corev1.Container{Name: mesh.SidecarContainer, Image: proxyImage}
 		if native {
 			always := corev1.ContainerRestartPolicyAlways
 			proxy.RestartPolicy = &always
@@ -243,9 +244,9 @@ func TestExpectSidecars(t *testing.T) {
 func TestMoveNamespaces(t *testing.T) {
 	ctx := context.Background()
 	kube := fake.NewClientset(
-		managedNamespace("foo", map[string]string{deploy.InjectionLabel: "enabled"}),
-		managedNamespace("bar", map[string]string{deploy.InjectionLabel: "enabled"}),
-		&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "theirs", Labels: map[string]string{deploy.InjectionLabel: "enabled"}}},
+		managedNamespace("foo", map[string]string{mesh.InjectionLabel: "enabled"}),
+		managedNamespace("bar", map[string]string{mesh.InjectionLabel: "enabled"}),
+		&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "theirs", Labels: map[string]string{mesh.InjectionLabel: "enabled"}}},
 	)
 	if err := MoveNamespaces(ctx, kube, []string{"foo", "bar"}, "1-31-1"); err != nil {
 		t.Fatal(err)
@@ -255,7 +256,7 @@ func TestMoveNamespaces(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if _, has := ns.Labels[deploy.InjectionLabel]; has || ns.Labels[deploy.RevisionLabel] != "1-31-1" || ns.Labels[deploy.ManagedByLabel] != deploy.ManagedByValue {
+		if _, has := ns.Labels[mesh.InjectionLabel]; has || ns.Labels[mesh.RevisionLabel] != "1-31-1" || ns.Labels[mesh.ManagedByLabel] != mesh.ManagedByValue {
 			t.Errorf("%s labels %v", name, ns.Labels)
 		}
 		// What Istio's webhooks now select: the canary's, not the default one's.
@@ -267,7 +268,7 @@ func TestMoveNamespaces(t *testing.T) {
 	if err == nil || err.Error() != "namespace theirs is not managed by mtls-conformance; not relabelling it" {
 		t.Errorf("unmanaged namespace: %v", err)
 	}
-	if ns, _ := kube.CoreV1().Namespaces().Get(ctx, "theirs", metav1.GetOptions{}); ns.Labels[deploy.InjectionLabel] != "enabled" {
+	if ns, _ := kube.CoreV1().Namespaces().Get(ctx, "theirs", metav1.GetOptions{}); ns.Labels[mesh.InjectionLabel] != "enabled" {
 		t.Errorf("unmanaged namespace was changed: %v", ns.Labels)
 	}
 }

@@ -16,8 +16,8 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"sigs.k8s.io/e2e-framework/klient/wait"
 
-	"github.com/mtls-conformance/mtls-conformance/suites/framework/deploy"
 	"github.com/mtls-conformance/mtls-conformance/suites/framework/istio"
+	"github.com/mtls-conformance/mtls-conformance/suites/framework/mesh"
 )
 
 // Serving says which control plane must be the one serving after an upgrade step. CheckServing
@@ -169,13 +169,13 @@ func CheckServing(ctx context.Context, kube kubernetes.Interface, want Serving) 
 	}
 
 	mwcs, err := kube.AdmissionregistrationV1().MutatingWebhookConfigurations().List(ctx, metav1.ListOptions{
-		LabelSelector: labels.Set{deploy.RevisionLabel: want.Revision}.String(),
+		LabelSelector: labels.Set{mesh.RevisionLabel: want.Revision}.String(),
 	})
 	if err != nil {
 		return fmt.Errorf("injection webhooks: %w", err)
 	}
 	if len(mwcs.Items) == 0 {
-		fail("no MutatingWebhookConfiguration labelled %s=%s", deploy.RevisionLabel, want.Revision)
+		fail("no MutatingWebhookConfiguration labelled %s=%s", mesh.RevisionLabel, want.Revision)
 	}
 	for _, m := range mwcs.Items {
 		for _, h := range m.Webhooks {
@@ -197,8 +197,8 @@ func CheckServing(ctx context.Context, kube kubernetes.Interface, want Serving) 
 		}
 	}
 
-	if reason := injectedBy(ctx, kube, ns, map[string]string{deploy.RevisionLabel: want.Revision}, dep.Spec.Template.Spec.ServiceAccountName, want); reason != "" {
-		fail("a pod labelled %s=%s in %s: %s", deploy.RevisionLabel, want.Revision, ns, reason)
+	if reason := injectedBy(ctx, kube, ns, map[string]string{mesh.RevisionLabel: want.Revision}, dep.Spec.Template.Spec.ServiceAccountName, want); reason != "" {
+		fail("a pod labelled %s=%s in %s: %s", mesh.RevisionLabel, want.Revision, ns, reason)
 	}
 	for _, n := range want.Namespaces {
 		if reason := injectedBy(ctx, kube, n, nil, "", want); reason != "" {
@@ -215,7 +215,7 @@ const defaultValidator = "istiod-default-validator"
 // what came back. A dry run passes through the mutating webhooks (Istio's declare
 // sideEffects: None) and stores nothing.
 func injectedBy(ctx context.Context, kube kubernetes.Interface, namespace string, podLabels map[string]string, serviceAccount string, want Serving) string {
-	l := map[string]string{deploy.ManagedByLabel: deploy.ManagedByValue}
+	l := map[string]string{mesh.ManagedByLabel: mesh.ManagedByValue}
 	for k, v := range podLabels {
 		l[k] = v
 	}
@@ -231,7 +231,7 @@ func injectedBy(ctx context.Context, kube kubernetes.Interface, namespace string
 	if err != nil {
 		return "dry-run create failed: " + strings.Join(strings.Fields(err.Error()), " ")
 	}
-	image, rev := istio.ProxyImage(got), got.Annotations[deploy.RevisionLabel]
+	image, rev := mesh.ProxyImage(got), got.Annotations[mesh.RevisionLabel]
 	if image != want.ProxyImage || rev != want.Revision {
 		return fmt.Sprintf("injected %q by revision %q, want %s by revision %q", image, rev, want.ProxyImage, want.Revision)
 	}

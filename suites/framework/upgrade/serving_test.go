@@ -19,7 +19,7 @@ import (
 	"k8s.io/client-go/rest"
 	k8stesting "k8s.io/client-go/testing"
 
-	"github.com/mtls-conformance/mtls-conformance/suites/framework/deploy"
+	"github.com/mtls-conformance/mtls-conformance/suites/framework/mesh"
 )
 
 const (
@@ -79,7 +79,7 @@ func newServingCluster() *servingCluster {
 		pods:      []*corev1.Pod{istiodPod("istiod-new", newPilot, true)},
 		endpoints: []discoveryv1.Endpoint{readyEndpoint("istiod-new")},
 		injector: &admissionv1.MutatingWebhookConfiguration{
-			ObjectMeta: metav1.ObjectMeta{Name: "istio-sidecar-injector", Labels: map[string]string{deploy.RevisionLabel: DefaultRevision}},
+			ObjectMeta: metav1.ObjectMeta{Name: "istio-sidecar-injector", Labels: map[string]string{mesh.RevisionLabel: DefaultRevision}},
 			Webhooks:   []admissionv1.MutatingWebhook{{Name: "rev.namespace.sidecar-injector.istio.io", ClientConfig: admissionv1.WebhookClientConfig{Service: svc()}}},
 		},
 		validator: &admissionv1.ValidatingWebhookConfiguration{
@@ -115,8 +115,8 @@ func (c *servingCluster) client() *fake.Clientset {
 	kube := fake.NewClientset(objs...)
 	kube.PrependReactor("create", "pods", func(a k8stesting.Action) (bool, runtime.Object, error) {
 		pod := a.(k8stesting.CreateAction).GetObject().(*corev1.Pod).DeepCopy()
-		pod.Annotations = map[string]string{deploy.RevisionLabel: c.injectedRev}
-		pod.Spec.Containers = append(pod.Spec.Containers, corev1.Container{Name: deploy.SidecarContainer, Image: c.injects})
+		pod.Annotations = map[string]string{mesh.RevisionLabel: c.injectedRev}
+		pod.Spec.Containers = append(pod.Spec.Containers, corev1.Container{Name: mesh.SidecarContainer, Image: c.injects})
 		return true, pod, nil
 	})
 	kube.PrependProxyReactor("pods", func(k8stesting.Action) (bool, rest.ResponseWrapper, error) {

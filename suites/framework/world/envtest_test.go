@@ -19,6 +19,7 @@ import (
 	"github.com/mtls-conformance/mtls-conformance/scenarios"
 	"github.com/mtls-conformance/mtls-conformance/suites/framework/authcheck"
 	"github.com/mtls-conformance/mtls-conformance/suites/framework/deploy"
+	"github.com/mtls-conformance/mtls-conformance/suites/framework/mesh"
 	"github.com/mtls-conformance/mtls-conformance/suites/framework/report"
 	"github.com/mtls-conformance/mtls-conformance/suites/framework/settings"
 	"github.com/mtls-conformance/mtls-conformance/suites/testsupport/deploytest"
@@ -208,5 +209,5 @@ func hasSidecar(t *testing.T, ctx context.Context, kube kubernetes.Interface, ns
 	if err != nil || len(pods.Items) != 1 {
 		t.Fatalf("pods in %s: %d, %v", ns, len(pods.Items), err)
 	}
-	return deploy.HasSidecar(&pods.Items[0])
+	return mesh.HasSidecar(&pods.Items[0])
 }
