@@ -10,6 +10,7 @@ import (
 
 	"github.com/mtls-conformance/mtls-conformance/fixtures"
 	"github.com/mtls-conformance/mtls-conformance/scenarios"
+	"github.com/mtls-conformance/mtls-conformance/scenarios/oracle"
 	"github.com/mtls-conformance/mtls-conformance/suites/framework/world"
 	"github.com/mtls-conformance/mtls-conformance/suites/testsupport/dryrun"
 )
@@ -69,6 +70,17 @@ func TestMTLSDryRunListsEveryProbe(t *testing.T) {
 			}
 		}
 	}
+	// The wire specs: the sanity pair, every HTTP probe and every TCP probe once.
+	wire := 0
+	for _, it := range its {
+		if slices.Contains(it.Labels, "wire") {
+			wire++
+		}
+	}
+	if wantWire := 1 + len(scenarios.Matrix(topo)) + len(oracle.TCPMatrix(topo)); wire != wantWire {
+		t.Errorf("%d wire specs, want %d (sanity + HTTP matrix + TCP probes)", wire, wantWire)
+	}
+	want += wire
 	if len(its) != want {
 		t.Errorf("%d specs, want %d", len(its), want)
 	}
@@ -79,7 +91,7 @@ func TestMTLSDryRunListsEveryProbe(t *testing.T) {
 			all[l] = true
 		}
 	}
-	for _, l := range []string{"level:mesh", "level:namespace", "level:workload", "level:port", "destinationrule", "xfcc", "injection", "precedence", "migration", "v1alpha1", "listener", "certificate"} {
+	for _, l := range []string{"level:mesh", "level:namespace", "level:workload", "level:port", "destinationrule", "xfcc", "injection", "precedence", "migration", "v1alpha1", "listener", "certificate", "wire"} {
 		if !all[l] {
 			t.Errorf("no spec carries label %q", l)
 		}
