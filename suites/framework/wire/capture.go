@@ -196,9 +196,12 @@ func (c *Capturer) Start(ctx context.Context, node, filter string) (*Capture, er
 	captureSeq.n++
 	id := fmt.Sprintf("/tmp/mtls-wire-%d-%d", time.Now().UnixNano(), captureSeq.n)
 	captureSeq.Unlock()
-	// -U: each packet written as it arrives; -s 0: whole packets; -Z root: write as root (Debian's
-	// tcpdump drops to user tcpdump otherwise); -n: no name lookups.
-	script := fmt.Sprintf(`tcpdump -i %s -n -U -s 0 -Z root -w %s.pcap %s >%s.log 2>&1 </dev/null &
+	// --immediate-mode: each packet delivered as it arrives (libpcap's TPACKET_V3 otherwise holds
+	// packets in a block until it fills or times out, and a SIGINT before that loses them: the
+	// first real run here captured nothing of a 0.3 s request); -U: each packet written at once;
+	// -s 0: whole packets; -Z root: write as root (Debian's tcpdump drops to user tcpdump
+	// otherwise); -n: no name lookups.
+	script := fmt.Sprintf(`tcpdump -i %s -n --immediate-mode -U -s 0 -Z root -w %s.pcap %s >%s.log 2>&1 </dev/null &
 pid=$!
 i=0
 while [ $i -lt 100 ]; do
@@ -228,7 +231,8 @@ kill $pid; cat %s.log >&2; exit 4`, shellQuote(c.Interface), id, shellQuote(filt
 
 // Stop stops tcpdump (SIGINT: it flushes and closes the file), reads the pcap and removes it.
 func (cp *Capture) Stop(ctx context.Context) ([]byte, error) {
-	script := fmt.Sprintf(`kill -INT %d 2>/dev/null
+	// The short wait lets the last segments (FIN, ACK) of a request that just ended arrive.
+	script := fmt.Sprintf(`sleep 0.3; kill -INT %d 2>/dev/null
 i=0
 while kill -0 %d 2>/dev/null && [ $i -lt 50 ]; do sleep 0.1; i=$((i+1)); done
 cat %s.pcap; rc=$?
