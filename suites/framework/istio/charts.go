@@ -85,6 +85,9 @@ func findLocalChart(dir, name, version string) (string, error) {
 	if name == IstiodChart {
 		candidates = append(candidates, filepath.Join(dir, "istio-control", "istio-discovery"))
 	}
+	if name == CNIChart {
+		candidates = append(candidates, filepath.Join(dir, "istio-cni"))
+	}
 	for _, c := range candidates {
 		info, err := os.Stat(c)
 		if err != nil {
