@@ -83,6 +83,11 @@ func TestUpgrade(t *testing.T) {
 		t.Fatalf("upgrade: --istio-version=%s contradicts --from=%s; the upgrade installs --from first", cfg.IstioVersion, opts.From)
 	}
 	cfg.IstioVersion = opts.From
+	if cfg.Ambient() {
+		// What this suite verifies is sidecars: old proxies under a new control plane, restarts,
+		// revision-to-revision traffic. A ztunnel/istio-cni upgrade is not modelled (issue 16).
+		t.Skip("upgrade: DATAPLANE=ambient — the upgrade suite verifies the sidecar data plane only")
+	}
 	if _, _, _, err := upgradeScenarios(); err != nil {
 		t.Fatalf("upgrade: %v", err)
 	}
