@@ -111,7 +111,7 @@ func CheckServing(ctx context.Context, kube kubernetes.Interface, want Serving) 
 			fail("pod %s runs %q, not %s", p.Name, img, want.Image)
 			continue
 		}
-		if !podReady(p) {
+		if !mesh.PodReady(p) {
 			fail("pod %s is not Ready", p.Name)
 			continue
 		}
@@ -252,13 +252,4 @@ func serviceRef(s *admissionv1.ServiceReference) string {
 		return "no service"
 	}
 	return s.String()
-}
-
-func podReady(p *corev1.Pod) bool {
-	for _, c := range p.Status.Conditions {
-		if c.Type == corev1.PodReady {
-			return c.Status == corev1.ConditionTrue
-		}
-	}
-	return false
 }
