@@ -156,3 +156,13 @@ func TestReadPcapSegments(t *testing.T) {
 		t.Fatalf("%d segments, first %+v: want the 10 tcpdump counted, opening with the SYN to 18000", len(segs), segs[0])
 	}
 }
+
+func TestFilterAndCommand(t *testing.T) {
+	f := Flow{Client: netip.MustParseAddr("10.244.0.10"), Server: netip.MustParseAddrPort("10.244.0.9:8080")}
+	if got := Filter([]Flow{f, f}); got != "tcp and ((host 10.244.0.10 and host 10.244.0.9 and tcp port 8080))" {
+		t.Errorf("Filter = %q", got)
+	}
+	if c := NewCanary(); len(c) != len("mtls-canary-")+24 || c == NewCanary() {
+		t.Errorf("canary %q", c)
+	}
+}
