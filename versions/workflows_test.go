@@ -259,8 +259,12 @@ func TestConformanceMatrixIsTheVersionsFile(t *testing.T) {
 	if err != nil {
 		t.Fatalf("matrix script: %v\n%s", err, log)
 	}
-	if got[ref[2]] != want {
-		t.Errorf("scheduled matrix:\n got %s\nwant %s (versions --matrix)", got[ref[2]], want)
+	// Every entry runs on both data planes (DATAPLANE: settings.Dataplanes), sidecar first.
+	if w := withDataplanes(t, want); got[ref[2]] != w {
+		t.Errorf("scheduled matrix:\n got %s\nwant %s (versions --matrix × data planes)", got[ref[2]], w)
+	}
+	if env(run.Env, "DATAPLANE") != "${{ matrix.dataplane }}" {
+		t.Errorf("conformance job env DATAPLANE = %q, want ${{ matrix.dataplane }}", env(run.Env, "DATAPLANE"))
 	}
 
 	// On dispatch, the versions asked for, each on the node image pinned for its minor.
@@ -279,7 +283,8 @@ func TestConformanceMatrixIsTheVersionsFile(t *testing.T) {
 			t.Fatal(err)
 		}
 		n, _ := versions.ParseNodeImage(img)
-		wantEntries = append(wantEntries, versions.MatrixEntry{Istio: iv, Kubernetes: n.Kubernetes, NodeImage: img})
+		e := versions.MatrixEntry{Istio: iv, Kubernetes: n.Kubernetes, NodeImage: img}
+		wantEntries = append(wantEntries, e, e) // sidecar, ambient
 	}
 	if !slices.Equal(dispatched.Include, wantEntries) {
 		t.Errorf("dispatched matrix %+v, want %+v", dispatched.Include, wantEntries)
@@ -551,4 +556,29 @@ func TestPinsWorkflow(t *testing.T) {
 			t.Errorf("exit %s: gh calls\n%s\nwant none", code, got)
 		}
 	}
+}
+
+// withDataplanes is the conformance workflow's matrix: versions --matrix's entries, each on the
+// sidecar and then the ambient data plane, as compact JSON (jq -c's key order: the entry's, then
+// dataplane).
+func withDataplanes(t *testing.T, matrix string) string {
+	t.Helper()
+	var m struct {
+		Include []json.RawMessage `json:"include"`
+	}
+	if err := json.Unmarshal([]byte(matrix), &m); err != nil {
+		t.Fatal(err)
+	}
+	var entries []string
+	for _, e := range m.Include {
+		var compact bytes.Buffer
+		if err := json.Compact(&compact, e); err != nil {
+			t.Fatal(err)
+		}
+		body := strings.TrimSuffix(compact.String(), "}")
+		for _, dp := range []string{"sidecar", "ambient"} {
+			entries = append(entries, body+`,"dataplane":"`+dp+`"}`)
+		}
+	}
+	return `{"include":[` + strings.Join(entries, ",") + `]}`
 }
