@@ -65,12 +65,12 @@ func (f *Fetcher) Sidecars(ctx context.Context, namespace, name string) ([]corev
 // output.
 func (f *Fetcher) ConfigDump(ctx context.Context, pod *corev1.Pod) ([]byte, error) {
 	var stdout, stderr bytes.Buffer
-	code, err := kubeexec.Run(ctx, f.config, f.clientset, pod.Namespace, pod.Name, mesh.SidecarContainer, mesh.ConfigDumpCommand, &stdout, &stderr)
+	code, err := kubeexec.Run(ctx, f.config, f.clientset, pod.Namespace, pod.Name, mesh.SidecarContainer, mesh.ConfigDumpCommand(true), &stdout, &stderr)
 	switch {
 	case err != nil:
 		return nil, err
 	case code != 0:
-		return nil, fmt.Errorf("%s in %s/%s exited %d: %s", strings.Join(mesh.ConfigDumpCommand, " "), pod.Namespace, pod.Name, code, firstLine(stderr.String()))
+		return nil, fmt.Errorf("%s in %s/%s exited %d: %s", strings.Join(mesh.ConfigDumpCommand(true), " "), pod.Namespace, pod.Name, code, firstLine(stderr.String()))
 	}
 	return stdout.Bytes(), nil
 }

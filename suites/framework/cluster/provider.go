@@ -17,7 +17,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/mtls-conformance/mtls-conformance/versions"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -32,6 +31,9 @@ import (
 	kindcluster "sigs.k8s.io/kind/pkg/cluster"
 	"sigs.k8s.io/kind/pkg/cluster/nodes"
 	"sigs.k8s.io/kind/pkg/cluster/nodeutils"
+
+	"github.com/mtls-conformance/mtls-conformance/suites/framework/mesh"
+	"github.com/mtls-conformance/mtls-conformance/versions"
 )
 
 // Provider is a kind cluster driven through kind's Go library. Its options come from the run's
@@ -601,7 +603,7 @@ func (p *Provider) WaitForControlPlane(ctx context.Context, client klient.Client
 	cond := conditions.New(client.Resources())
 	nodes := cond.ResourceListMatchN(&corev1.NodeList{}, 1+p.workers, func(o k8s.Object) bool {
 		n, ok := o.(*corev1.Node)
-		return ok && nodeReady(n)
+		return ok && mesh.NodeReady(n)
 	})
 	// DeploymentAvailable ends the wait on any error (a NotFound, a transient API error); here
 	// those mean "not yet", and the timeout message says what was last seen.
@@ -634,7 +636,7 @@ func (p *Provider) controlPlaneState(ctx context.Context, client klient.Client) 
 	} else {
 		var notReady []string
 		for i := range nodeList.Items {
-			if !nodeReady(&nodeList.Items[i]) {
+			if !mesh.NodeReady(&nodeList.Items[i]) {
 				notReady = append(notReady, nodeList.Items[i].Name)
 			}
 		}
@@ -654,7 +656,7 @@ func (p *Provider) controlPlaneState(ctx context.Context, client klient.Client) 
 		parts = append(parts, "Deployment "+name+" not found")
 	case err != nil:
 		parts = append(parts, "Deployment "+name+": "+oneLine(err))
-	case !deploymentAvailable(&dns):
+	case !mesh.DeploymentAvailable(&dns):
 		replicas := int32(1)
 		if dns.Spec.Replicas != nil {
 			replicas = *dns.Spec.Replicas
@@ -665,24 +667,6 @@ func (p *Provider) controlPlaneState(ctx context.Context, client klient.Client) 
 		return "ready only after the deadline"
 	}
 	return strings.Join(parts, "; ")
-}
-
-func deploymentAvailable(d *appsv1.Deployment) bool {
-	for _, c := range d.Status.Conditions {
-		if c.Type == appsv1.DeploymentAvailable {
-			return c.Status == corev1.ConditionTrue
-		}
-	}
-	return false
-}
-
-func nodeReady(n *corev1.Node) bool {
-	for _, c := range n.Status.Conditions {
-		if c.Type == corev1.NodeReady {
-			return c.Status == corev1.ConditionTrue
-		}
-	}
-	return false
 }
 
 // KubernetesRestConfig is the REST config of the created or adopted cluster.

@@ -263,7 +263,7 @@ func (c *Collector) log(ctx context.Context, role string, pod *corev1.Pod, conta
 
 func (c *Collector) configDump(ctx context.Context, role string, pod *corev1.Pod, w *specWriter) {
 	name := fmt.Sprintf("%s-%s-config_dump.json", role, pod.Name)
-	stdout, stderr, err := c.Cluster.Exec(ctx, pod.Namespace, pod.Name, mesh.SidecarContainer, mesh.ConfigDumpCommand)
+	stdout, stderr, err := c.Cluster.Exec(ctx, pod.Namespace, pod.Name, mesh.SidecarContainer, mesh.ConfigDumpCommand(false))
 	if err != nil {
 		if line := firstLine(string(stderr)); line != "" {
 			err = fmt.Errorf("%w: %s", err, line)

@@ -102,7 +102,7 @@ func TestKubeClusterExecFallsBackToSPDY(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, _, err = k.Exec(context.Background(), "foo", "httpbin-1", mesh.SidecarContainer, mesh.ConfigDumpCommand)
+	_, _, err = k.Exec(context.Background(), "foo", "httpbin-1", mesh.SidecarContainer, mesh.ConfigDumpCommand(false))
 	if err == nil || !strings.Contains(err.Error(), "exec in foo/httpbin-1 container \"istio-proxy\"") {
 		t.Fatalf("err = %v", err)
 	}

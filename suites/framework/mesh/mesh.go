@@ -16,12 +16,19 @@ import (
 // files/injection-template.yaml).
 const SidecarContainer = "istio-proxy"
 
-// ConfigDumpCommand asks a sidecar's Envoy admin API for its config dump, endpoints included
-// (auto mTLS decides per endpoint), through pilot-agent, which is in every istio-proxy image and
-// proxies to Envoy's admin port (istio/istio pilot/cmd/pilot-agent/app/request.go, "request
-// <method> <path>"; istioctl proxy-config uses the same). The engine judges this dump, and a
-// failed probe's diagnostics keep the same one.
-var ConfigDumpCommand = []string{"pilot-agent", "request", "GET", "config_dump?include_eds"}
+// ConfigDumpCommand asks a sidecar's Envoy admin API for its config dump through pilot-agent,
+// which is in every istio-proxy image and proxies to Envoy's admin port inside the pod, so
+// nothing needs a port-forward (istio/istio pilot/cmd/pilot-agent/app/request.go, "request
+// <method> <path>"; istioctl proxy-config uses the same). With endpoints the dump includes EDS
+// (?include_eds): the engine needs it, since auto mTLS decides per endpoint; a failed probe's
+// diagnostics keep the plain dump.
+func ConfigDumpCommand(endpoints bool) []string {
+	path := "config_dump"
+	if endpoints {
+		path += "?include_eds"
+	}
+	return []string{"pilot-agent", "request", "GET", path}
+}
 
 // Injection labels and the pod label the injector's webhooks select on (istio-discovery
 // templates/mutatingwebhook.yaml).

@@ -16,6 +16,7 @@ import (
 
 	"github.com/mtls-conformance/mtls-conformance/fixtures"
 	"github.com/mtls-conformance/mtls-conformance/suites/framework/kubeexec"
+	"github.com/mtls-conformance/mtls-conformance/suites/framework/mesh"
 )
 
 // AppLabel is the pod label a client Deployment's pods are found by (every fixture sets it).
@@ -97,10 +98,7 @@ func podState(pod *corev1.Pod, container string) string {
 	if pod.Status.Phase != corev1.PodRunning {
 		return "phase " + string(pod.Status.Phase)
 	}
-	// PodReady covers every container, the sidecar included: a probe through a sidecar that is
-	// not ready yet would observe startup, not policy.
-	i := slices.IndexFunc(pod.Status.Conditions, func(c corev1.PodCondition) bool { return c.Type == corev1.PodReady })
-	if i < 0 || pod.Status.Conditions[i].Status != corev1.ConditionTrue {
+	if !mesh.PodReady(pod) {
 		return "not Ready"
 	}
 	if container != "" && !slices.ContainsFunc(pod.Spec.Containers, func(c corev1.Container) bool { return c.Name == container }) {

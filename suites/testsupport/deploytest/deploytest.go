@@ -17,6 +17,8 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/kubernetes"
+
+	"github.com/mtls-conformance/mtls-conformance/suites/framework/mesh"
 )
 
 // NamespaceFinalizer finishes the deletion of empty Terminating namespaces, as the namespace
@@ -147,7 +149,7 @@ func Rollout(ctx context.Context, cs kubernetes.Interface, namespace, name strin
 			},
 			Spec: *dep.Spec.Template.Spec.DeepCopy(),
 		}
-		proxy := corev1.Container{Name: "istio-proxy", Image: "docker.io/istio/proxyv2:1.31.1"}
+		proxy := corev1.Container{Name: mesh.SidecarContainer, Image: "docker.io/istio/proxyv2:1.31.1"}
 		switch sidecar {
 		case ContainerSidecar:
 			pod.Spec.Containers = append(pod.Spec.Containers, proxy)
@@ -209,7 +211,7 @@ func StandInControllers(t testing.TB, kube kubernetes.Interface) {
 	go func() {
 		defer close(done)
 		_ = wait.PollUntilContextCancel(ctx, 200*time.Millisecond, true, func(ctx context.Context) (bool, error) {
-			deps, err := kube.AppsV1().Deployments("").List(ctx, metav1.ListOptions{LabelSelector: "app.kubernetes.io/managed-by=mtls-conformance"})
+			deps, err := kube.AppsV1().Deployments("").List(ctx, metav1.ListOptions{LabelSelector: mesh.ManagedSelector})
 			if err != nil {
 				return false, nil
 			}
@@ -246,7 +248,7 @@ func StandInIstiod(t testing.TB, kube kubernetes.Interface, version string) {
 		t.Fatal(err)
 	}
 	istiod := &appsv1.Deployment{
-		ObjectMeta: metav1.ObjectMeta{Name: "istiod", Namespace: "istio-system", Labels: map[string]string{"app": "istiod", "istio.io/rev": "default"}},
+		ObjectMeta: metav1.ObjectMeta{Name: "istiod", Namespace: "istio-system", Labels: map[string]string{"app": "istiod", mesh.RevisionLabel: mesh.DefaultRevision}},
 		Spec: appsv1.DeploymentSpec{
 			Selector: &metav1.LabelSelector{MatchLabels: map[string]string{"app": "istiod"}},
 			Template: corev1.PodTemplateSpec{
