@@ -27,7 +27,7 @@ var suitePackages = []string{"suites", "suites/mtls", "suites/upgrade", "suites/
 
 // corePackages are the engine's foundation (settings, shared vocabulary, clients, the XFCC
 // parser): they import no other engine package, so every other package may import them.
-var corePackages = []string{"suites/framework/settings", "suites/framework/kubeclient", "suites/framework/xfcc"}
+var corePackages = []string{"suites/framework/settings", "suites/framework/mesh", "suites/framework/kubeclient", "suites/framework/xfcc"}
 
 // dataPackages say what is asserted and what is pinned: they depend on no engine, suite or tool.
 var dataPrefixes = []string{"scenarios", "fixtures", "versions"}
