@@ -54,8 +54,10 @@ func builtSuite(t *testing.T) suiteBinaries {
 			binariesErr = err
 			return
 		}
-		dir, err := os.MkdirTemp("", "mtls-suite-")
-		if err != nil {
+		// One fixed folder, overwritten by each run: no hook runs after the package's last test
+		// to remove it, so at most one copy (~110 MB) stays.
+		dir := filepath.Join(os.TempDir(), "mtls-conformance-localcluster-suite")
+		if err := os.MkdirAll(dir, 0o755); err != nil {
 			binariesErr = err
 			return
 		}
