@@ -7,16 +7,19 @@ import (
 
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	listenerv3 "github.com/envoyproxy/go-control-plane/envoy/config/listener/v3"
+
+	"github.com/mtls-conformance/mtls-conformance/scenarios/oracle"
 )
 
 // Mode is the PeerAuthentication mode a port's filter chains amount to
-// (istio/api security/v1beta1/peer_authentication.proto MutualTLS.Mode).
-type Mode string
+// (istio/api security/v1beta1/peer_authentication.proto MutualTLS.Mode): the oracle's own type,
+// so a prediction and an observation compare without a conversion.
+type Mode = oracle.Mode
 
 const (
-	ModeStrict     Mode = "STRICT"     // mTLS only
-	ModePermissive Mode = "PERMISSIVE" // mTLS and plaintext
-	ModeDisable    Mode = "DISABLE"    // plaintext only
+	ModeStrict     = oracle.Strict     // mTLS only
+	ModePermissive = oracle.Permissive // mTLS and plaintext
+	ModeDisable    = oracle.Disable    // plaintext only
 	// ModeNone: the port accepts neither (no chain, or only one-way TLS); not a PeerAuthentication mode.
 	ModeNone Mode = "NONE"
 )

@@ -71,7 +71,7 @@ func ListenerExpectations(topo *fixtures.Topology, s *scenarios.Scenario, i int)
 			continue
 		}
 		for _, p := range srv.ContainerPorts {
-			out = append(out, ListenerExpectation{Server: srv, Port: p, Mode: authcheck.Mode(ports[p])})
+			out = append(out, ListenerExpectation{Server: srv, Port: p, Mode: ports[p]})
 		}
 	}
 	return out, nil
