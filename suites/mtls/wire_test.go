@@ -24,7 +24,7 @@ import (
 // with the outcome classes: mTLS is TLS on the wire, plaintext shows the canary. The sanity pair
 // comes first, as cilium's encryption test does: a cell expected plaintext must show its canary,
 // so a capture that sees nothing can never make every cell look encrypted.
-var _ = Describe("On the wire [wire]", Ordered, Serial, Label("wire"), func() {
+var _ = Describe("On the wire [wire]", Ordered, ContinueOnFailure, Serial, Label("wire"), func() {
 	topo := topology()
 	in := oracle.Input{Topology: topo, TrustDomain: cfg.TrustDomain}
 	httpWire, err := oracle.PredictWire(in)

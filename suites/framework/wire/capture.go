@@ -201,7 +201,7 @@ func (c *Capturer) Start(ctx context.Context, node, filter string) (*Capture, er
 	// first real run here captured nothing of a 0.3 s request); -U: each packet written at once;
 	// -s 0: whole packets; -Z root: write as root (Debian's tcpdump drops to user tcpdump
 	// otherwise); -n: no name lookups.
-	script := fmt.Sprintf(`tcpdump -i %s -n --immediate-mode -U -s 0 -Z root -w %s.pcap %s >%s.log 2>&1 </dev/null &
+	script := fmt.Sprintf(`tcpdump -i %s -n --immediate-mode -B 8192 -U -s 0 -Z root -w %s.pcap %s >%s.log 2>&1 </dev/null &
 pid=$!
 i=0
 while [ $i -lt 100 ]; do
