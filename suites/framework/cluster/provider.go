@@ -33,6 +33,7 @@ import (
 	"sigs.k8s.io/kind/pkg/cluster/nodeutils"
 
 	"github.com/mtls-conformance/mtls-conformance/suites/framework/mesh"
+	"github.com/mtls-conformance/mtls-conformance/suites/framework/settings"
 	"github.com/mtls-conformance/mtls-conformance/versions"
 )
 
@@ -514,20 +515,7 @@ func (p *Provider) resolvedReportsDir() string {
 
 // DefaultReportsDir is the repository's reports/ directory, found from the working directory
 // (Ginkgo runs suites in their package directory), or ./reports outside the repository.
-func DefaultReportsDir() string {
-	dir, err := os.Getwd()
-	if err != nil {
-		return "reports"
-	}
-	for d := dir; ; d = filepath.Dir(d) {
-		if data, err := os.ReadFile(filepath.Join(d, "go.mod")); err == nil && strings.Contains(string(data), "module github.com/mtls-conformance/mtls-conformance\n") {
-			return filepath.Join(d, "reports")
-		}
-		if filepath.Dir(d) == d {
-			return filepath.Join(dir, "reports")
-		}
-	}
-}
+func DefaultReportsDir() string { return settings.FromRepoRoot(settings.DefaultReportsDir) }
 
 // GetKubeconfig is the path of the kubeconfig written by Create.
 func (p *Provider) GetKubeconfig() string { return p.kubeconfigPath }

@@ -61,12 +61,19 @@ type Settings struct {
 	Dataplane     string        // sidecar (default) or ambient (dataplane.go)
 }
 
+// The defaults other packages need on their own (the CLI's `cluster delete`, the kind provider
+// outside a run); every other default is in Defaults.
+const (
+	DefaultClusterName = "mtls-conformance"
+	DefaultReportsDir  = "reports"
+)
+
 // Defaults are the values used when neither a flag nor the environment says otherwise.
 func Defaults() Settings {
 	return Settings{
 		ClusterMode: ModeKind,
-		ClusterName: "mtls-conformance",
-		ReportsDir:  "reports",
+		ClusterName: DefaultClusterName,
+		ReportsDir:  DefaultReportsDir,
 		Timeout:     120 * time.Second, // istio.io doc tests retry for 2 minutes (tests/util/helpers.sh)
 		Consecutive: 3,
 		Concurrency: matrixSize(),
@@ -174,8 +181,8 @@ func (s *Settings) Resolve(fs *flag.FlagSet, getenv func(string) string) error {
 	if err := ApplyEnv(fs, getenv, s.table()); err != nil {
 		return err
 	}
-	s.ReportsDir = fromRepoRoot(s.ReportsDir)
-	s.ScenariosDir = fromRepoRoot(s.ScenariosDir)
+	s.ReportsDir = FromRepoRoot(s.ReportsDir)
+	s.ScenariosDir = FromRepoRoot(s.ScenariosDir)
 	return s.Validate()
 }
 
@@ -311,9 +318,10 @@ func ValidateTrustDomain(domain string) error {
 // dns1123LabelRE is Istio's dns1123LabelFmt (pkg/config/labels/instance.go).
 var dns1123LabelRE = regexp.MustCompile(`^[a-zA-Z0-9](?:[-a-zA-Z0-9]*[a-zA-Z0-9])?$`)
 
-// fromRepoRoot anchors a relative directory (reports, scenarios) at the repository root: Ginkgo
-// runs a suite's test binary in the suite's own folder, and `make` runs from the root.
-func fromRepoRoot(dir string) string {
+// FromRepoRoot anchors a relative directory (reports, scenarios) at the repository root: Ginkgo
+// runs a suite's test binary in the suite's own folder, and `make` runs from the root. It is the
+// one place that finds the repository root.
+func FromRepoRoot(dir string) string {
 	if dir == "" || filepath.IsAbs(dir) {
 		return dir
 	}
