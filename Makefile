@@ -79,7 +79,7 @@ conformance: ## run the suite on kind (Docker or Podman) or CLUSTER=existing; re
 # Defaults: N-1 -> N of versions/versions.yaml, in place. The same preflight, with FROM, TO and
 # MODE checked as the upgrade suite checks them.
 UPGRADE_FLAGS = $(if $(FROM),--from='$(FROM)') $(if $(TO),--to='$(TO)') $(if $(MODE),--mode='$(MODE)')
-upgrade: ## the upgrade verification suite: FROM=1.30.5 TO=1.31.1 MODE=inplace|canary (default N-1 -> N, in place)
+upgrade: ## the upgrade verification suite: FROM=1.31.4 TO=1.32.0 MODE=inplace|canary (default N-1 -> N, in place)
 	@$(GO) build -o .cache/bin/conformance ./tools/conformance && .cache/bin/conformance preflight upgrade $(UPGRADE_FLAGS)
 	$(GINKGO) --tags e2e -v --no-color --timeout=3h \
 		./suites/upgrade -- $(UPGRADE_FLAGS)

@@ -203,7 +203,7 @@ func TestIstiodValuesAndReadiness(t *testing.T) {
 
 	// 1. Nothing runs istiod here: no Available condition.
 	err = in.WaitReady(ctx)
-	if err == nil || !strings.Contains(err.Error(), "istio 1.31.1: istiod istio-system/istiod-canary not ready: after 3s: istiod Deployment generation 1 not yet observed") {
+	if err == nil || !strings.Contains(err.Error(), "istio "+defaultIstio(t)+": istiod istio-system/istiod-canary not ready: after 3s: istiod Deployment generation 1 not yet observed") {
 		t.Errorf("before status: %v", err)
 	}
 	// 2. The Deployment controller reports it Available, but nothing answers the webhook. (The
@@ -229,7 +229,7 @@ func TestIstiodValuesAndReadiness(t *testing.T) {
 	}
 	setWebhooks(closed)
 	err = in.WaitReady(ctx)
-	want := `istio 1.31.1: istiod istio-system/istiod-canary not ready: after 3s: injection webhook did not answer: Internal error occurred: failed calling webhook "rev.object.sidecar-injector.istio.io": failed to call webhook: Post "` + closed + `?timeout=10s": dial tcp `
+	want := "istio " + defaultIstio(t) + `: istiod istio-system/istiod-canary not ready: after 3s: injection webhook did not answer: Internal error occurred: failed calling webhook "rev.object.sidecar-injector.istio.io": failed to call webhook: Post "` + closed + `?timeout=10s": dial tcp `
 	if err == nil || !strings.HasPrefix(err.Error(), want) || !strings.Contains(err.Error(), "connection refused") {
 		t.Errorf("Available, webhook not answering: %v", err)
 	}

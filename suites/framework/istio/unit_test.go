@@ -63,6 +63,17 @@ func sourceCharts(t *testing.T) string {
 	return chartsDir
 }
 
+// defaultIstio is the version an Options without one gets: versions.yaml's default, read
+// here so the tests follow a bump of the pin.
+func defaultIstio(t *testing.T) string {
+	t.Helper()
+	pins, err := versions.Load()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return pins.DefaultIstio
+}
+
 // offlineKubeconfig is a kubeconfig for a server that is never contacted by these tests.
 func offlineKubeconfig(t *testing.T) string {
 	t.Helper()
@@ -85,7 +96,7 @@ func TestValidateOptions(t *testing.T) {
 	if err := good.Validate(); err != nil {
 		t.Fatal(err)
 	}
-	if good.Version != "1.31.1" || good.Namespace != "istio-system" || good.RepoURL != "https://istio-release.storage.googleapis.com/charts" || good.Requests != settings.DefaultRequests() {
+	if good.Version != defaultIstio(t) || good.Namespace != "istio-system" || good.RepoURL != "https://istio-release.storage.googleapis.com/charts" || good.Requests != settings.DefaultRequests() {
 		t.Errorf("defaults: %+v", good)
 	}
 	for _, tc := range []struct {
@@ -200,7 +211,7 @@ func TestLocalCharts(t *testing.T) {
 	}
 	defer in.Close()
 	_, err = in.LoadChart(BaseChart)
-	want := "istio 1.31.1: chart base in " + dir + " is Istio's unreleased source chart (version 1.0.0), whose images default to a test registry; set --istio-tag (and --istio-hub) to the images to run"
+	want := "istio " + defaultIstio(t) + ": chart base in " + dir + " is Istio's unreleased source chart (version 1.0.0), whose images default to a test registry; set --istio-tag (and --istio-hub) to the images to run"
 	if err == nil || err.Error() != want {
 		t.Errorf("source chart without tag: %v", err)
 	}
@@ -218,7 +229,8 @@ func TestLocalCharts(t *testing.T) {
 	empty := t.TempDir()
 	in.opts.ChartsDir = empty
 	_, err = in.LoadChart(IstiodChart)
-	want = "istio 1.31.1: no istiod chart in " + empty + " (looked for istiod-1.31.1.tgz, istiod, istio-control/istio-discovery); fetch it with: helm pull istio/istiod --version 1.31.1"
+	v := defaultIstio(t)
+	want = "istio " + v + ": no istiod chart in " + empty + " (looked for istiod-" + v + ".tgz, istiod, istio-control/istio-discovery); fetch it with: helm pull istio/istiod --version " + v
 	if err == nil || err.Error() != want {
 		t.Errorf("empty dir: %v", err)
 	}
@@ -289,7 +301,7 @@ func TestRepositoryCharts(t *testing.T) {
 	}
 	defer unreachable.Close()
 	_, err = unreachable.LoadChart(IstiodChart)
-	if err == nil || !strings.HasPrefix(err.Error(), "istio 1.31.1: fetching chart istiod from "+dead+": looks like \""+dead+"\" is not a valid chart repository or cannot be reached") {
+	if err == nil || !strings.HasPrefix(err.Error(), "istio "+defaultIstio(t)+": fetching chart istiod from "+dead+": looks like \""+dead+"\" is not a valid chart repository or cannot be reached") {
 		t.Errorf("unreachable repository: %v", err)
 	}
 }

@@ -399,7 +399,7 @@ func TestStartProberRejects(t *testing.T) {
 	if _, err := StartProber(context.Background(), probe.LocalExecutor{}, nil, ProberOptions{}); err == nil || err.Error() != "background prober: no pairs" {
 		t.Errorf("no pairs: %v", err)
 	}
-	bad := scenarios.Outcome{ExitCode: 0, HTTPCode: 200, MTLS: true} // mTLS without XFCC identities
+	bad := scenarios.Outcome{ExitCode: 0, HTTPCode: 200, XFCC: &scenarios.XFCC{By: "a", URI: "b"}} // XFCC without mTLS
 	_, err := StartProber(context.Background(), probe.LocalExecutor{}, []Pair{{Name: "bad", Target: probe.Target{Client: sleepBar, Host: "httpbin.foo", Port: 8000}, Expected: bad}}, ProberOptions{})
 	if !errors.Is(err, probe.ErrInvalidExpectation) || !strings.HasPrefix(err.Error(), `background pair "bad": `) {
 		t.Errorf("invalid expectation: %v", err)
