@@ -160,53 +160,89 @@ func Converge(ctx context.Context, exec Executor, target Target, expected scenar
 		res.Err = err
 		return res
 	}
-	start := time.Now()
-	deadline := start.Add(opts.Timeout)
+	c := newConvergence(res, opts, time.Now())
 	timer := time.NewTimer(0)
 	defer timer.Stop()
-	streak := 0
-	var stableFrom time.Duration
-	var mismatch error
 	for {
 		select {
 		case <-ctx.Done():
 		case <-timer.C:
 		}
 		if ctx.Err() != nil {
-			res.Err = fmt.Errorf("%s: %w after %d attempts", target, ctx.Err(), res.Attempts)
+			c.cancel(ctx.Err())
 			return res
 		}
 		attemptStart := time.Now()
 		attemptCtx, cancel := context.WithTimeout(ctx, opts.MaxTime+opts.ExecGrace)
 		obs := Once(attemptCtx, exec, target, opts)
 		cancel()
-		res.Attempts++
-		obs.Attempt, obs.At = res.Attempts, attemptStart.Sub(start)
-		res.Last = obs
-		res.History = append(res.History, obs)
-		if len(res.History) > opts.History {
-			res.History = res.History[1:]
-		}
-		res.Elapsed = time.Since(start)
-		if mismatch = Match(expected, obs); mismatch == nil {
-			streak++
-			if streak == 1 {
-				stableFrom = obs.At
-			}
-			if streak >= opts.Consecutive {
-				res.Converged, res.StableAfter = true, stableFrom
-				return res
-			}
-		} else {
-			streak = 0
-		}
-		next := attemptStart.Add(opts.Interval)
-		if !next.Before(deadline) {
-			res.Err = &ConvergeError{Result: res, Options: opts, Mismatch: lastMismatch(mismatch, streak)}
+		if c.observe(obs, attemptStart) || c.outOfTime(attemptStart.Add(opts.Interval)) {
 			return res
 		}
-		timer.Reset(time.Until(next))
+		timer.Reset(time.Until(attemptStart.Add(opts.Interval)))
 	}
+}
+
+// convergence is one probe's progress towards its verdict: the streak of matching observations
+// and the history its Result reports. Converge drives one; RunMatrix drives one per probe, fed by
+// batched execs.
+type convergence struct {
+	res        *Result
+	opts       Options
+	start      time.Time
+	deadline   time.Time
+	streak     int
+	stableFrom time.Duration
+	mismatch   error
+	done       bool
+}
+
+func newConvergence(res *Result, opts Options, start time.Time) *convergence {
+	return &convergence{res: res, opts: opts, start: start, deadline: start.Add(opts.Timeout)}
+}
+
+// observe records an observation of an attempt that started at attemptStart and reports whether
+// the probe has converged.
+func (c *convergence) observe(obs *Observation, attemptStart time.Time) bool {
+	res := c.res
+	res.Attempts++
+	obs.Attempt, obs.At = res.Attempts, attemptStart.Sub(c.start)
+	res.Last = obs
+	res.History = append(res.History, obs)
+	if len(res.History) > c.opts.History {
+		res.History = res.History[1:]
+	}
+	res.Elapsed = time.Since(c.start)
+	if c.mismatch = Match(res.Probe.Expected, obs); c.mismatch != nil {
+		c.streak = 0
+		return false
+	}
+	c.streak++
+	if c.streak == 1 {
+		c.stableFrom = obs.At
+	}
+	if c.streak >= c.opts.Consecutive {
+		res.Converged, res.StableAfter, c.done = true, c.stableFrom, true
+		return true
+	}
+	return false
+}
+
+// outOfTime ends an unconverged probe with a ConvergeError when its next attempt would start at
+// or after the deadline.
+func (c *convergence) outOfTime(next time.Time) bool {
+	if next.Before(c.deadline) {
+		return false
+	}
+	c.res.Err = &ConvergeError{Result: c.res, Options: c.opts, Mismatch: lastMismatch(c.mismatch, c.streak)}
+	c.done = true
+	return true
+}
+
+// cancel ends the probe because its context ended.
+func (c *convergence) cancel(err error) {
+	c.res.Err = fmt.Errorf("%s: %w after %d attempts", c.res.Probe.Target, err, c.res.Attempts)
+	c.done = true
 }
 
 // lastMismatch explains a timeout whose last observations matched but too few times in a row.

@@ -3,8 +3,11 @@ package probe
 import (
 	"context"
 	"errors"
+	"fmt"
 	"reflect"
+	"slices"
 	"strconv"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -65,9 +68,10 @@ func TestRunMatrixRealCurl(t *testing.T) {
 type latencyExecutor struct {
 	latency           time.Duration
 	inFlight, maxSeen atomic.Int32
+	execs             atomic.Int32
 }
 
-func (e *latencyExecutor) Exec(ctx context.Context, _ fixtures.Workload, _ []string) (ExecResult, error) {
+func (e *latencyExecutor) Exec(ctx context.Context, _ fixtures.Workload, argv []string) (ExecResult, error) {
 	n := e.inFlight.Add(1)
 	defer e.inFlight.Add(-1)
 	for {
@@ -83,7 +87,39 @@ func (e *latencyExecutor) Exec(ctx context.Context, _ fixtures.Workload, _ []str
 		return ExecResult{}, ctx.Err()
 	case <-timer.C:
 	}
-	return ExecResult{Stdout: []byte(`{"headers": {"Host": ["httpbin.foo:8000"]}}` + "\n" + writeOutMarker + "200")}, nil
+	e.execs.Add(1)
+	return ExecResult{Stdout: cannedPlaintext(argv)}, nil
+}
+
+// cannedPlaintext is what curl prints for argv when every request gets httpbin's plaintext
+// /headers answer: one request's -w line, or a batch's line per request.
+func cannedPlaintext(argv []string) []byte {
+	const body = `{"headers": {"Host": ["httpbin.foo:8000"]}}`
+	if !slices.ContainsFunc(argv, func(a string) bool { return strings.Contains(a, requestMarker) }) {
+		return []byte(body + "\n" + writeOutMarker + "200")
+	}
+	var out strings.Builder
+	for i := range 1 + countOf(argv, "--next") {
+		fmt.Fprintf(&out, "%s\n%s%d 0 200 0.001 \n", body, requestMarker, i)
+	}
+	return []byte(out.String())
+}
+
+func countOf(argv []string, s string) int {
+	n := 0
+	for _, a := range argv {
+		if a == s {
+			n++
+		}
+	}
+	return n
+}
+
+// client is a client workload of its own, named sleep-<i> in legacy.
+func client(i int) fixtures.Workload {
+	w := sleepLegacy
+	w.Ref.Name = "sleep-" + strconv.Itoa(i)
+	return w
 }
 
 func TestRunMatrixBoundsConcurrency(t *testing.T) {
@@ -91,11 +127,11 @@ func TestRunMatrixBoundsConcurrency(t *testing.T) {
 	exec := &latencyExecutor{latency: 20 * time.Millisecond}
 	probes := make([]Probe, 20)
 	for i := range probes {
-		probes[i] = Probe{Target: Target{Client: sleepLegacy, Host: "httpbin.foo", Port: 8000 + i}, Expected: outcome(t, scenarios.ClassPlaintext)}
+		probes[i] = Probe{Target: Target{Client: client(i), Host: "httpbin.foo", Port: 8000 + i}, Expected: outcome(t, scenarios.ClassPlaintext)}
 	}
 	results := RunMatrix(t.Context(), exec, probes, Options{Consecutive: 1, Parallel: 5})
 	if got := exec.maxSeen.Load(); got != 5 {
-		t.Errorf("at most %d probes ran at once, want exactly the pool size 5", got)
+		t.Errorf("at most %d execs ran at once, want exactly the pool size 5", got)
 	}
 	for i, r := range results {
 		if !r.Converged || r.Probe.Target.Port != 8000+i {
@@ -109,11 +145,28 @@ func TestRunMatrixUnboundedByDefault(t *testing.T) {
 	exec := &latencyExecutor{latency: 50 * time.Millisecond}
 	probes := make([]Probe, 12)
 	for i := range probes {
-		probes[i] = Probe{Target: Target{Client: sleepLegacy, Host: "httpbin.foo", Port: 8000 + i}, Expected: outcome(t, scenarios.ClassPlaintext)}
+		probes[i] = Probe{Target: Target{Client: client(i), Host: "httpbin.foo", Port: 8000 + i}, Expected: outcome(t, scenarios.ClassPlaintext)}
 	}
 	RunMatrix(t.Context(), exec, probes, Options{Consecutive: 1})
 	if got := exec.maxSeen.Load(); got != int32(len(probes)) {
-		t.Errorf("at most %d probes ran at once, want all %d", got, len(probes))
+		t.Errorf("at most %d execs ran at once, want all %d (one per client)", got, len(probes))
+	}
+}
+
+// TestRunMatrixBatchesPerClient: the fixture matrix (4 clients × 9 targets) converging in three
+// rounds costs 4 × 3 execs, not 36 × 3, and every probe still gets its three observations.
+func TestRunMatrixBatchesPerClient(t *testing.T) {
+	t.Parallel()
+	exec := &latencyExecutor{latency: 10 * time.Millisecond}
+	probes := fixtureMatrix(t)
+	results := RunMatrix(t.Context(), exec, probes, Options{Interval: 10 * time.Millisecond})
+	if got := exec.execs.Load(); got != 12 {
+		t.Errorf("%d execs for the 36-probe matrix, want 12 (4 clients × 3 rounds)", got)
+	}
+	for i, r := range results {
+		if !r.Converged || r.Attempts != 3 || len(r.History) != 3 || r.Probe.Target.String() != probes[i].Target.String() {
+			t.Errorf("result %d (%s): converged=%t attempts=%d err=%v", i, r.Probe.Target, r.Converged, r.Attempts, r.Err)
+		}
 	}
 }
 
@@ -191,4 +244,75 @@ func BenchmarkMatrix(b *testing.B) {
 			b.Logf("36 probes with %d workers: %.2fs; one probe: %.2fs; ratio %.2f", parallel, matrix.Seconds()/n, single.Seconds()/n, matrix.Seconds()/single.Seconds())
 		})
 	}
+}
+
+// TestBatchCommand: one curl, "-q" once, each request with its own options and -w line after
+// --next, in the targets' order.
+func TestBatchCommand(t *testing.T) {
+	a := Target{Client: sleepLegacy, Host: "httpbin.foo", Port: 8000}
+	b := Target{Client: sleepLegacy, Host: "httpbin.bar", Port: 8080, Resolve: "127.0.0.1"}
+	got := strings.Join(BatchCommand([]Target{a, b}, Options{}), " ")
+	want := `curl -q -sS --noproxy * --connect-timeout 5 --max-time 10 -w \nmtls-conformance-request=0 %{exitcode} %{http_code} %{time_total} %{errormsg}\n http://httpbin.foo:8000/headers` +
+		` --next -sS --noproxy * --connect-timeout 5 --max-time 10 -w \nmtls-conformance-request=1 %{exitcode} %{http_code} %{time_total} %{errormsg}\n --resolve httpbin.bar:8080:127.0.0.1 http://httpbin.bar:8080/headers`
+	if got != want {
+		t.Errorf("BatchCommand:\n got %s\nwant %s", got, want)
+	}
+}
+
+// TestOnceBatchRealCurl: one real curl run for four servers gives each request the observation a
+// curl of its own gives it (exit code, status, XFCC, error message).
+func TestOnceBatchRealCurl(t *testing.T) {
+	requireCurl(t)
+	t.Parallel()
+	opts := Options{ConnectTimeout: time.Second, MaxTime: 2 * time.Second}
+	targets := []Target{
+		localTarget(t, startResetter(t).Addr().String()),
+		localTarget(t, startHTTPBin(t).Listener.Addr().String()),
+		localTarget(t, closedPort(t)),
+		localTarget(t, start503(t).Listener.Addr().String()),
+	}
+	batch := OnceBatch(t.Context(), LocalExecutor{}, targets, opts)
+	if len(batch) != len(targets) {
+		t.Fatalf("%d observations for %d targets", len(batch), len(targets))
+	}
+	for i, target := range targets {
+		alone := Once(t.Context(), LocalExecutor{}, target, opts)
+		got := batch[i]
+		if got.Err != nil || got.Class() != alone.Class() || got.ExitCode != alone.ExitCode || got.HTTPCode != alone.HTTPCode ||
+			!reflect.DeepEqual(got.XFCC, alone.XFCC) || got.Body != alone.Body {
+			t.Errorf("request %d (%s): batched %s, alone %s", i, target, got, alone)
+		}
+		if alone.ExitCode != 0 && !strings.HasPrefix(got.Stderr, fmt.Sprintf("curl: (%d) ", alone.ExitCode)) {
+			t.Errorf("request %d: stderr %q, want curl's error message", i, got.Stderr)
+		}
+	}
+}
+
+// TestOnceBatchTruncated: a request whose -w line never came (curl stopped early, or what ran was
+// not curl) is an infrastructure error, never a verdict; the requests before it keep theirs.
+func TestOnceBatchTruncated(t *testing.T) {
+	t.Parallel()
+	targets := []Target{{Client: sleepLegacy, Host: "httpbin.foo", Port: 8000}, {Client: sleepLegacy, Host: "httpbin.bar", Port: 8000}}
+	full := cannedPlaintext(BatchCommand(targets, Options{}))
+	first, _, _ := strings.Cut(string(full), "\n"+requestMarker+"1 ")
+	obs := OnceBatch(t.Context(), fixedExecutor{res: ExecResult{Stdout: []byte(first), ExitCode: 137}}, targets, Options{})
+	if obs[0].Class() != ResultOK || obs[1].Class() != ResultInfraError || !strings.Contains(obs[1].Err.Error(), "printed no result line for request 2 of 2 (exit 137)") {
+		t.Errorf("observations %s; %s", obs[0], obs[1])
+	}
+	obs = OnceBatch(t.Context(), fixedExecutor{err: errors.New("pod gone")}, targets, Options{})
+	for i, o := range obs {
+		if o.Class() != ResultInfraError || !strings.Contains(o.Err.Error(), "pod gone") {
+			t.Errorf("request %d after a failed exec: %s", i, o)
+		}
+	}
+}
+
+// fixedExecutor answers every exec the same.
+type fixedExecutor struct {
+	res ExecResult
+	err error
+}
+
+func (f fixedExecutor) Exec(context.Context, fixtures.Workload, []string) (ExecResult, error) {
+	return f.res, f.err
 }

@@ -4,7 +4,8 @@
 // classifies it, and converges: a probe passes when the expected outcome is seen N times in a row
 // within a bounded time. It knows nothing about Ginkgo.
 //
-// The entry points are Converge (one probe) and RunMatrix (many, with a bounded worker pool).
+// The entry points are Converge (one probe) and RunMatrix (many: in rounds, one exec per client
+// and round running that client's requests, batch.go).
 package probe
 
 import (
@@ -74,7 +75,11 @@ const writeOutMarker = "mtls-conformance-http-code="
 // exit code (56 when the server resets the connection, as the Istio docs show for plaintext into
 // STRICT) and, through -w, the HTTP status (000 when no response arrived).
 func Command(t Target, o Options) []string {
-	o = o.withDefaults()
+	return command(t, o.withDefaults(), `\n`+writeOutMarker+"%{http_code}") // body on stdout, then the status
+}
+
+// command is curl's command line for one request with the given -w format; o has its defaults.
+func command(t Target, o Options, writeOut string) []string {
 	argv := []string{
 		"curl",
 		"-q",             // ignore any .curlrc: the command line is the whole configuration
@@ -82,7 +87,7 @@ func Command(t Target, o Options) []string {
 		"--noproxy", "*", // a proxy would stand between the client and the server's sidecar
 		"--connect-timeout", seconds(o.ConnectTimeout),
 		"--max-time", seconds(o.MaxTime),
-		"-w", `\n` + writeOutMarker + "%{http_code}", // body on stdout, then the status
+		"-w", writeOut,
 	}
 	if t.Resolve != "" {
 		argv = append(argv, "--resolve", fmt.Sprintf("%s:%d:%s", t.Host, t.Port, t.Resolve))
@@ -151,7 +156,14 @@ func Once(ctx context.Context, exec Executor, t Target, o Options) *Observation 
 		obs.Err = fmt.Errorf("%w: %s printed no %%{http_code} line (exit %d): %s", ErrInfrastructure, argv[0], res.ExitCode, firstLine(obs.Stderr))
 		return obs
 	}
-	obs.Body, obs.HTTPCode = body, code
+	obs.setResponse(body, code)
+	return obs
+}
+
+// setResponse records what curl received: the body, the status and, from httpbin's /headers
+// JSON, the request headers the server saw and their XFCC.
+func (obs *Observation) setResponse(body string, httpCode int) {
+	obs.Body, obs.HTTPCode = body, httpCode
 	obs.Headers, obs.HeadersErr = parseHeaders(body)
 	if obs.Headers != nil {
 		obs.XFCC = obs.Headers.Values(xfcc.Header)
@@ -159,7 +171,6 @@ func Once(ctx context.Context, exec Executor, t Target, o Options) *Observation 
 			obs.XFCCElements, obs.XFCCErr = xfcc.Parse(obs.XFCC[0])
 		}
 	}
-	return obs
 }
 
 // splitWriteOut separates the body from the -w line curl appended after it.

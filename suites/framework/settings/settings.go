@@ -45,7 +45,7 @@ type Settings struct {
 	ReportsDir    string        // where runs write junit.xml, results.json, summary.md
 	Timeout       time.Duration // convergence timeout per probe
 	Consecutive   int           // consecutive identical observations that count as converged
-	Concurrency   int           // probes in flight at once
+	Concurrency   int           // probe execs in flight at once (one per client and round)
 	TrustDomain   string        // mesh trust domain in SPIFFE IDs
 	CertTTL       time.Duration // the longest validity a workload certificate may have
 	HttpbinImage  string        // image run instead of the pinned go-httpbin (a mirror); "" = the pin
@@ -156,7 +156,7 @@ func (s *Settings) table() []Binding {
 		{"reports-dir", "REPORTS_DIR", "directory for run reports", (*stringValue)(&s.ReportsDir)},
 		{"converge-timeout", "CONVERGE_TIMEOUT", "how long a probe may take to converge", (*durationValue)(&s.Timeout)},
 		{"consecutive", "CONSECUTIVE", "identical observations in a row that count as converged", (*intValue)(&s.Consecutive)},
-		{"concurrency", "CONCURRENCY", "probes in flight at once (default: a step's whole matrix)", (*intValue)(&s.Concurrency)},
+		{"concurrency", "CONCURRENCY", "probe execs in flight at once: each runs one client's requests of a round (default: a step's whole matrix, so every client at once)", (*intValue)(&s.Concurrency)},
 		{"trust-domain", "TRUST_DOMAIN", "mesh trust domain: dot-separated DNS labels, as Istio checks meshConfig.trustDomain", (*stringValue)(&s.TrustDomain)},
 		{"cert-ttl", "CERT_TTL", "longest validity a workload certificate may have (a positive duration)", (*durationValue)(&s.CertTTL)},
 		{"httpbin-image", "HTTPBIN_IMAGE", "image to run instead of the pinned go-httpbin (a mirror)", (*stringValue)(&s.HttpbinImage)},
