@@ -3,12 +3,14 @@ package world
 import (
 	"errors"
 	"fmt"
+	"reflect"
 	"strings"
 
 	"github.com/mtls-conformance/mtls-conformance/fixtures"
 	"github.com/mtls-conformance/mtls-conformance/scenarios"
 	"github.com/mtls-conformance/mtls-conformance/scenarios/oracle"
 	"github.com/mtls-conformance/mtls-conformance/suites/framework/settings"
+	"github.com/mtls-conformance/mtls-conformance/versions"
 )
 
 // runFixtures is the fixture variant a run with settings s deploys (INJECT, image overrides)
@@ -39,8 +41,57 @@ func documentedTopology(s settings.Settings) (bool, error) {
 	return variant.IsDocumented(), nil
 }
 
+// ExpectationsVersion is the Istio version a run's expectations are for (a catalog block's
+// since:/until:, the oracle's IstioVersion): the requested ISTIO_VERSION, else versions.yaml's
+// default, which a cluster the run creates gets. The specs are built from it before any cluster
+// is reached; CheckInstalledVersion holds an existing cluster's Istio to it.
+func ExpectationsVersion(s settings.Settings) (string, error) {
+	if s.IstioVersion != "" {
+		return s.IstioVersion, nil
+	}
+	pins, err := versions.Load()
+	if err != nil {
+		return "", err
+	}
+	return pins.DefaultIstio, nil
+}
+
+// CheckInstalledVersion fails a run on an Istio whose minor changes what a scenario step expects,
+// compared with the version the specs were built for (ExpectationsVersion): judging Istio 1.30 by
+// 1.32's outcomes would be silently wrong. Where no step's expectations differ between the two,
+// any installed version passes.
+func CheckInstalledVersion(s settings.Settings, installed string) error {
+	built, err := ExpectationsVersion(s)
+	if err != nil {
+		return err
+	}
+	catalog, err := scenarios.CatalogWithDir(s.ScenariosDir)
+	if err != nil {
+		return err
+	}
+	for _, sc := range catalog {
+		for i, st := range sc.Steps {
+			if len(st.Versioned) == 0 {
+				continue
+			}
+			want, err := st.ExpectFor(built)
+			if err != nil {
+				return err
+			}
+			got, err := st.ExpectFor(installed)
+			if err != nil {
+				return fmt.Errorf("%s step %d (%s) depends on the Istio minor, and the installed version %q is not one: %w", sc.Name, i+1, st.Name, installed, err)
+			}
+			if !reflect.DeepEqual(got, want) {
+				return fmt.Errorf("the cluster runs Istio %s, whose outcomes for %s step %d (%s) differ from %s's, which the specs were built for; rerun with ISTIO_VERSION=%s", installed, sc.Name, i+1, st.Name, built, installed)
+			}
+		}
+	}
+	return nil
+}
+
 // StepExpectations are the expected outcomes of step i of sc in the run, in the run's trust
-// domain; the suites name, record and probe what it returns. On the documented topology they are
+// domain, for the Istio version of ExpectationsVersion; the suites name, record and probe what it returns. On the documented topology they are
 // the catalog's (its cluster.local SPIFFE IDs rewritten here, the one place that happens). On
 // another (INJECT) the catalog does not hold — it is exact for the documented topology only —,
 // so they are the oracle's prediction for the step's state (Scenario.StateAt, the state the
@@ -56,15 +107,23 @@ func StepExpectations(s settings.Settings, sc *scenarios.Scenario, i int) ([]sce
 	if err != nil {
 		return nil, err
 	}
+	version, err := ExpectationsVersion(s)
+	if err != nil {
+		return nil, err
+	}
 	if sc.WrittenFor(variant) {
-		return scenarios.WithTrustDomain(sc.Steps[i].Expect, s.TrustDomain), nil
+		expect, err := sc.Steps[i].ExpectFor(version)
+		if err != nil {
+			return nil, fmt.Errorf("%s step %d (%s) on Istio %s: %w", sc.Name, i+1, sc.Steps[i].Name, version, err)
+		}
+		return scenarios.WithTrustDomain(expect, s.TrustDomain), nil
 	}
 	topo, err := RunTopology(s)
 	if err != nil {
 		return nil, err
 	}
 	st := sc.StateAt(topo, i)
-	expect, err := oracle.Predict(oracle.Input{Topology: topo, Objects: st.Objects, Injected: st.Injected, TrustDomain: s.TrustDomain})
+	expect, err := oracle.Predict(oracle.Input{Topology: topo, Objects: st.Objects, Injected: st.Injected, TrustDomain: s.TrustDomain, IstioVersion: version})
 	if err != nil {
 		return nil, fmt.Errorf("%s step %d (%s) with INJECT=%s: %w", sc.Name, i+1, sc.Steps[i].Name, s.Inject, err)
 	}

@@ -183,7 +183,7 @@ func (w *World) setupIstio(ctx context.Context) error {
 		if err := w.checkExistingIstio(ctx, found); err != nil {
 			return err
 		}
-		return nil
+		return CheckInstalledVersion(s, w.Env.IstioVersion)
 	}
 	if !w.Created && !s.InstallIstio {
 		return fmt.Errorf("%s; rerun with --install-istio (INSTALL_ISTIO=1) to install Istio %s with Helm", found.Summary(), s.IstioVersion)
