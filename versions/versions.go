@@ -5,6 +5,7 @@
 package versions
 
 import (
+	"cmp"
 	_ "embed"
 	"encoding/json"
 	"fmt"
@@ -341,6 +342,67 @@ func (v IstioVersion) Minor() string { return fmt.Sprintf("%d.%d", v.Major, v.Mi
 
 func (v IstioVersion) olderMinorThan(o IstioVersion) bool {
 	return v.Major < o.Major || (v.Major == o.Major && v.MinorNumber < o.MinorNumber)
+}
+
+// Compare orders Istio versions: -1 when v is older than o, 0 when equal, 1 when newer. A
+// pre-release comes before its release (semver §11); alpha < beta < rc.
+func (v IstioVersion) Compare(o IstioVersion) int {
+	if c := cmp.Or(cmp.Compare(v.Major, o.Major), cmp.Compare(v.MinorNumber, o.MinorNumber), cmp.Compare(v.Patch, o.Patch)); c != 0 {
+		return c
+	}
+	switch {
+	case v.Pre == o.Pre:
+		return 0
+	case v.Pre == "":
+		return 1
+	case o.Pre == "":
+		return -1
+	}
+	vk, vn := splitPre(v.Pre)
+	ok, on := splitPre(o.Pre)
+	// alpha < beta < rc, alphabetically too.
+	return cmp.Or(strings.Compare(vk, ok), cmp.Compare(vn, on))
+}
+
+// splitPre splits a pre-release ("rc.4") into its kind and number; the form was checked by
+// ParseIstioVersion.
+func splitPre(pre string) (string, int) {
+	kind, num, _ := strings.Cut(pre, ".")
+	n, _ := strconv.Atoi(num)
+	return kind, n
+}
+
+// UpgradeNodeImage picks the kind node image for an upgrade from one Istio to another: the
+// newest of kind's pinned images whose Kubernetes minor both releases support (their ranges,
+// from istio.io data/compatibility/supportStatus.yml), so that neither runs outside its support.
+func (v *Versions) UpgradeNodeImage(from, to string) (string, error) {
+	relFrom, err := v.ReleaseForMinor(from)
+	if err != nil {
+		return "", err
+	}
+	relTo, err := v.ReleaseForMinor(to)
+	if err != nil {
+		return "", err
+	}
+	// The ranges were validated when the file was loaded.
+	minor := func(s string) int { n, _ := parseMinor(s); return n }
+	lo := max(minor(relFrom.Kubernetes.Min), minor(relTo.Kubernetes.Min))
+	hi := min(minor(relFrom.Kubernetes.Max), minor(relTo.Kubernetes.Max))
+	best, bestMinor := "", -1
+	for _, ref := range v.Kind.NodeImages {
+		img, err := ParseNodeImage(ref)
+		if err != nil {
+			return "", err
+		}
+		if k := img.KubeMinor(); k >= lo && k <= hi && k > bestMinor {
+			best, bestMinor = ref, k
+		}
+	}
+	if best == "" {
+		return "", fmt.Errorf("Istio %s supports Kubernetes %s..%s and Istio %s %s..%s: no kind node image in versions.yaml is inside both; set NODE_IMAGE",
+			from, relFrom.Kubernetes.Min, relFrom.Kubernetes.Max, to, relTo.Kubernetes.Min, relTo.Kubernetes.Max)
+	}
+	return best, nil
 }
 
 // NodeImage is a kind node image reference pinned by digest.

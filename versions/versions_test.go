@@ -1,6 +1,7 @@
 package versions
 
 import (
+	"cmp"
 	"os"
 	"regexp"
 	"slices"
@@ -259,5 +260,50 @@ func TestFixtureImagesArePinned(t *testing.T) {
 	}
 	if used[v.Images.Httpbin] == 0 || used[v.Images.Curl] == 0 || used[v.Images.TCPEcho] == 0 {
 		t.Errorf("pinned images unused by the fixtures: %v", used)
+	}
+}
+
+func TestIstioVersionCompare(t *testing.T) {
+	order := []string{"1.29.9", "1.30.0-alpha.1", "1.30.0-beta.0", "1.30.0-rc.2", "1.30.0-rc.10", "1.30.0", "1.30.5", "1.31.0", "2.0.0"}
+	for i, a := range order {
+		for j, b := range order {
+			va, _ := ParseIstioVersion(a)
+			vb, _ := ParseIstioVersion(b)
+			want := cmp.Compare(i, j)
+			if got := va.Compare(vb); got != want {
+				t.Errorf("%s.Compare(%s) = %d, want %d", a, b, got, want)
+			}
+		}
+	}
+}
+
+// TestUpgradeNodeImageInsideBothRanges: the upgrade runs on the newest kind image both releases support
+// (versions.yaml: 1.32 supports Kubernetes 1.33–1.37, 1.31 1.32–1.37, 1.30 1.32–1.36).
+func TestUpgradeNodeImageInsideBothRanges(t *testing.T) {
+	pins, err := Load()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct{ from, to, want string }{
+		{"1.31.4", "1.32.0", node137},
+		{"1.30.8", "1.31.4", node136},
+		{"1.30.8", "1.32.0", node136},
+		{"1.30.0", "1.30.8", node136},
+	} {
+		got, err := pins.UpgradeNodeImage(tc.from, tc.to)
+		if err != nil || got != tc.want {
+			t.Errorf("UpgradeNodeImage(%s, %s) = %s, %v; want %s", tc.from, tc.to, got, err, tc.want)
+		}
+	}
+	if _, err := pins.UpgradeNodeImage("1.29.9", "1.30.8"); err == nil || !strings.Contains(err.Error(), "no kind node image is pinned for Istio 1.29") {
+		t.Errorf("unpinned minor: %v", err)
+	}
+	// Disjoint ranges: no image can serve both.
+	narrowed := *pins
+	narrowed.Istio.Releases = append([]IstioRelease{}, pins.Istio.Releases...)
+	narrowed.Istio.Releases[0].Kubernetes = KubeRange{Min: "1.37", Max: "1.37"}
+	narrowed.Istio.Releases[2].Kubernetes = KubeRange{Min: "1.32", Max: "1.36"}
+	if _, err := narrowed.UpgradeNodeImage("1.30.8", "1.32.0"); err == nil || !strings.Contains(err.Error(), "Istio 1.30.8 supports Kubernetes 1.32..1.36 and Istio 1.32.0 1.37..1.37: no kind node image") {
+		t.Errorf("disjoint ranges: %v", err)
 	}
 }

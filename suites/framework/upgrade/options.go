@@ -9,7 +9,6 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"strconv"
 	"strings"
 	"time"
 
@@ -112,7 +111,7 @@ func (o *Options) Validate() error {
 		errs = append(errs, "--from: "+errFrom.Error())
 	case errTo != nil:
 		errs = append(errs, "--to: "+errTo.Error())
-	case CompareVersions(from, to) > 0 || (CompareVersions(from, to) == 0 && o.ToTag == ""):
+	case from.Compare(to) > 0 || (from.Compare(to) == 0 && o.ToTag == ""):
 		errs = append(errs, fmt.Sprintf("--to %s is not newer than --from %s (the same version upgrades only to another image tag, --to-tag)", o.To, o.From))
 	}
 
@@ -139,84 +138,10 @@ func (o *Options) Revision() string { return RevisionFor(o.To) }
 // 1-31-0-rc-4.
 func RevisionFor(version string) string { return strings.ReplaceAll(version, ".", "-") }
 
-// CompareVersions orders Istio versions: -1 when a is older than b, 0 when equal, 1 when newer. A
-// pre-release comes before its release (semver §11); alpha < beta < rc.
-func CompareVersions(a, b versions.IstioVersion) int {
-	for _, d := range []int{a.Major - b.Major, a.MinorNumber - b.MinorNumber, a.Patch - b.Patch} {
-		if d != 0 {
-			return sign(d)
-		}
-	}
-	switch {
-	case a.Pre == b.Pre:
-		return 0
-	case a.Pre == "":
-		return 1
-	case b.Pre == "":
-		return -1
-	}
-	ak, an := splitPre(a.Pre)
-	bk, bn := splitPre(b.Pre)
-	if ak != bk {
-		return strings.Compare(ak, bk) // alpha < beta < rc, alphabetically too
-	}
-	return sign(an - bn)
-}
-
-func splitPre(pre string) (string, int) {
-	kind, num, _ := strings.Cut(pre, ".")
-	n, _ := strconv.Atoi(num)
-	return kind, n
-}
-
-func sign(d int) int {
-	switch {
-	case d < 0:
-		return -1
-	case d > 0:
-		return 1
-	}
-	return 0
-}
-
-// NodeImage picks the kind node image for an upgrade: the newest of kind's pinned images whose
-// Kubernetes minor both releases support (their ranges in versions.yaml, from istio.io
-// data/compatibility/supportStatus.yml), so that neither runs outside its support.
+// NodeImage picks the kind node image for an upgrade: versions' UpgradeNodeImage, the newest
+// pinned image both releases support.
 func NodeImage(pins *versions.Versions, from, to string) (string, error) {
-	relFrom, err := pins.ReleaseForMinor(from)
-	if err != nil {
-		return "", err
-	}
-	relTo, err := pins.ReleaseForMinor(to)
-	if err != nil {
-		return "", err
-	}
-	lo := max(minorNumber(relFrom.Kubernetes.Min), minorNumber(relTo.Kubernetes.Min))
-	hi := min(minorNumber(relFrom.Kubernetes.Max), minorNumber(relTo.Kubernetes.Max))
-	best, bestMinor := "", -1
-	for _, ref := range pins.Kind.NodeImages {
-		img, err := versions.ParseNodeImage(ref)
-		if err != nil {
-			return "", err
-		}
-		if k := img.KubeMinor(); k >= lo && k <= hi && k > bestMinor {
-			best, bestMinor = ref, k
-		}
-	}
-	if best == "" {
-		return "", fmt.Errorf("Istio %s supports Kubernetes %s..%s and Istio %s %s..%s: no kind node image in versions.yaml is inside both; set NODE_IMAGE",
-			from, relFrom.Kubernetes.Min, relFrom.Kubernetes.Max, to, relTo.Kubernetes.Min, relTo.Kubernetes.Max)
-	}
-	return best, nil
-}
-
-// minorNumber is "1.32" as 1032, the form versions.NodeImage.KubeMinor uses. versions.yaml was
-// validated when loaded, so the form is known to be right.
-func minorNumber(s string) int {
-	major, minor, _ := strings.Cut(s, ".")
-	ma, _ := strconv.Atoi(major)
-	mi, _ := strconv.Atoi(minor)
-	return ma*1000 + mi
+	return pins.UpgradeNodeImage(from, to)
 }
 
 type modeValue Mode
