@@ -19,7 +19,7 @@ import (
 // others (curl goes on to the next URL unless --fail-early).
 
 // requestMarker starts the -w line after each request's body in a batch:
-// "<marker><index> <exit code> <HTTP code> <seconds> <error message>".
+// "<marker><index> <exit code> <HTTP code> <error message>".
 const requestMarker = "mtls-conformance-request="
 
 // BatchCommand is the command line of one batched exec: the targets' requests, in order, in one
@@ -28,7 +28,7 @@ func BatchCommand(targets []Target, o Options) []string {
 	o = o.withDefaults()
 	var argv []string
 	for i, t := range targets {
-		request := command(t, o, fmt.Sprintf(`\n%s%d %%{exitcode} %%{http_code} %%{time_total} %%{errormsg}\n`, requestMarker, i))
+		request := command(t, o, fmt.Sprintf(`\n%s%d %%{exitcode} %%{http_code} %%{errormsg}\n`, requestMarker, i))
 		if i == 0 {
 			argv = request
 			continue
@@ -65,7 +65,9 @@ func OnceBatch(ctx context.Context, exec Executor, targets []Target, o Options) 
 			obs.Err = fmt.Errorf("%w: %s printed no result line for request %d of %d (exit %d): %s", ErrInfrastructure, argv[0], i+1, len(targets), res.ExitCode, firstLine(obs.Stderr))
 			continue
 		}
-		obs.ExitCode, obs.Duration = line.exitCode, line.duration
+		// Duration stays the exec's: when the request ran inside it is not known, and the exec
+		// bounds it (a convergence's StableAfter is an attempt's start, as with Once).
+		obs.ExitCode = line.exitCode
 		if line.errorMessage != "" {
 			obs.Stderr = fmt.Sprintf("curl: (%d) %s", line.exitCode, line.errorMessage)
 		}
@@ -77,7 +79,6 @@ func OnceBatch(ctx context.Context, exec Executor, targets []Target, o Options) 
 // requestLine is one request's -w line in a batch.
 type requestLine struct {
 	exitCode, httpCode int
-	duration           time.Duration
 	errorMessage       string
 }
 
@@ -89,19 +90,18 @@ func nextRequest(stdout []byte, i int) (body string, line requestLine, rest []by
 		return "", requestLine{}, stdout, false
 	}
 	text, rest, _ := bytes.Cut(stdout[at+len(marker):], []byte("\n"))
-	fields := strings.SplitN(string(text), " ", 4)
-	if len(fields) < 3 {
+	fields := strings.SplitN(string(text), " ", 3)
+	if len(fields) < 2 {
 		return "", requestLine{}, stdout, false
 	}
 	exitCode, err1 := strconv.Atoi(fields[0])
 	httpCode, err2 := strconv.Atoi(fields[1])
-	seconds, err3 := strconv.ParseFloat(fields[2], 64)
-	if err1 != nil || err2 != nil || err3 != nil {
+	if err1 != nil || err2 != nil {
 		return "", requestLine{}, stdout, false
 	}
-	line = requestLine{exitCode: exitCode, httpCode: httpCode, duration: time.Duration(seconds * float64(time.Second))}
-	if len(fields) == 4 {
-		line.errorMessage = strings.TrimSpace(fields[3])
+	line = requestLine{exitCode: exitCode, httpCode: httpCode}
+	if len(fields) == 3 {
+		line.errorMessage = strings.TrimSpace(fields[2])
 	}
 	return string(stdout[:at]), line, rest, true
 }

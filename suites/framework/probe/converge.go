@@ -150,37 +150,11 @@ func classOf(o scenarios.Outcome) string {
 }
 
 // Converge probes until the expected outcome is observed opts.Consecutive times in a row, or
-// opts.Timeout passes, or ctx ends. Attempts start opts.Interval apart (immediately after a slower
-// attempt); each exec is bounded by MaxTime + ExecGrace, so Converge returns within
-// Timeout + MaxTime + ExecGrace. It waits on a timer, never sleeps.
+// opts.Timeout passes, or ctx ends: RunMatrix with one probe. Attempts start opts.Interval apart
+// (immediately after a slower attempt); each exec is bounded by MaxTime + ExecGrace, so Converge
+// returns within Timeout + MaxTime + ExecGrace. It waits on a timer, never sleeps.
 func Converge(ctx context.Context, exec Executor, target Target, expected scenarios.Outcome, opts Options) *Result {
-	opts = opts.withDefaults()
-	res := &Result{Probe: Probe{Target: target, Expected: expected}}
-	if err := validate(expected); err != nil {
-		res.Err = err
-		return res
-	}
-	c := newConvergence(res, opts, time.Now())
-	timer := time.NewTimer(0)
-	defer timer.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-		case <-timer.C:
-		}
-		if ctx.Err() != nil {
-			c.cancel(ctx.Err())
-			return res
-		}
-		attemptStart := time.Now()
-		attemptCtx, cancel := context.WithTimeout(ctx, opts.MaxTime+opts.ExecGrace)
-		obs := Once(attemptCtx, exec, target, opts)
-		cancel()
-		if c.observe(obs, attemptStart) || c.outOfTime(attemptStart.Add(opts.Interval)) {
-			return res
-		}
-		timer.Reset(time.Until(attemptStart.Add(opts.Interval)))
-	}
+	return RunMatrix(ctx, exec, []Probe{{Target: target, Expected: expected}}, opts)[0]
 }
 
 // convergence is one probe's progress towards its verdict: the streak of matching observations

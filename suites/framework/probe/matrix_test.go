@@ -100,7 +100,7 @@ func cannedPlaintext(argv []string) []byte {
 	}
 	var out strings.Builder
 	for i := range 1 + countOf(argv, "--next") {
-		fmt.Fprintf(&out, "%s\n%s%d 0 200 0.001 \n", body, requestMarker, i)
+		fmt.Fprintf(&out, "%s\n%s%d 0 200 \n", body, requestMarker, i)
 	}
 	return []byte(out.String())
 }
@@ -252,8 +252,8 @@ func TestBatchCommand(t *testing.T) {
 	a := Target{Client: sleepLegacy, Host: "httpbin.foo", Port: 8000}
 	b := Target{Client: sleepLegacy, Host: "httpbin.bar", Port: 8080, Resolve: "127.0.0.1"}
 	got := strings.Join(BatchCommand([]Target{a, b}, Options{}), " ")
-	want := `curl -q -sS --noproxy * --connect-timeout 5 --max-time 10 -w \nmtls-conformance-request=0 %{exitcode} %{http_code} %{time_total} %{errormsg}\n http://httpbin.foo:8000/headers` +
-		` --next -sS --noproxy * --connect-timeout 5 --max-time 10 -w \nmtls-conformance-request=1 %{exitcode} %{http_code} %{time_total} %{errormsg}\n --resolve httpbin.bar:8080:127.0.0.1 http://httpbin.bar:8080/headers`
+	want := `curl -q -sS --noproxy * --connect-timeout 5 --max-time 10 -w \nmtls-conformance-request=0 %{exitcode} %{http_code} %{errormsg}\n http://httpbin.foo:8000/headers` +
+		` --next -sS --noproxy * --connect-timeout 5 --max-time 10 -w \nmtls-conformance-request=1 %{exitcode} %{http_code} %{errormsg}\n --resolve httpbin.bar:8080:127.0.0.1 http://httpbin.bar:8080/headers`
 	if got != want {
 		t.Errorf("BatchCommand:\n got %s\nwant %s", got, want)
 	}
