@@ -185,19 +185,29 @@ func sortedCopy(s []string) []string {
 	return out
 }
 
-// State is what is in force at one step: the objects in creation order and the namespaces
-// whose pods have sidecars.
+// State is what is in force at one step: the objects in creation order, the namespaces whose
+// pods have sidecars, and those enrolled in ambient (ztunnel). A topology has one or the other.
 type State struct {
 	Objects  []policy.Object
 	Injected map[string]bool
+	Enrolled map[string]bool
 }
 
 // StateAt accumulates the scenario's steps up to and including step i, starting from the
-// topology's own injection labels.
+// topology's own injection (or ambient enrolment) labels. On an ambient topology a step's
+// namespace change enrols the namespace instead of injecting it (what the catalog's ambient:
+// blocks say of utilities-injection).
 func (s *Scenario) StateAt(topo *fixtures.Topology, i int) State {
-	st := State{Injected: map[string]bool{}}
+	st := State{Injected: map[string]bool{}, Enrolled: map[string]bool{}}
 	for _, ns := range topo.InjectedNamespaces() {
 		st.Injected[ns] = true
+	}
+	for _, ns := range topo.EnrolledNamespaces() {
+		st.Enrolled[ns] = true
+	}
+	changed := st.Injected
+	if topo.Ambient {
+		changed = st.Enrolled
 	}
 	for _, step := range s.Steps[:i+1] {
 		for _, key := range step.Delete {
@@ -205,7 +215,7 @@ func (s *Scenario) StateAt(topo *fixtures.Topology, i int) State {
 		}
 		st.Objects = append(st.Objects, step.Apply...)
 		for _, c := range step.Namespaces {
-			st.Injected[c.Name] = c.Injection == "enabled"
+			changed[c.Name] = c.Injection == "enabled"
 		}
 	}
 	return st

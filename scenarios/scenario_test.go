@@ -1,6 +1,7 @@
 package scenarios_test
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -185,6 +186,18 @@ func TestInjectionStep(t *testing.T) {
 			}
 			if !strings.Contains(strings.Join(s.Labels(), ","), "injection") {
 				t.Fatal("missing injection label")
+			}
+			// On the ambient topology the same change enrols utilities; nothing is injected.
+			ambient, err := fixtures.LoadFor(fixtures.Variant{Ambient: true})
+			if err != nil {
+				t.Fatal(err)
+			}
+			st0, st1 := s.StateAt(ambient, 0), s.StateAt(ambient, 1)
+			if fmt.Sprint(st0.Enrolled) != "map[bar:true foo:true]" || fmt.Sprint(st1.Enrolled) != "map[bar:true foo:true utilities:true]" || len(st0.Injected)+len(st1.Injected) != 0 {
+				t.Fatalf("ambient: step 0 enrolled %v injected %v, step 1 enrolled %v injected %v", st0.Enrolled, st0.Injected, st1.Enrolled, st1.Injected)
+			}
+			if st := s.StateAt(topo, 1); len(st.Enrolled) != 0 {
+				t.Fatalf("sidecar topology: enrolled %v", st.Enrolled)
 			}
 			return
 		}

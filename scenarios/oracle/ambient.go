@@ -40,10 +40,12 @@ const (
 )
 
 // PredictAmbient returns the outcome of every probe of the matrix in ambient mode, in matrix
-// order. in.Injected names the namespaces enrolled in ambient (nil: the topology's injected
-// namespaces, foo and bar — the documented ambient topology enrolls exactly those).
+// order. in.Injected names the namespaces enrolled in ambient (nil: on an ambient topology,
+// fixtures.Variant.Ambient, its enrolled namespaces; on the manifests' own, its injected ones,
+// foo and bar — the documented ambient topology enrolls exactly those).
 // DestinationRules are accepted and change nothing: ztunnel never reads them.
 func PredictAmbient(in Input) ([]scenarios.ProbeOutcome, error) {
+	enrolledByDefault(&in)
 	if err := check(&in); err != nil {
 		return nil, err
 	}
@@ -77,6 +79,7 @@ func PredictAmbient(in Input) ([]scenarios.ProbeOutcome, error) {
 // AmbientDeniedPorts returns, for every enrolled server workload, whether ztunnel rejects a
 // connection without a peer identity on each of its workload ports.
 func AmbientDeniedPorts(in Input) (map[fixtures.Ref]map[int]bool, error) {
+	enrolledByDefault(&in)
 	if err := check(&in); err != nil {
 		return nil, err
 	}
@@ -105,6 +108,18 @@ func AmbientDeniedPorts(in Input) (map[fixtures.Ref]map[int]bool, error) {
 // treats empty matchLabels as namespace-wide), while the namespace and root policies a port-level
 // conversion merges with are indexed by a nil selector only (policies.go PeerAuthByNamespace),
 // and in the root namespace it is no mesh policy at all.
+// enrolledByDefault fills a nil in.Injected with an ambient topology's enrolled namespaces: it
+// injects none, and defaults() would otherwise read that as nothing in the mesh.
+func enrolledByDefault(in *Input) {
+	if in.Injected != nil || in.Topology == nil || !in.Topology.Ambient {
+		return
+	}
+	in.Injected = map[string]bool{}
+	for _, ns := range in.Topology.EnrolledNamespaces() {
+		in.Injected[ns] = true
+	}
+}
+
 func checkAmbient(in *Input) error {
 	for _, o := range in.Objects {
 		pa := o.PeerAuthentication

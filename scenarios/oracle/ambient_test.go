@@ -121,3 +121,38 @@ func TestPredictAmbientRejectsEmptySelector(t *testing.T) {
 		t.Fatalf("err = %v, want one naming spec.selector", err)
 	}
 }
+
+// TestPredictAmbientOnTheAmbientTopology: the fixtures as DATAPLANE=ambient deploys them inject no
+// namespace and enrol foo and bar; with no Injected given the oracle reads the enrolled set, so
+// it predicts exactly what it predicts from the manifests' injected foo and bar.
+func TestPredictAmbientOnTheAmbientTopology(t *testing.T) {
+	ambient, err := fixtures.LoadFor(fixtures.Variant{Ambient: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	objs := objects(t, pa("foo", "default", mode("STRICT")))
+	got, err := PredictAmbient(Input{Topology: ambient, Objects: objs})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, err := PredictAmbient(Input{Topology: topology(t), Objects: objs})
+	if err != nil {
+		t.Fatal(err)
+	}
+	hbone := 0
+	for i := range got {
+		if got[i].Outcome.String() != want[i].Outcome.String() {
+			t.Errorf("%s: %s on the ambient topology, %s from the manifests", got[i].Probe, got[i].Outcome, want[i].Outcome)
+		}
+		if got[i].Class() == scenarios.ClassHBONE {
+			hbone++
+		}
+	}
+	if hbone == 0 {
+		t.Error("no probe is HBONE: the enrolled namespaces were not read")
+	}
+	denied, err := AmbientDeniedPorts(Input{Topology: ambient, Objects: objs})
+	if err != nil || len(denied) != 2 {
+		t.Errorf("denied ports on the ambient topology: %v %v, want foo's and bar's servers", denied, err)
+	}
+}
