@@ -58,7 +58,7 @@ func (in *Installer) InstallAmbient(ctx context.Context) error {
 // is gone; a release that is not there is no error.
 func (in *Installer) UninstallAmbient(ctx context.Context) error {
 	for _, release := range []string{ZtunnelRelease, CNIRelease} {
-		if err := in.uninstall(release); err != nil {
+		if err := in.uninstall(release, true); err != nil {
 			return err
 		}
 	}

@@ -43,6 +43,12 @@ const (
 	istiodName       = "istiod"
 )
 
+// Default bounds: each Helm action, and WaitReady.
+const (
+	DefaultHelmTimeout  = 5 * time.Minute
+	DefaultReadyTimeout = 5 * time.Minute
+)
+
 // Options say which Istio to install and how.
 type Options struct {
 	// Version is the Istio version, which is also the chart version ("" = versions.yaml default).
@@ -70,9 +76,9 @@ type Options struct {
 	TakeOwnership bool
 	// CacheDir holds Helm's repository cache (default: a temp dir removed by Close).
 	CacheDir string
-	// ReadyTimeout bounds WaitReady (default 5 minutes).
+	// ReadyTimeout bounds WaitReady (default DefaultReadyTimeout).
 	ReadyTimeout time.Duration
-	// HelmTimeout bounds each Helm operation (default 5 minutes).
+	// HelmTimeout bounds each Helm operation (default DefaultHelmTimeout).
 	HelmTimeout time.Duration
 	// Out receives progress lines and Helm's warnings.
 	Out io.Writer
@@ -152,10 +158,10 @@ func (o *Options) Validate() error {
 		o.RepoURL = pins.Istio.ChartRepository
 	}
 	if o.ReadyTimeout == 0 {
-		o.ReadyTimeout = 5 * time.Minute
+		o.ReadyTimeout = DefaultReadyTimeout
 	}
 	if o.HelmTimeout == 0 {
-		o.HelmTimeout = 5 * time.Minute
+		o.HelmTimeout = DefaultHelmTimeout
 	}
 	if o.Out == nil {
 		o.Out = io.Discard
@@ -409,31 +415,47 @@ func (in *Installer) Upgrade(ctx context.Context, version, tag string) error {
 	if err != nil {
 		return err
 	}
-	for _, step := range []struct {
-		name   string
-		ch     chartT
-		values map[string]any
-	}{
-		{BaseRelease, baseChart, next.BaseValues()},
-		{next.IstiodRelease(), istiodChart, next.IstiodValues()},
-	} {
-		cfg, err := next.helmConfig()
-		if err != nil {
-			return err
-		}
-		act := action.NewUpgrade(cfg)
-		act.Namespace = next.opts.Namespace
-		act.WaitStrategy = kube.HookOnlyStrategy
-		act.Timeout = next.opts.HelmTimeout
-		act.TakeOwnership = next.opts.TakeOwnership
-		act.ForceConflicts = next.opts.TakeOwnership
-		in.logf("helm upgrade %s to chart %s %s", step.name, step.ch.Metadata.Name, step.ch.Metadata.Version)
-		if _, err := act.RunWithContext(ctx, step.name, step.ch, step.values); err != nil {
-			return fmt.Errorf("istio %s: helm upgrade %s: %w", version, step.name, err)
-		}
+	if err := next.upgrade(ctx, BaseRelease, baseChart, next.BaseValues()); err != nil {
+		return err
+	}
+	if err := next.upgrade(ctx, next.IstiodRelease(), istiodChart, next.IstiodValues()); err != nil {
+		return err
 	}
 	*in = next
 	return in.WaitReady(ctx)
+}
+
+// UpgradeBase upgrades only the istio-base release to this Installer's base chart and values
+// (for a revision, defaultRevision=<revision>), without waiting: the two base steps of a canary
+// upgrade (istio.io content/en/docs/setup/upgrade/helm/index.md: `helm upgrade istio-base
+// istio/base` before the canary istiod is installed, then `--set defaultRevision=canary` once
+// the old istiod is deleted).
+func (in *Installer) UpgradeBase(ctx context.Context) error {
+	ch, err := in.LoadChart(BaseChart)
+	if err != nil {
+		return err
+	}
+	return in.upgrade(ctx, BaseRelease, ch, in.BaseValues())
+}
+
+// upgrade runs `helm upgrade name <chart>` with exactly these values.
+func (in *Installer) upgrade(ctx context.Context, name string, ch chartT, values map[string]any) error {
+	cfg, err := in.helmConfig()
+	if err != nil {
+		return err
+	}
+	act := action.NewUpgrade(cfg)
+	act.Namespace = in.opts.Namespace
+	// Readiness is WaitReady's, as for install.
+	act.WaitStrategy = kube.HookOnlyStrategy
+	act.Timeout = in.opts.HelmTimeout
+	act.TakeOwnership = in.opts.TakeOwnership
+	act.ForceConflicts = in.opts.TakeOwnership
+	in.logf("helm upgrade %s to chart %s %s", name, ch.Metadata.Name, ch.Metadata.Version)
+	if _, err := act.RunWithContext(ctx, name, ch, values); err != nil {
+		return fmt.Errorf("istio %s: helm upgrade %s: %w", in.opts.Version, name, err)
+	}
+	return nil
 }
 
 // Uninstall removes this Installer's istiod release and, for the default revision, the base
@@ -445,7 +467,7 @@ func (in *Installer) Uninstall(ctx context.Context) error {
 		names = append(names, BaseRelease)
 	}
 	for _, name := range names {
-		if err := in.uninstall(name); err != nil {
+		if err := in.uninstall(name, true); err != nil {
 			return err
 		}
 	}
@@ -455,19 +477,27 @@ func (in *Installer) Uninstall(ctx context.Context) error {
 	return in.deleteOwnNamespace(ctx)
 }
 
-func (in *Installer) uninstall(name string) error {
+// UninstallIstiod removes only this control plane's istiod release and waits until its objects
+// are gone; istio-base and the namespace stay (a canary upgrade's `helm delete istiod -n
+// istio-system`, istio.io content/en/docs/setup/upgrade/helm/index.md). Unlike Uninstall, a
+// release that is not there is an error: the upgrade installed it.
+func (in *Installer) UninstallIstiod() error { return in.uninstall(in.IstiodRelease(), false) }
+
+// uninstall runs `helm uninstall name`; ignoreNotFound makes a missing release no error
+// (teardown may run after a failed install).
+func (in *Installer) uninstall(name string, ignoreNotFound bool) error {
 	cfg, err := in.helmConfig()
 	if err != nil {
 		return err
 	}
 	act := action.NewUninstall(cfg)
-	act.IgnoreNotFound = true
+	act.IgnoreNotFound = ignoreNotFound
 	// Wait until everything the release made is gone.
 	act.WaitStrategy = kube.StatusWatcherStrategy
 	act.Timeout = in.opts.HelmTimeout
 	in.logf("helm uninstall %s", name)
 	if _, err := act.Run(name); err != nil {
-		return fmt.Errorf("istio: helm uninstall %s: %w", name, err)
+		return fmt.Errorf("istio %s: helm uninstall %s: %w", in.opts.Version, name, err)
 	}
 	return nil
 }

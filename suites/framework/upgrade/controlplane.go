@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"slices"
-	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
@@ -18,9 +17,8 @@ import (
 	"github.com/mtls-conformance/mtls-conformance/suites/framework/mesh"
 )
 
-// DefaultRevision is the revision label of the unrevisioned istiod (istio-discovery chart,
-// templates/deployment.yaml: istio.io/rev: {{ .Values.revision | default "default" }}).
-const DefaultRevision = "default"
+// DefaultRevision is the revision label of the unrevisioned istiod (mesh.DefaultRevision).
+const DefaultRevision = mesh.DefaultRevision
 
 // ControlPlaneConfig says how to reach the cluster and where the TO release comes from.
 type ControlPlaneConfig struct {
@@ -28,16 +26,16 @@ type ControlPlaneConfig struct {
 	Context    string
 	Rest       *rest.Config
 	// Target says where the TO release comes from: ChartsDir, RepoURL, Hub, Tag, CacheDir.
-	// Everything else (namespace, chart values such as meshConfig.trustDomain, timeouts) is the
-	// old control plane's; Version and Revision are set by the ControlPlane.
+	// Everything else (namespace, chart values such as meshConfig.trustDomain, Helm and
+	// readiness timeouts) is the old control plane's; Version and Revision are set by the
+	// ControlPlane.
 	Target istio.Options
-	// HelmTimeout bounds each Helm action the ControlPlane runs itself (default 5 minutes).
-	HelmTimeout time.Duration
-	Out         io.Writer
+	Out    io.Writer
 }
 
 // ControlPlane moves the Istio a run installed from Options.From to Options.To, in place or as
 // a canary, the way istio.io documents it for Helm (content/en/docs/setup/upgrade/helm/index.md).
+// Every Helm action is package istio's (istio.Installer).
 type ControlPlane struct {
 	opts Options
 	old  *istio.Installer
@@ -45,7 +43,6 @@ type ControlPlane struct {
 	// upgraded to. canary is the same release as revision opts.Revision().
 	target *istio.Installer
 	canary *istio.Installer
-	helm   *helmClient
 	kube   kubernetes.Interface
 	out    io.Writer
 
@@ -102,7 +99,6 @@ func NewControlPlane(old *istio.Installer, opts Options, cfg ControlPlaneConfig)
 	}
 	return &ControlPlane{
 		opts: opts, old: old, target: to, canary: canary,
-		helm: newHelmClient(cfg.Kubeconfig, cfg.Context, old.Namespace(), cfg.HelmTimeout, cfg.Out),
 		kube: kube, out: cfg.Out, toTag: cfg.Target.Tag,
 		WaitReady: func(ctx context.Context, in *istio.Installer) error { return in.WaitReady(ctx) },
 	}, nil
@@ -137,14 +133,10 @@ func (c *ControlPlane) InstallCanary(ctx context.Context) error {
 	if err := c.rememberFromImage(); err != nil {
 		return err
 	}
-	base, err := c.target.LoadChart(istio.BaseChart)
-	if err != nil {
-		return err
-	}
 	// The default revision's base values: istio-base keeps validating with the old istiod until
 	// the end.
-	if err := c.helm.upgrade(ctx, istio.BaseRelease, base, c.target.BaseValues()); err != nil {
-		return fmt.Errorf("istio %s: %w", c.opts.To, err)
+	if err := c.target.UpgradeBase(ctx); err != nil {
+		return err
 	}
 	if _, err := c.canary.InstallIstiod(ctx); err != nil {
 		return err
@@ -198,16 +190,13 @@ func (c *ControlPlane) RemoveOld(ctx context.Context) error {
 	if !c.canaryInstalled {
 		return errors.New("remove the old control plane: the canary control plane is not installed")
 	}
-	if err := c.helm.uninstall(c.old.IstiodRelease()); err != nil {
-		return fmt.Errorf("istio %s: %w", c.opts.From, err)
-	}
-	c.oldRemoved = true
-	base, err := c.canary.LoadChart(istio.BaseChart)
-	if err != nil {
+	if err := c.old.UninstallIstiod(); err != nil {
 		return err
 	}
-	if err := c.helm.upgrade(ctx, istio.BaseRelease, base, c.canary.BaseValues()); err != nil {
-		return fmt.Errorf("istio %s: %w", c.opts.To, err)
+	c.oldRemoved = true
+	// The canary's base values: defaultRevision=<revision>.
+	if err := c.canary.UpgradeBase(ctx); err != nil {
+		return err
 	}
 	return c.WaitReady(ctx, c.canary)
 }

@@ -106,7 +106,7 @@ func TestCanaryControlPlaneOnRealAPIServer(t *testing.T) {
 
 	opts := Options{From: "1.30.5", To: "1.31.1", Mode: Canary, ProbeInterval: time.Second}
 	cp, err := NewControlPlane(old, opts, ControlPlaneConfig{
-		Kubeconfig: env.Kubeconfig, Rest: env.Config, HelmTimeout: time.Minute, Out: out,
+		Kubeconfig: env.Kubeconfig, Rest: env.Config, Out: out,
 		Target: istio.Options{ChartsDir: charts, Tag: "1.31.1"},
 	})
 	if err != nil {
