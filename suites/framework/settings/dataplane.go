@@ -1,6 +1,11 @@
 package settings
 
-import "fmt"
+import (
+	"errors"
+	"fmt"
+
+	"github.com/mtls-conformance/mtls-conformance/fixtures"
+)
 
 // Data planes a run can use (DATAPLANE, --dataplane; predict's --dataplane reads the same).
 const (
@@ -30,16 +35,34 @@ func ParseDataplane(v string) (string, error) {
 // Ambient reports whether the run uses the ambient data plane.
 func (s *Settings) Ambient() bool { return s.Dataplane == DataplaneAmbient }
 
-// validateDataplane: INJECT chooses sidecar namespaces, which ambient has none of (mixing a
-// sidecar into an ambient mesh is interop the oracle does not model).
+// validateDataplane checks the data plane's name. INJECT with ambient is FixtureVariant's error
+// (ambientFixtures), reported once.
 func (s *Settings) validateDataplane() []string {
 	dp, err := ParseDataplane(s.Dataplane)
 	if err != nil {
 		return []string{err.Error()}
 	}
 	s.Dataplane = dp
-	if dp == DataplaneAmbient && s.Inject != "" {
-		return []string{"inject chooses sidecar namespaces; with dataplane ambient foo and bar are enrolled and no pod has a sidecar (leave INJECT unset)"}
+	if dp == DataplaneAmbient && s.LoadImages {
+		// LOAD_IMAGES loads istiod's and the sidecar's images (istio.Installer.Images); the
+		// ztunnel and install-cni images an ambient run needs are not modelled there.
+		return []string{"load-images loads the sidecar data plane's images, not ztunnel's or istio-cni's; with dataplane ambient let the kind nodes pull them (leave LOAD_IMAGES unset)"}
 	}
+	return nil
+}
+
+// ambientFixtures makes v the ambient fixtures when the run is ambient: foo and bar enrolled,
+// nothing injected (fixtures.Variant.Ambient). INJECT is rejected there rather than read as the
+// enrolled set: it chooses sidecar namespaces, which ambient has none of (mixing a sidecar into
+// an ambient mesh is interop the oracle does not model), and the catalog's ambient: blocks are
+// exact for foo and bar enrolled only.
+func (s *Settings) ambientFixtures(v *fixtures.Variant) error {
+	if !s.Ambient() {
+		return nil
+	}
+	if s.Inject != "" {
+		return errors.New("inject chooses sidecar namespaces; with dataplane ambient foo and bar are enrolled and no pod has a sidecar (leave INJECT unset)")
+	}
+	v.Ambient = true
 	return nil
 }

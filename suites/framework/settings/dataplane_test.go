@@ -4,6 +4,8 @@ import (
 	"flag"
 	"strings"
 	"testing"
+
+	"github.com/mtls-conformance/mtls-conformance/fixtures"
 )
 
 func TestDataplane(t *testing.T) {
@@ -31,7 +33,40 @@ func TestDataplane(t *testing.T) {
 	if _, err = resolve(nil, map[string]string{"DATAPLANE": "cilium"}); err == nil || !strings.Contains(err.Error(), `dataplane "cilium": want sidecar or ambient`) {
 		t.Errorf("DATAPLANE=cilium: %v", err)
 	}
-	if _, err = resolve(nil, map[string]string{"DATAPLANE": "ambient", "INJECT": "utilities"}); err == nil || !strings.Contains(err.Error(), "inject") {
-		t.Errorf("ambient + INJECT: %v", err)
+	// INJECT chooses sidecar namespaces: with ambient it is one clear line, not the set enrolled.
+	for _, inject := range []string{"utilities", "none", "foo,bar"} {
+		_, err = resolve(nil, map[string]string{"DATAPLANE": "ambient", "INJECT": inject})
+		if err == nil || err.Error() != "inject chooses sidecar namespaces; with dataplane ambient foo and bar are enrolled and no pod has a sidecar (leave INJECT unset)" {
+			t.Errorf("ambient + INJECT=%s: %v", inject, err)
+		}
+	}
+	if _, err = resolve(nil, map[string]string{"DATAPLANE": "ambient", "LOAD_IMAGES": "1"}); err == nil || !strings.HasPrefix(err.Error(), "load-images loads the sidecar data plane's images") {
+		t.Errorf("ambient + LOAD_IMAGES: %v", err)
+	}
+}
+
+// TestFixtureVariantAmbient: DATAPLANE=ambient deploys the ambient fixtures (foo and bar
+// enrolled, nothing injected), image overrides still apply; a sidecar run's variant is unchanged.
+func TestFixtureVariantAmbient(t *testing.T) {
+	s := Defaults()
+	s.Dataplane = DataplaneAmbient
+	s.CurlImage = "mirror.example/curl:1"
+	v, err := s.FixtureVariant()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !v.Ambient || v.Injected != nil || len(v.Images) != 1 {
+		t.Fatalf("ambient variant %+v", v)
+	}
+	topo, err := fixtures.LoadFor(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Join(topo.EnrolledNamespaces(), ",") != "foo,bar" || len(topo.InjectedNamespaces()) != 0 {
+		t.Errorf("enrolled %v injected %v", topo.EnrolledNamespaces(), topo.InjectedNamespaces())
+	}
+	sidecar := Defaults()
+	if v, err := sidecar.FixtureVariant(); err != nil || v.Ambient {
+		t.Errorf("sidecar variant %+v %v", v, err)
 	}
 }

@@ -238,10 +238,13 @@ func (s *Settings) Validate() error {
 }
 
 // FixtureVariant is how this run's fixtures differ from the manifests: the image overrides
-// (HTTPBIN_IMAGE, CURL_IMAGE, keyed by the images versions.yaml pins) and the injected
-// namespaces (INJECT).
+// (HTTPBIN_IMAGE, CURL_IMAGE, keyed by the images versions.yaml pins), the injected
+// namespaces (INJECT), or with DATAPLANE=ambient foo and bar enrolled instead (dataplane.go).
 func (s *Settings) FixtureVariant() (fixtures.Variant, error) {
 	var v fixtures.Variant
+	if err := s.ambientFixtures(&v); err != nil {
+		return v, err
+	}
 	pins, err := versions.Load()
 	if err != nil {
 		return v, err
