@@ -46,7 +46,7 @@ func describeScenario(s *scenarios.Scenario) {
 				skipped = true
 				for i := range s.Steps {
 					for _, e := range stepExpectations(s, i) {
-						Expect(run.Record(world.Skipped(s, i, e, err.Error()))).To(Succeed())
+						Expect(run.Record(report.Skipped(s, i, e, err.Error()))).To(Succeed())
 					}
 				}
 				Skip(err.Error())
@@ -108,7 +108,7 @@ func describeStep(s *scenarios.Scenario, i int, applied *int) {
 			}
 			if err != nil {
 				for _, e := range expect {
-					Expect(run.Record(world.Skipped(s, i, e, "step failed: "+err.Error()))).To(Succeed())
+					Expect(run.Record(report.Skipped(s, i, e, "step failed: "+err.Error()))).To(Succeed())
 				}
 			}
 			Expect(err).NotTo(HaveOccurred(), "applying step %d and probing its matrix", i+1)
@@ -116,7 +116,7 @@ func describeStep(s *scenarios.Scenario, i int, applied *int) {
 		for _, e := range expect {
 			It(e.SpecName(), func(ctx SpecContext) {
 				if notInForce != nil {
-					rec := world.NotInForce(s, i, e, notInForce)
+					rec := report.NotInForce(s, i, e, notInForce)
 					Expect(run.Record(rec)).To(Succeed())
 					collectDiagnostics(ctx, e, rec.Message)
 					Fail(rec.Message)

@@ -3,10 +3,8 @@
 package mtls
 
 import (
-	"errors"
 	"fmt"
 	"slices"
-	"strings"
 
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
@@ -92,7 +90,7 @@ var _ = Describe("On the wire [wire]", Ordered, ContinueOnFailure, Serial, Label
 	AfterAll(func() {
 		if results == nil && run != nil {
 			for _, c := range cells {
-				Expect(run.Record(wireRecord(c.req, c.expect, wire.Result{Err: errors.New("not run: " + skipReason)}))).To(Succeed())
+				Expect(run.Record(report.WireSkipped(c.req, skipReason))).To(Succeed())
 			}
 		}
 	})
@@ -103,7 +101,7 @@ var _ = Describe("On the wire [wire]", Ordered, ContinueOnFailure, Serial, Label
 		}
 		It(name, func() {
 			r := results[i]
-			Expect(run.Record(wireRecord(c.req, c.expect, r))).To(Succeed())
+			Expect(run.Record(report.FromWire(c.req, c.expect, r))).To(Succeed())
 			AddReportEntry("wire", r.Verdict.String())
 			AddReportEntry("exitCode", r.ExitCode)
 			Expect(r.Err).NotTo(HaveOccurred(), "%s: infrastructure error, nothing judged", r.Request)
@@ -125,34 +123,3 @@ var _ = Describe("On the wire [wire]", Ordered, ContinueOnFailure, Serial, Label
 		})
 	}
 })
-
-// wireRecord is a wire cell in results.json and summary.md: scenario "wire", step "baseline,
-// HTTP" or "baseline, TCP"; the expected and observed wire are in the message (the verdict's
-// detail), the exit code and output in Observed.
-func wireRecord(req wire.Request, expect oracle.WireOutcome, r wire.Result) report.ProbeRecord {
-	rec := report.ProbeRecord{Scenario: "wire", Step: "baseline, HTTP", From: req.Client.Ref, To: req.Service, Port: req.Port, Attempts: 1}
-	want := string(expect.Wire)
-	if req.TCP {
-		rec.Step, rec.StepIndex = "baseline, TCP", 1
-		want += map[bool]string{true: ", echo", false: ", no echo"}[expect.Echo]
-	}
-	got := string(r.Verdict.Kind)
-	if req.TCP {
-		got += map[bool]string{true: ", echo", false: ", no echo"}[r.Echoed]
-	}
-	switch {
-	case r.Err != nil && strings.HasPrefix(r.Err.Error(), "not run: "):
-		rec.Verdict, rec.Message = report.VerdictSkipped, r.Err.Error()
-		return rec
-	case r.Err != nil:
-		rec.Verdict = report.VerdictInfraError
-		rec.Message = fmt.Sprintf("wire: expected %s; %v", want, r.Err)
-		return rec
-	case want == got:
-		rec.Verdict = report.VerdictPass
-	default:
-		rec.Verdict = report.VerdictFail
-	}
-	rec.Message = fmt.Sprintf("wire: expected %s, observed %s — %s (curl exit %d)", want, got, r.Verdict, r.ExitCode)
-	return rec
-}

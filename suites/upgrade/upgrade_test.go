@@ -341,7 +341,7 @@ func describeAssert(ph phase, s *scenarios.Scenario, apply bool) {
 			}
 			if err != nil {
 				for _, e := range expect {
-					record(ph, world.Skipped(s, 0, e, "step failed: "+err.Error()))
+					record(ph, report.Skipped(s, 0, e, "step failed: "+err.Error()))
 				}
 			}
 			Expect(err).NotTo(HaveOccurred())

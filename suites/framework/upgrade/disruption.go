@@ -163,36 +163,22 @@ func (d Disruption) Summary() string {
 
 func ms(v int64) string { return (time.Duration(v) * time.Millisecond).String() }
 
-// Records turns the counts into results.json rows, one per pair: pass when the run stayed within
-// budget (or the pair saw nothing unexpected), fail otherwise, infrastructure-error when the pair
-// observed nothing. Attempts is the number of requests; Observed is the first unexpected outcome.
+// Records turns the counts into results.json rows, one per pair (report.FromPairCounts: pass
+// within budget, fail over it, infrastructure-error for a pair that observed nothing).
 func (d Disruption) Records(scenario, step string, budget int) []report.ProbeRecord {
-	within := d.Unexpected() <= budget
 	end := d.Stopped
 	if end.IsZero() {
 		end = time.Now().UTC()
 	}
 	var out []report.ProbeRecord
 	for _, p := range d.Pairs {
-		rec := report.ProbeRecord{
-			Scenario: scenario, Step: step, From: p.From, To: p.To, Port: p.Port, Expected: p.Expected,
-			Attempts: p.Requests, ElapsedMs: end.Sub(d.Started).Milliseconds(), Time: end,
-		}
-		switch {
-		case p.Observed() == 0:
-			rec.Verdict = report.VerdictInfraError
-		case p.Unexpected == 0 || within:
-			rec.Verdict = report.VerdictPass
-		default:
-			rec.Verdict = report.VerdictFail
-		}
+		c := report.PairCounts{Name: p.Name, From: p.From, To: p.To, Port: p.Port, Expected: p.Expected,
+			Requests: p.Requests, Unexpected: p.Unexpected, InfraErrors: p.InfraErrors}
 		if len(p.Samples) > 0 {
 			s := p.Samples[0]
-			rec.Observed = &report.Observed{ExitCode: s.ExitCode, HTTPCode: s.HTTPCode, MTLS: s.MTLS}
+			c.FirstUnexpected = &report.Observed{ExitCode: s.ExitCode, HTTPCode: s.HTTPCode, MTLS: s.MTLS}
 		}
-		rec.Message = fmt.Sprintf("%s: %d of %d requests got an unexpected outcome, %d could not be made (error budget %d for the whole run)",
-			p.Name, p.Unexpected, p.Requests, p.InfraErrors, budget)
-		out = append(out, rec)
+		out = append(out, report.FromPairCounts(scenario, step, c, d.Unexpected(), budget, d.Started, end))
 	}
 	return out
 }

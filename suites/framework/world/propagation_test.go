@@ -102,7 +102,7 @@ func TestAwaitInForceRecordsThePropagation(t *testing.T) {
 	// Its probes are not run: each is a failure naming what disagreed.
 	s7 := scenarioNamed(t, "precedence-workload-over-namespace")
 	e := s7.Steps[0].Expect[0]
-	if rec := NotInForce(s7, 0, e, pe); rec.Verdict != report.VerdictFail || !strings.HasPrefix(rec.Message, "not probed: the step is not in force") || rec.Observed != nil {
+	if rec := report.NotInForce(s7, 0, e, pe); rec.Verdict != report.VerdictFail || !strings.HasPrefix(rec.Message, "not probed: the step is not in force") || rec.Observed != nil {
 		t.Errorf("record of a probe whose step is not in force: %+v", rec)
 	}
 	// Sidecars that could not be read say nothing about mTLS: an infrastructure error.
@@ -111,7 +111,7 @@ func TestAwaitInForceRecordsThePropagation(t *testing.T) {
 	if !errors.As(err, &pe) {
 		t.Fatalf("err = %v", err)
 	}
-	if rec := NotInForce(s7, 0, e, pe); rec.Verdict != report.VerdictInfraError {
+	if rec := report.NotInForce(s7, 0, e, pe); rec.Verdict != report.VerdictInfraError {
 		t.Errorf("unreadable sidecars: verdict %s, want %s", rec.Verdict, report.VerdictInfraError)
 	}
 

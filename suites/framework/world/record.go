@@ -1,10 +1,6 @@
 package world
 
 import (
-	"time"
-
-	"github.com/mtls-conformance/mtls-conformance/scenarios"
-	"github.com/mtls-conformance/mtls-conformance/suites/framework/authcheck"
 	"github.com/mtls-conformance/mtls-conformance/suites/framework/report"
 	"github.com/mtls-conformance/mtls-conformance/suites/framework/settings"
 	"github.com/mtls-conformance/mtls-conformance/versions"
@@ -58,30 +54,4 @@ func NodeImage(s settings.Settings) (string, error) {
 		version = pins.DefaultIstio
 	}
 	return pins.NodeImageFor(version)
-}
-
-// Skipped is the record of a probe that did not run, with the reason (a failed step, a mesh-wide
-// scenario on a cluster the suite did not create). Probes that ran are recorded with
-// report.FromProbeResult.
-func Skipped(s *scenarios.Scenario, stepIndex int, expected scenarios.ProbeOutcome, reason string) report.ProbeRecord {
-	return report.ProbeRecord{
-		Scenario: s.Name, Step: s.Steps[stepIndex].Name, StepIndex: stepIndex,
-		From: expected.From, To: expected.To, Port: expected.Port, Expected: expected.Outcome,
-		Verdict: report.VerdictSkipped, Message: reason, Time: time.Now().UTC(),
-	}
-}
-
-// NotInForce is the record of a probe that was not run because its step never came into force on
-// every sidecar: a sidecar that could not be read says nothing about mTLS (an infrastructure
-// error); a sidecar whose configuration disagreed with the prediction fails the probe.
-func NotInForce(s *scenarios.Scenario, stepIndex int, expected scenarios.ProbeOutcome, err *authcheck.PropagationError) report.ProbeRecord {
-	verdict := report.VerdictFail
-	if err.Unreadable() {
-		verdict = report.VerdictInfraError
-	}
-	return report.ProbeRecord{
-		Scenario: s.Name, Step: s.Steps[stepIndex].Name, StepIndex: stepIndex,
-		From: expected.From, To: expected.To, Port: expected.Port, Expected: expected.Outcome,
-		Verdict: verdict, Message: "not probed: " + err.Error(), Time: time.Now().UTC(),
-	}
 }
