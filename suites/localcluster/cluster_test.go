@@ -63,10 +63,12 @@ func TestKubeconfigIsPrivate(t *testing.T) {
 
 // REUSE_CLUSTER runs on the existing cluster of that name and never deletes it.
 func TestReuseNeverDeletes(t *testing.T) {
-	p := cluster.NewProvider()
-	p.WithName(cfg.ClusterName)
-	p.WithVersion(cfg.NodeImage)
-	p.WithOpts(cluster.WithReuse(true))
+	s := cfg
+	s.ReuseCluster, s.KeepCluster = true, false
+	p, err := cluster.NewKind(s, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
 	ctx := ctxFor(t, 2*time.Minute)
 	kubeconfig, err := p.Create(ctx)
 	if err != nil {

@@ -21,12 +21,14 @@ func TestFailedCreate(t *testing.T) {
 	for _, keep := range []bool{false, true} {
 		name := cfg.ClusterName + "-broken"
 		reports := t.TempDir()
-		p := cluster.NewProvider()
-		p.WithName(name)
-		p.WithVersion(cfg.CurlImage)
-		p.WithOpts(cluster.WithReportsDir(reports), cluster.WithKeep(keep), cluster.WithOutput(os.Stdout))
+		s := cfg
+		s.ClusterName, s.NodeImage, s.ReportsDir, s.KeepCluster, s.ReuseCluster, s.KindPatch = name, cfg.CurlImage, reports, keep, false, ""
+		p, err := cluster.NewKind(s, os.Stdout)
+		if err != nil {
+			t.Fatal(err)
+		}
 		start := time.Now()
-		_, err := p.Create(ctxFor(t, 3*time.Minute))
+		_, err = p.Create(ctxFor(t, 3*time.Minute))
 		if err == nil {
 			t.Fatalf("keep=%v: a cluster from %s came up", keep, cfg.CurlImage)
 		}

@@ -13,6 +13,7 @@ import (
 	kindcluster "sigs.k8s.io/kind/pkg/cluster"
 
 	"github.com/mtls-conformance/mtls-conformance/suites/framework/cluster"
+	"github.com/mtls-conformance/mtls-conformance/suites/framework/settings"
 )
 
 func init() {
@@ -23,7 +24,11 @@ func init() {
 // library like the suite itself.
 func runCluster(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("cluster delete", flag.ContinueOnError)
-	name := fs.String("name", cluster.DefaultName, "kind cluster name")
+	name := fs.String("name", settings.DefaultClusterName, "kind cluster name")
+	// The runtime is the run's setting (--kind-provider, KIND_EXPERIMENTAL_PROVIDER).
+	s := settings.Defaults()
+	runtime := s.Bindings("kind-provider")
+	settings.Bind(fs, runtime)
 	if isHelp(args) {
 		commandHelp(fs, stdout)
 		return 0
@@ -35,9 +40,13 @@ func runCluster(args []string, stdout, stderr io.Writer) int {
 	if ok, code := parseFlags(fs, args[1:], stdout, stderr); !ok {
 		return code
 	}
+	if err := settings.ApplyEnv(fs, os.Getenv, runtime); err != nil {
+		fmt.Fprintf(stderr, "conformance cluster delete: %v\n", err)
+		return 2
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
-	rt, err := cluster.DetectRuntime(ctx, os.Getenv)
+	rt, err := cluster.DetectRuntime(ctx, s.KindProvider)
 	if err != nil {
 		fmt.Fprintf(stderr, "conformance cluster delete: %v\n", err)
 		return 1

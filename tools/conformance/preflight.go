@@ -115,7 +115,7 @@ func preflight(flags *flag.FlagSet, s *settings.Settings, opts *engine.Options) 
 			return bad("upgrade", err)
 		}
 		if s.ClusterMode == settings.ModeKind && s.NodeImage == "" {
-			if _, err := engine.NodeImage(pins, opts.From, opts.To); err != nil {
+			if _, err := pins.UpgradeNodeImage(opts.From, opts.To); err != nil {
 				return bad("upgrade", err)
 			}
 		}
@@ -123,8 +123,8 @@ func preflight(flags *flag.FlagSet, s *settings.Settings, opts *engine.Options) 
 		if _, err := versions.ParseIstioVersion(s.IstioVersion); err != nil {
 			return bad("istio version", err)
 		}
-		if s.ClusterMode == settings.ModeKind && s.NodeImage == "" {
-			if _, err := pins.NodeImageFor(s.IstioVersion); err != nil {
+		if s.ClusterMode == settings.ModeKind {
+			if _, err := s.KindNodeImage(); err != nil {
 				return bad("istio version", err)
 			}
 		}
@@ -163,7 +163,7 @@ func preflight(flags *flag.FlagSet, s *settings.Settings, opts *engine.Options) 
 		}
 		return "cluster " + conn.Server + " " + conn.ServerVersion, nil
 	}
-	rt, err := cluster.DetectRuntime(ctx, os.Getenv)
+	rt, err := cluster.DetectRuntime(ctx, s.KindProvider)
 	if err != nil {
 		return notReady("container runtime", fmt.Errorf("%v (CLUSTER=kind needs Docker or Podman running; or use CLUSTER=existing with a kubeconfig)", err))
 	}

@@ -7,12 +7,8 @@ import (
 	"sigs.k8s.io/kind/pkg/apis/config/v1alpha4"
 	"sigs.k8s.io/yaml"
 
-	"github.com/mtls-conformance/mtls-conformance/suites/framework/settings"
 	"github.com/mtls-conformance/mtls-conformance/versions"
 )
-
-// DefaultName is the kind cluster name unless the caller picks another.
-const DefaultName = settings.DefaultClusterName
 
 // ConfigSpec is what the suite varies in a kind cluster.
 type ConfigSpec struct {

@@ -3,16 +3,17 @@ package cluster
 import (
 	"context"
 	"errors"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
-	"sigs.k8s.io/e2e-framework/pkg/envconf"
-	"sigs.k8s.io/e2e-framework/pkg/envfuncs"
 	"sigs.k8s.io/kind/pkg/apis/config/v1alpha4"
 	"sigs.k8s.io/yaml"
+
+	"github.com/mtls-conformance/mtls-conformance/suites/framework/settings"
 )
 
 // kind v0.33.0 release notes.
@@ -70,28 +71,41 @@ nodes:
 	}
 }
 
+// kindSettings are the default settings with a few changed, as a run resolves them.
+func kindSettings(change func(*settings.Settings)) settings.Settings {
+	s := settings.Defaults()
+	if change != nil {
+		change(&s)
+	}
+	return s
+}
+
+func newKind(t *testing.T, s settings.Settings) *Provider {
+	t.Helper()
+	p, err := NewKind(s, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
 func TestDefaults(t *testing.T) {
-	p := NewProvider().WithOpts(WithEnv(noEnv)).(*Provider)
-	if p.Name() != "mtls-conformance" || p.GetKubectlContext() != "kind-mtls-conformance" {
-		t.Errorf("name %q context %q", p.Name(), p.GetKubectlContext())
+	p := newKind(t, settings.Defaults())
+	if p.Name() != "mtls-conformance" || p.kubeContext() != "kind-mtls-conformance" {
+		t.Errorf("name %q context %q", p.Name(), p.kubeContext())
 	}
-
-	p = &Provider{getenv: noEnv}
-	p.SetDefaults()
-	p.WithName("ci-1")
-	p.WithVersion(image135)
-	p.WithOpts(WithKeep(true))
-	if p.optErr != nil {
-		t.Fatal(p.optErr)
-	}
-	if p.Name() != "ci-1" || p.NodeImage() != image135 || !p.keeping() || p.reusing() {
-		t.Errorf("from options: name %q image %q keep %v reuse %v", p.Name(), p.NodeImage(), p.keeping(), p.reusing())
-	}
-
-	p = &Provider{getenv: noEnv}
-	p.SetDefaults()
 	if p.NodeImage() != image137 {
 		t.Errorf("default node image %q, want the default Istio's %q", p.NodeImage(), image137)
+	}
+
+	p = newKind(t, kindSettings(func(s *settings.Settings) { s.ClusterName, s.NodeImage, s.KeepCluster = "ci-1", image135, true }))
+	if p.Name() != "ci-1" || p.NodeImage() != image135 || !p.keep || p.reuse {
+		t.Errorf("from settings: name %q image %q keep %v reuse %v", p.Name(), p.NodeImage(), p.keep, p.reuse)
+	}
+	// The node image follows the Istio version (settings.KindNodeImage).
+	p = newKind(t, kindSettings(func(s *settings.Settings) { s.IstioVersion = "1.30.5" }))
+	if p.NodeImage() != image136 {
+		t.Errorf("Istio 1.30.5's node image %q, want %q", p.NodeImage(), image136)
 	}
 }
 
@@ -103,63 +117,50 @@ func TestEnvironmentNeverOverridesOptions(t *testing.T) {
 	reports := t.TempDir()
 	for k, v := range map[string]string{
 		"NODE_IMAGE": "v9.9.9", "ISTIO_VERSION": "0.0.1", "CLUSTER_NAME": "from-env",
-		"KEEP_CLUSTER": "1", "REUSE_CLUSTER": "1", "REPORTS_DIR": "/from-env",
+		"KEEP_CLUSTER": "1", "REUSE_CLUSTER": "1", "REPORTS_DIR": "/from-env", "KIND_EXPERIMENTAL_PROVIDER": "podman",
 	} {
 		t.Setenv(k, v)
 	}
-	p := NewProvider()
-	p.WithName("explicit")
-	p.WithVersion(image136)
-	p.WithOpts(WithKeep(false), WithReuse(false), WithReportsDir(reports))
-	if p.optErr != nil {
-		t.Fatalf("the environment broke explicit options: %v", p.optErr)
+	p, err := NewKind(kindSettings(func(s *settings.Settings) {
+		s.ClusterName, s.NodeImage, s.KeepCluster, s.ReuseCluster, s.ReportsDir = "explicit", image136, false, false, reports
+	}), io.Discard)
+	if err != nil {
+		t.Fatalf("the environment broke explicit options: %v", err)
 	}
-	if p.Name() != "explicit" || p.NodeImage() != image136 || p.keep || p.reuse || p.keeping() || p.reusing() || p.resolvedReportsDir() != reports {
-		t.Errorf("name %q image %q keep %v reuse %v reports %q", p.Name(), p.NodeImage(), p.keeping(), p.reusing(), p.resolvedReportsDir())
+	if p.Name() != "explicit" || p.NodeImage() != image136 || p.keep || p.reuse || p.reportsDir != reports || p.runtimeName != "" {
+		t.Errorf("name %q image %q keep %v reuse %v reports %q runtime %q", p.Name(), p.NodeImage(), p.keep, p.reuse, p.reportsDir, p.runtimeName)
 	}
-	// Unset options take the provider's own defaults, not the environment.
-	p = NewProvider()
-	if p.optErr != nil || p.Name() != DefaultName || p.NodeImage() != image137 || p.keeping() || p.reusing() || p.resolvedReportsDir() != DefaultReportsDir() {
-		t.Errorf("defaults under a hostile environment: name %q image %q keep %v reuse %v reports %q err %v",
-			p.Name(), p.NodeImage(), p.keeping(), p.reusing(), p.resolvedReportsDir(), p.optErr)
-	}
-}
-
-func TestWithVersion(t *testing.T) {
-	p := &Provider{getenv: noEnv}
-	p.SetDefaults()
-	p.WithVersion("v1.36.4")
-	if p.optErr != nil || p.NodeImage() != image136 {
-		t.Errorf("WithVersion(v1.36.4): image %q err %v", p.NodeImage(), p.optErr)
-	}
-	p.WithVersion(image135)
-	if p.optErr != nil || p.NodeImage() != image135 {
-		t.Errorf("WithVersion(full image): image %q err %v", p.NodeImage(), p.optErr)
-	}
-	p.WithVersion("v1.33.0")
-	want := `kind v0.33.0 has no node image for Kubernetes "v1.33.0" (it ships v1.37.0, v1.36.4, v1.35.8, v1.34.11); pass a kindest/node image pinned by digest instead`
-	if p.optErr == nil || p.optErr.Error() != want {
-		t.Errorf("WithVersion(v1.33.0) err = %v", p.optErr)
-	}
-	// The recorded error surfaces from Create before anything else happens.
-	_, err := p.Create(context.Background())
-	if err == nil || !strings.HasSuffix(err.Error(), want) {
-		t.Errorf("Create err = %v", err)
+	// Unset options take the defaults, not the environment.
+	p, err = NewKind(settings.Defaults(), io.Discard)
+	if err != nil || p.Name() != settings.DefaultClusterName || p.NodeImage() != image137 || p.keep || p.reuse || p.reportsDir != settings.FromRepoRoot(settings.DefaultReportsDir) || p.runtimeName != "" {
+		t.Errorf("defaults under a hostile environment: name %q image %q keep %v reuse %v reports %q runtime %q err %v",
+			p.Name(), p.NodeImage(), p.keep, p.reuse, p.reportsDir, p.runtimeName, err)
 	}
 }
 
-// TestCreateWithoutRuntimeCreatesNothing drives creation the way a suite does, through
-// e2e-framework's envfuncs.CreateCluster, on a machine without a container runtime: one line,
-// under 5 s, and no kubeconfig, temp directory or reports directory appears.
+// TestBadNodeImage: a node image that is not an image reference, or an Istio version without a
+// pinned image, fails before anything is created.
+func TestBadNodeImage(t *testing.T) {
+	if _, err := NewKind(kindSettings(func(s *settings.Settings) { s.NodeImage = "Not An Image" }), io.Discard); err == nil || !strings.Contains(err.Error(), `node image: image "Not An Image" is not an image reference`) {
+		t.Errorf("bad node image: err = %v", err)
+	}
+	if _, err := NewKind(kindSettings(func(s *settings.Settings) { s.IstioVersion = "1.29.9" }), io.Discard); err == nil || !strings.Contains(err.Error(), "no kind node image is pinned for Istio 1.29") {
+		t.Errorf("unpinned Istio: err = %v", err)
+	}
+}
+
+// TestCreateWithoutRuntimeCreatesNothing drives creation the way a run does on a machine without
+// a container runtime: one line, under 5 s, and no kubeconfig, temp directory or reports
+// directory appears.
 func TestCreateWithoutRuntimeCreatesNothing(t *testing.T) {
 	t.Setenv("PATH", t.TempDir())
 	tmp := t.TempDir()
 	t.Setenv("TMPDIR", tmp)
 	reports := filepath.Join(t.TempDir(), "reports")
 
-	p := NewProvider().WithOpts(WithEnv(noEnv), WithReportsDir(reports)).(*Provider)
+	p := newKind(t, kindSettings(func(s *settings.Settings) { s.ReportsDir = reports }))
 	start := time.Now()
-	_, err := envfuncs.CreateCluster(p, "mtls-conformance")(context.Background(), envconf.New())
+	_, err := p.Create(context.Background())
 	if elapsed := time.Since(start); elapsed > promise {
 		t.Errorf("took %s", elapsed)
 	}
@@ -175,8 +176,8 @@ func TestCreateWithoutRuntimeCreatesNothing(t *testing.T) {
 	if _, err := os.Stat(reports); !os.IsNotExist(err) {
 		t.Errorf("reports dir exists: %v", err)
 	}
-	if p.GetKubeconfig() != "" || p.Created() || p.KubernetesRestConfig() != nil {
-		t.Errorf("provider claims a cluster: kubeconfig %q created %v", p.GetKubeconfig(), p.Created())
+	if p.kubeconfigPath != "" || p.Created() || p.KubernetesRestConfig() != nil {
+		t.Errorf("provider claims a cluster: kubeconfig %q created %v", p.kubeconfigPath, p.Created())
 	}
 	// Nothing was created, so there is nothing to destroy and no runtime is needed to say so.
 	if err := p.Destroy(context.Background()); err != nil {
@@ -184,54 +185,16 @@ func TestCreateWithoutRuntimeCreatesNothing(t *testing.T) {
 	}
 }
 
-func TestRefusesUserKubeconfig(t *testing.T) {
-	t.Setenv("PATH", t.TempDir())
-	userConfig := filepath.Join(t.TempDir(), "config")
-	p := NewProvider().WithOpts(
-		WithEnv(envOf(map[string]string{"KUBECONFIG": userConfig})),
-		WithKubeconfigPath(userConfig),
-	).(*Provider)
-	_, err := p.Create(context.Background())
-	want := "kind cluster mtls-conformance: refusing to write the kubeconfig into " + userConfig + ", the user's own kubeconfig; choose another path or allow it explicitly"
-	if err == nil || err.Error() != want {
-		t.Errorf("err = %v", err)
-	}
-	// Allowed explicitly, the next check (the runtime) is what fails here.
-	p.WithOpts(WithUserKubeconfig())
-	if _, err := p.Create(context.Background()); !errors.Is(err, ErrNoRuntime) {
-		t.Errorf("with WithUserKubeconfig: err = %v, want ErrNoRuntime", err)
-	}
-}
-
-func TestCreateArgs(t *testing.T) {
-	p := NewProvider().WithOpts(WithEnv(noEnv)).(*Provider)
-	if _, err := p.Create(context.Background(), "--kubeconfig=/tmp/x"); err == nil || !strings.Contains(err.Error(), "flag provided but not defined: -kubeconfig") {
-		t.Errorf("unknown flag: err = %v", err)
-	}
-	if _, err := p.Create(context.Background(), "extra"); err == nil || !strings.Contains(err.Error(), `unexpected argument "extra"`) {
-		t.Errorf("positional: err = %v", err)
-	}
-}
-
 func TestDestroyKeepsWhenAsked(t *testing.T) {
 	t.Setenv("PATH", t.TempDir())
-	p := NewProvider().WithOpts(WithEnv(noEnv), WithKeep(true)).(*Provider)
+	p := newKind(t, kindSettings(func(s *settings.Settings) { s.KeepCluster = true }))
 	p.created = true
 	// With --keep-cluster Destroy must not even look for a runtime (there is none here).
 	if err := p.Destroy(context.Background()); err != nil {
-		t.Errorf("Destroy with WithKeep: %v", err)
+		t.Errorf("Destroy with KEEP_CLUSTER: %v", err)
 	}
-	p.WithOpts(WithKeep(false))
+	p.keep = false
 	if err := p.Destroy(context.Background()); !errors.Is(err, ErrNoRuntime) {
 		t.Errorf("Destroy of a created cluster without runtime: err = %v, want ErrNoRuntime", err)
-	}
-}
-
-func TestDefaultReportsDir(t *testing.T) {
-	got := DefaultReportsDir()
-	wd, _ := os.Getwd()
-	want := filepath.Join(filepath.Dir(filepath.Dir(filepath.Dir(wd))), "reports")
-	if got != want {
-		t.Errorf("DefaultReportsDir = %s, want %s", got, want)
 	}
 }

@@ -10,6 +10,8 @@ import (
 	"time"
 
 	kindcluster "sigs.k8s.io/kind/pkg/cluster"
+
+	"github.com/mtls-conformance/mtls-conformance/suites/framework/settings"
 )
 
 // Runtime is the container engine kind runs its node containers in.
@@ -20,10 +22,6 @@ const (
 	Podman  Runtime = "podman"
 	Nerdctl Runtime = "nerdctl"
 )
-
-// ProviderEnv is the variable the kind CLI reads to force a runtime
-// (sigs.k8s.io/kind pkg/internal/runtime/runtime.go GetDefault).
-const ProviderEnv = "KIND_EXPERIMENTAL_PROVIDER"
 
 // RuntimeCheckTimeout bounds the daemon check so that a missing or hung engine is reported
 // within the 5 seconds the suite promises, before anything is created.
@@ -55,6 +53,7 @@ func (d DetectedRuntime) ProviderOption() kindcluster.ProviderOption {
 }
 
 // DetectRuntime picks the runtime the way the kind CLI does, then checks that its engine answers.
+// provider is KIND_EXPERIMENTAL_PROVIDER, resolved by package settings (Settings.KindProvider).
 //
 // kind's choice: KIND_EXPERIMENTAL_PROVIDER=docker|podman|nerdctl|finch|nerdctl.lima wins
 // (pkg/internal/runtime/runtime.go; other values are ignored); otherwise the first of docker,
@@ -62,9 +61,9 @@ func (d DetectedRuntime) ProviderOption() kindcluster.ProviderOption {
 // DetectNodeProvider and each provider's IsAvailable). kind itself stops there, so a docker CLI
 // without a running daemon would fail deep inside cluster creation; the extra "<cli> info" check
 // turns that into one line within RuntimeCheckTimeout.
-func DetectRuntime(ctx context.Context, getenv func(string) string) (DetectedRuntime, error) {
+func DetectRuntime(ctx context.Context, provider string) (DetectedRuntime, error) {
 	var det DetectedRuntime
-	switch p := getenv(ProviderEnv); p {
+	switch p := provider; p {
 	case "docker":
 		det = DetectedRuntime{Runtime: Docker, Binary: "docker"}
 	case "podman":
@@ -85,7 +84,7 @@ func DetectRuntime(ctx context.Context, getenv func(string) string) (DetectedRun
 		}
 	}
 	if _, err := exec.LookPath(det.Binary); err != nil {
-		return DetectedRuntime{}, fmt.Errorf("%w: %s=%s but %q is not on PATH", ErrNoRuntime, ProviderEnv, getenv(ProviderEnv), det.Binary)
+		return DetectedRuntime{}, fmt.Errorf("%w: %s=%s but %q is not on PATH", ErrNoRuntime, settings.KindProviderEnv, provider, det.Binary)
 	}
 	version, err := engineAnswers(ctx, det)
 	if err != nil {

@@ -14,12 +14,6 @@ import (
 // The suite promises one clear line within 5 seconds when no runtime is usable.
 const promise = 5 * time.Second
 
-func noEnv(string) string { return "" }
-
-func envOf(m map[string]string) func(string) string {
-	return func(k string) string { return m[k] }
-}
-
 // fakeCLI puts an executable shell script called name on a fresh PATH. The scripts stand in for
 // container engines this machine does not have; each behaviour mirrors what the real CLI prints
 // (quoted in the test that uses it).
@@ -56,7 +50,7 @@ func shellOnlyDir(t *testing.T) string {
 func TestNoRuntimeOnPath(t *testing.T) {
 	t.Setenv("PATH", t.TempDir())
 	start := time.Now()
-	_, err := DetectRuntime(context.Background(), noEnv)
+	_, err := DetectRuntime(context.Background(), "")
 	if elapsed := time.Since(start); elapsed > promise {
 		t.Errorf("took %s", elapsed)
 	}
@@ -78,7 +72,7 @@ func TestRealDockerCLIWithoutDaemon(t *testing.T) {
 	sock := filepath.Join(t.TempDir(), "docker.sock")
 	t.Setenv("DOCKER_HOST", "unix://"+sock)
 	start := time.Now()
-	det, err := DetectRuntime(context.Background(), noEnv)
+	det, err := DetectRuntime(context.Background(), "")
 	if elapsed := time.Since(start); elapsed > promise {
 		t.Errorf("took %s", elapsed)
 	}
@@ -102,7 +96,7 @@ func TestDockerDaemonDown(t *testing.T) {
 esac
 `)
 	pathWith(t, dir)
-	_, err := DetectRuntime(context.Background(), noEnv)
+	_, err := DetectRuntime(context.Background(), "")
 	want := "no usable container runtime: docker is installed but its engine is not running: Cannot connect to the Docker daemon at unix:///var/run/docker.sock. Is the docker daemon running?"
 	if err == nil || err.Error() != want {
 		t.Errorf("err = %v, want %s", err, want)
@@ -119,7 +113,7 @@ esac
 `)
 	pathWith(t, dir)
 	start := time.Now()
-	_, err := DetectRuntime(context.Background(), noEnv)
+	_, err := DetectRuntime(context.Background(), "")
 	elapsed := time.Since(start)
 	if elapsed > promise {
 		t.Errorf("took %s, promised under %s", elapsed, promise)
@@ -134,7 +128,7 @@ func TestProviderEnvNamesMissingRuntime(t *testing.T) {
 	dir := t.TempDir()
 	fakeCLI(t, dir, "docker", `echo "Docker version 28.2.2, build e6534b4"`)
 	pathWith(t, dir)
-	_, err := DetectRuntime(context.Background(), envOf(map[string]string{ProviderEnv: "podman"}))
+	_, err := DetectRuntime(context.Background(), "podman")
 	want := `no usable container runtime: KIND_EXPERIMENTAL_PROVIDER=podman but "podman" is not on PATH`
 	if err == nil || err.Error() != want {
 		t.Errorf("err = %v, want %s", err, want)
@@ -145,18 +139,18 @@ func TestDetectionOrder(t *testing.T) {
 	dockerOK := `case "$1" in -v) echo "Docker version 28.2.2, build e6534b4";; info) echo 28.2.2;; esac`
 	podmanOK := `case "$1" in -v) echo "podman version 5.4.0";; info) echo 5.4.0;; esac`
 	for _, tc := range []struct {
-		name    string
-		clis    map[string]string
-		env     map[string]string
-		want    Runtime
-		binary  string
-		version string
+		name     string
+		clis     map[string]string
+		provider string // KIND_EXPERIMENTAL_PROVIDER
+		want     Runtime
+		binary   string
+		version  string
 	}{
-		{"docker first, as kind's DetectNodeProvider", map[string]string{"docker": dockerOK, "podman": podmanOK}, nil, Docker, "docker", "28.2.2"},
-		{"KIND_EXPERIMENTAL_PROVIDER wins", map[string]string{"docker": dockerOK, "podman": podmanOK}, map[string]string{ProviderEnv: "podman"}, Podman, "podman", "5.4.0"},
+		{"docker first, as kind's DetectNodeProvider", map[string]string{"docker": dockerOK, "podman": podmanOK}, "", Docker, "docker", "28.2.2"},
+		{"KIND_EXPERIMENTAL_PROVIDER wins", map[string]string{"docker": dockerOK, "podman": podmanOK}, "podman", Podman, "podman", "5.4.0"},
 		// kind's docker.IsAvailable wants exactly one line starting "Docker version".
-		{"a docker that is not Docker is skipped", map[string]string{"docker": `echo "Emulate Docker CLI using podman"; echo "podman version 5.4.0"`, "podman": podmanOK}, nil, Podman, "podman", "5.4.0"},
-		{"unknown KIND_EXPERIMENTAL_PROVIDER is ignored, as kind does", map[string]string{"podman": podmanOK}, map[string]string{ProviderEnv: "lxc"}, Podman, "podman", "5.4.0"},
+		{"a docker that is not Docker is skipped", map[string]string{"docker": `echo "Emulate Docker CLI using podman"; echo "podman version 5.4.0"`, "podman": podmanOK}, "", Podman, "podman", "5.4.0"},
+		{"unknown KIND_EXPERIMENTAL_PROVIDER is ignored, as kind does", map[string]string{"podman": podmanOK}, "lxc", Podman, "podman", "5.4.0"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			dir := t.TempDir()
@@ -164,7 +158,7 @@ func TestDetectionOrder(t *testing.T) {
 				fakeCLI(t, dir, name, script)
 			}
 			pathWith(t, dir)
-			det, err := DetectRuntime(context.Background(), envOf(tc.env))
+			det, err := DetectRuntime(context.Background(), tc.provider)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -177,7 +171,7 @@ func TestDetectionOrder(t *testing.T) {
 
 func TestErrorsAreOneLine(t *testing.T) {
 	t.Setenv("PATH", t.TempDir())
-	_, err := DetectRuntime(context.Background(), noEnv)
+	_, err := DetectRuntime(context.Background(), "")
 	if err == nil || strings.Contains(err.Error(), "\n") {
 		t.Errorf("err = %q", err)
 	}

@@ -29,7 +29,7 @@ func TestWaitForControlPlaneOnRealAPIServer(t *testing.T) {
 	}
 	p := &Provider{name: "mtls-conformance", workers: 1, controlPlaneTimeout: 2 * time.Second, controlPlanePoll: 100 * time.Millisecond}
 
-	err = p.WaitForControlPlane(ctx, client)
+	err = p.waitForControlPlane(ctx, client)
 	want := "kind cluster mtls-conformance: not ready within 2s: 0 of 2 nodes Ready; Deployment kube-system/coredns not found"
 	if err == nil || err.Error() != want {
 		t.Fatalf("empty cluster: err = %v\nwant %s", err, want)
@@ -63,7 +63,7 @@ func TestWaitForControlPlaneOnRealAPIServer(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	err = p.WaitForControlPlane(ctx, client)
+	err = p.waitForControlPlane(ctx, client)
 	want = "kind cluster mtls-conformance: not ready within 2s: 1 of 2 nodes Ready (not Ready: mtls-conformance-worker); Deployment kube-system/coredns not available (0 of 2 replicas)"
 	if err == nil || err.Error() != want {
 		t.Fatalf("worker NotReady, CoreDNS unavailable: err = %v\nwant %s", err, want)
@@ -72,7 +72,7 @@ func TestWaitForControlPlaneOnRealAPIServer(t *testing.T) {
 	// Both become ready while the provider waits.
 	done := make(chan error, 1)
 	p.controlPlaneTimeout = time.Minute
-	go func() { done <- p.WaitForControlPlane(ctx, client) }()
+	go func() { done <- p.waitForControlPlane(ctx, client) }()
 	n, err := kube.CoreV1().Nodes().Get(ctx, "mtls-conformance-worker", metav1.GetOptions{})
 	if err != nil {
 		t.Fatal(err)

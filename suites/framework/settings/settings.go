@@ -12,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -59,14 +60,24 @@ type Settings struct {
 	IstioRequests Requests      // CPU and memory requests of istiod and of each sidecar
 	ScenariosDir  string        // a folder of scenario files run after the catalog (test-only ones); "" = none
 	Dataplane     string        // sidecar (default) or ambient (dataplane.go)
+	KindProvider  string        // kind: the container runtime kind uses (KIND_EXPERIMENTAL_PROVIDER); "" = detect
 }
 
-// The defaults other packages need on their own (the CLI's `cluster delete`, the kind provider
-// outside a run); every other default is in Defaults.
+// The defaults other packages need on their own (the CLI's `cluster delete`, the probe engine's
+// zero options); Defaults uses them, and every other default is written there.
 const (
 	DefaultClusterName = "mtls-conformance"
 	DefaultReportsDir  = "reports"
+	// DefaultTimeout is how long a probe may take to converge: istio.io doc tests retry for 2
+	// minutes (tests/util/helpers.sh).
+	DefaultTimeout = 120 * time.Second
+	// DefaultConsecutive identical observations in a row count as converged.
+	DefaultConsecutive = 3
 )
+
+// KindProviderEnv is the variable the kind CLI reads to force a container runtime
+// (sigs.k8s.io/kind pkg/internal/runtime/runtime.go GetDefault); the suite reads it as a setting.
+const KindProviderEnv = "KIND_EXPERIMENTAL_PROVIDER"
 
 // Defaults are the values used when neither a flag nor the environment says otherwise.
 func Defaults() Settings {
@@ -74,8 +85,8 @@ func Defaults() Settings {
 		ClusterMode: ModeKind,
 		ClusterName: DefaultClusterName,
 		ReportsDir:  DefaultReportsDir,
-		Timeout:     120 * time.Second, // istio.io doc tests retry for 2 minutes (tests/util/helpers.sh)
-		Consecutive: 3,
+		Timeout:     DefaultTimeout,
+		Consecutive: DefaultConsecutive,
 		Concurrency: matrixSize(),
 		TrustDomain: fixtures.DefaultTrustDomain,
 		// istio-agent's SECRET_TTL default (istio/istio pkg/istio-agent, "24h"); seed 004:
@@ -170,7 +181,20 @@ func (s *Settings) table() []Binding {
 		{"istio-requests", "ISTIO_REQUESTS", "CPU/memory requests of istiod and of each sidecar (default: Istio's demo profile); raise either, e.g. istiod=500m/2Gi,proxy=100m/128Mi (the chart's own)", &s.IstioRequests},
 		{"dataplane", "DATAPLANE", "data plane: sidecar, or ambient (istio-cni and ztunnel installed, foo and bar labelled istio.io/dataplane-mode=ambient, expectations from each scenario's ambient: block)", (*stringValue)(&s.Dataplane)},
 		{"scenarios-dir", "SCENARIOS_DIR", "a folder of scenario files run after the catalog, e.g. the test-only scenarios/testdata/failing (select them with LABEL_FILTER)", (*stringValue)(&s.ScenariosDir)},
+		{"kind-provider", KindProviderEnv, "kind: the container runtime, as kind's own variable: docker, podman, nerdctl, finch or nerdctl.lima (default: the first of docker, nerdctl, finch, podman that answers; another value is ignored, as kind does)", (*stringValue)(&s.KindProvider)},
 	}
+}
+
+// Bindings are the named settings' bindings (by flag), for a command that takes only those
+// (`conformance cluster delete`): the same flag, variable and value as a run's.
+func (s *Settings) Bindings(flags ...string) []Binding {
+	var out []Binding
+	for _, b := range s.table() {
+		if slices.Contains(flags, b.Flag) {
+			out = append(out, b)
+		}
+	}
+	return out
 }
 
 // Bind registers every setting on fs with the defaults, to be resolved by Resolve after parsing.
@@ -274,6 +298,25 @@ func (s *Settings) FixtureVariant() (fixtures.Variant, error) {
 		return v, fmt.Errorf("inject/images: %w", err)
 	}
 	return v, nil
+}
+
+// KindNodeImage is the kind node image of a run: --node-image, else the one versions.yaml pins
+// for the Istio version (the requested one, else the default). It is the one place that chooses
+// it; an upgrade, which needs an image both its releases support, sets NodeImage from
+// versions.UpgradeNodeImage before.
+func (s *Settings) KindNodeImage() (string, error) {
+	if s.NodeImage != "" {
+		return s.NodeImage, nil
+	}
+	pins, err := versions.Load()
+	if err != nil {
+		return "", err
+	}
+	version := s.IstioVersion
+	if version == "" {
+		version = pins.DefaultIstio
+	}
+	return pins.NodeImageFor(version)
 }
 
 // CaptureImageRef is the image the wire specs' capture pod runs: CAPTURE_IMAGE, else the pin.

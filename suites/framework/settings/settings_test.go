@@ -2,12 +2,15 @@ package settings
 
 import (
 	"flag"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/mtls-conformance/mtls-conformance/fixtures"
 	"github.com/mtls-conformance/mtls-conformance/scenarios"
+	"github.com/mtls-conformance/mtls-conformance/versions"
 )
 
 func resolve(t *testing.T, args []string, env map[string]string) (Settings, error) {
@@ -142,5 +145,65 @@ func TestValidateTrustDomain(t *testing.T) {
 		if got != want {
 			t.Errorf("ValidateTrustDomain(%q) = %q, want %q", domain, got, want)
 		}
+	}
+}
+
+// TestDefaultReportsDir: the default reports folder is the repository's reports/, found from the
+// working directory (Ginkgo runs a suite in its package folder).
+func TestDefaultReportsDir(t *testing.T) {
+	got := FromRepoRoot(DefaultReportsDir)
+	wd, _ := os.Getwd()
+	want := filepath.Join(filepath.Dir(filepath.Dir(filepath.Dir(wd))), "reports")
+	if got != want {
+		t.Errorf("FromRepoRoot(%s) = %s, want %s", DefaultReportsDir, got, want)
+	}
+}
+
+// TestKindNodeImage: --node-image wins; else the image versions.yaml pins for the Istio version,
+// else for the default Istio.
+func TestKindNodeImage(t *testing.T) {
+	pins, err := versions.Load()
+	if err != nil {
+		t.Fatal(err)
+	}
+	def, _ := pins.NodeImageFor(pins.DefaultIstio)
+	for _, tc := range []struct {
+		s    Settings
+		want string
+	}{
+		{Settings{}, def},
+		{Settings{IstioVersion: "1.30.5"}, pins.Istio.Releases[2].NodeImage},
+		{Settings{IstioVersion: "1.30.5", NodeImage: "localhost/kind-node:v1"}, "localhost/kind-node:v1"},
+	} {
+		if got, err := tc.s.KindNodeImage(); err != nil || got != tc.want {
+			t.Errorf("%+v: %q, %v; want %q", tc.s, got, err, tc.want)
+		}
+	}
+	if _, err := (&Settings{IstioVersion: "1.29.9"}).KindNodeImage(); err == nil || !strings.Contains(err.Error(), "no kind node image is pinned for Istio 1.29") {
+		t.Errorf("unpinned minor: %v", err)
+	}
+}
+
+// TestKindProvider: kind's own variable is a setting like the others; an explicit flag wins.
+func TestKindProvider(t *testing.T) {
+	s, err := resolve(t, nil, map[string]string{KindProviderEnv: "podman"})
+	if err != nil || s.KindProvider != "podman" {
+		t.Errorf("from the environment: %q, %v", s.KindProvider, err)
+	}
+	s, err = resolve(t, []string{"--kind-provider=docker"}, map[string]string{KindProviderEnv: "podman"})
+	if err != nil || s.KindProvider != "docker" {
+		t.Errorf("an explicit flag must win: %q, %v", s.KindProvider, err)
+	}
+}
+
+// TestBindings: a command taking a few settings binds them with the run's flag, variable and value.
+func TestBindings(t *testing.T) {
+	s := Defaults()
+	b := s.Bindings("kind-provider", "cluster-name")
+	if len(b) != 2 || b[0].Flag != "cluster-name" || b[0].Env != "CLUSTER_NAME" || b[1].Env != KindProviderEnv {
+		t.Fatalf("bindings %+v", b)
+	}
+	if err := b[1].Value.Set("nerdctl"); err != nil || s.KindProvider != "nerdctl" {
+		t.Errorf("the binding does not set the setting: %q, %v", s.KindProvider, err)
 	}
 }

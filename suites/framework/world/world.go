@@ -127,20 +127,9 @@ func (w *World) setupCluster(ctx context.Context) error {
 		w.Config, w.Kubeconfig, w.Env.KubernetesVersion = conn.Config, s.Kubeconfig, conn.ServerVersion
 		return nil
 	}
-	p := cluster.NewProvider()
-	p.WithName(s.ClusterName)
-	image, err := NodeImage(s)
+	p, err := cluster.NewKind(s, w.out)
 	if err != nil {
 		return err
-	}
-	p.WithVersion(image)
-	p.WithOpts(cluster.WithReuse(s.ReuseCluster), cluster.WithKeep(s.KeepCluster), cluster.WithReportsDir(s.ReportsDir), cluster.WithOutput(w.out))
-	if s.KindPatch != "" {
-		patch, err := cluster.LoadConfigPatch(s.KindPatch)
-		if err != nil {
-			return err
-		}
-		p.WithOpts(cluster.WithConfigPatch(patch))
 	}
 	w.provider = p
 	kubeconfig, err := p.Create(ctx)
