@@ -25,22 +25,7 @@ const (
 // CheckAmbientCharts is CheckCharts for the ambient data plane's cni and ztunnel charts: run it
 // before creating a cluster, so that a chart missing from the repository (or from an
 // --istio-charts directory) fails the run before anything exists.
-func CheckAmbientCharts(opts Options) error {
-	if err := opts.Validate(); err != nil {
-		return err
-	}
-	in, err := newInstaller(opts, "", "")
-	if err != nil {
-		return err
-	}
-	defer in.Close()
-	for _, name := range []string{CNIChart, ZtunnelChart} {
-		if _, err := in.LoadChart(name); err != nil {
-			return err
-		}
-	}
-	return nil
-}
+func CheckAmbientCharts(opts Options) error { return checkCharts(opts, CNIChart, ZtunnelChart) }
 
 // WaitAmbientReady waits until the istio-cni node agent and ztunnel run, ready, on every node
 // that should run them (mesh.DaemonSetPending): before that, an enrolled pod's traffic is not

@@ -215,7 +215,10 @@ func newInstaller(opts Options, kubeconfig, kubeContext string) (*Installer, err
 // before creating one, so that a version the chart repository lacks (or an incomplete
 // --istio-charts directory) fails the run before anything exists. With Options.CacheDir set the
 // fetched charts stay cached for the install.
-func CheckCharts(opts Options) error {
+func CheckCharts(opts Options) error { return checkCharts(opts, BaseChart, IstiodChart) }
+
+// checkCharts validates opts and loads the named charts, without any cluster.
+func checkCharts(opts Options, charts ...string) error {
 	if err := opts.Validate(); err != nil {
 		return err
 	}
@@ -224,7 +227,7 @@ func CheckCharts(opts Options) error {
 		return err
 	}
 	defer in.Close()
-	for _, name := range []string{BaseChart, IstiodChart} {
+	for _, name := range charts {
 		if _, err := in.LoadChart(name); err != nil {
 			return err
 		}
