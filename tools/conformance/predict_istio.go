@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/mtls-conformance/mtls-conformance/scenarios"
+	"github.com/mtls-conformance/mtls-conformance/suites/framework/settings"
 )
 
 // istioPredictDir is the nested module that links Istio's own config generator; it is kept out
@@ -50,22 +51,15 @@ func predictWithIstio(files []string, stdin []byte, inject []string, trustDomain
 	return p.Probes, nil
 }
 
-// repoRoot finds the checkout that holds the nested module (the engine needs its sources).
+// repoRoot finds the checkout that holds the nested module (the engine needs its sources):
+// settings.RepoRoot, the one root finder.
 func repoRoot() (string, error) {
-	dir, err := os.Getwd()
-	if err != nil {
-		return "", err
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, istioPredictDir, "go.mod")); err == nil {
-			return dir, nil
+	if root, ok := settings.RepoRoot(); ok {
+		if _, err := os.Stat(filepath.Join(root, istioPredictDir, "go.mod")); err == nil {
+			return root, nil
 		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			return "", fmt.Errorf("--engine istio needs a checkout of this repository (%s not found above the working directory)", istioPredictDir)
-		}
-		dir = parent
 	}
+	return "", fmt.Errorf("--engine istio needs a checkout of this repository (%s not found above the working directory)", istioPredictDir)
 }
 
 func firstLine(s string, fallback error) string {

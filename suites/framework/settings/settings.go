@@ -365,22 +365,33 @@ func ValidateTrustDomain(domain string) error {
 var dns1123LabelRE = regexp.MustCompile(`^[a-zA-Z0-9](?:[-a-zA-Z0-9]*[a-zA-Z0-9])?$`)
 
 // FromRepoRoot anchors a relative directory (reports, scenarios) at the repository root: Ginkgo
-// runs a suite's test binary in the suite's own folder, and `make` runs from the root. It is the
-// one place that finds the repository root.
+// runs a suite's test binary in the suite's own folder, and `make` runs from the root.
 func FromRepoRoot(dir string) string {
 	if dir == "" || filepath.IsAbs(dir) {
 		return dir
 	}
+	if root, ok := RepoRoot(); ok {
+		return filepath.Join(root, dir)
+	}
+	if wd, err := os.Getwd(); err == nil {
+		return filepath.Join(wd, dir)
+	}
+	return dir
+}
+
+// RepoRoot is the checkout of this repository that holds the working directory: the nearest
+// folder above it whose go.mod is this module's. false outside a checkout.
+func RepoRoot() (string, bool) {
 	wd, err := os.Getwd()
 	if err != nil {
-		return dir
+		return "", false
 	}
 	for d := wd; ; d = filepath.Dir(d) {
 		if data, err := os.ReadFile(filepath.Join(d, "go.mod")); err == nil && strings.Contains(string(data), "module github.com/mtls-conformance/mtls-conformance\n") {
-			return filepath.Join(d, dir)
+			return d, true
 		}
 		if filepath.Dir(d) == d {
-			return filepath.Join(wd, dir)
+			return "", false
 		}
 	}
 }

@@ -207,3 +207,17 @@ func TestBindings(t *testing.T) {
 		t.Errorf("the binding does not set the setting: %q, %v", s.KindProvider, err)
 	}
 }
+
+// TestRepoRoot: the checkout is found from a folder inside it (this package's), as the suites'
+// reports and scenarios folders and the CLI's Istio engine need.
+func TestRepoRoot(t *testing.T) {
+	root, ok := RepoRoot()
+	wd, _ := os.Getwd()
+	if want := filepath.Dir(filepath.Dir(filepath.Dir(wd))); !ok || root != want {
+		t.Errorf("RepoRoot() = %q, %v; want %q", root, ok, want)
+	}
+	t.Chdir(t.TempDir())
+	if root, ok := RepoRoot(); ok {
+		t.Errorf("outside a checkout: RepoRoot() = %q", root)
+	}
+}
