@@ -1,10 +1,21 @@
 package world
 
 import (
+	"context"
 	"errors"
+	"fmt"
+	"io"
+	"slices"
+	"strings"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
 
 	"github.com/mtls-conformance/mtls-conformance/scenarios"
 	"github.com/mtls-conformance/mtls-conformance/scenarios/oracle"
+	"github.com/mtls-conformance/mtls-conformance/suites/framework/cluster"
+	"github.com/mtls-conformance/mtls-conformance/suites/framework/istio"
+	"github.com/mtls-conformance/mtls-conformance/suites/framework/mesh"
 	"github.com/mtls-conformance/mtls-conformance/suites/framework/settings"
 )
 
@@ -33,8 +44,10 @@ func AmbientSkip(s settings.Settings, sc *scenarios.Scenario) error {
 }
 
 // ambientExpectations are step i's expectations on the ambient data plane: the scenario's
-// ambient: block; for a scenario skipped in ambient, the oracle's ambient prediction, which only
-// names its specs (they are skipped with AmbientSkip's reason).
+// ambient: block, written for foo and bar enrolled — the run's ambient fixtures, the only ones
+// settings allow (INJECT is rejected); for a scenario skipped in ambient, the oracle's ambient
+// prediction for the namespaces the run's topology enrols at that step (State.Enrolled; it
+// injects none), which only names its specs (they are skipped with AmbientSkip's reason).
 func ambientExpectations(s settings.Settings, sc *scenarios.Scenario, i int) ([]scenarios.ProbeOutcome, error) {
 	if AmbientSkip(s, sc) == nil {
 		return scenarios.WithTrustDomain(sc.Ambient.Expect[i], s.TrustDomain), nil
@@ -44,5 +57,88 @@ func ambientExpectations(s settings.Settings, sc *scenarios.Scenario, i int) ([]
 		return nil, err
 	}
 	st := sc.StateAt(topo, i)
-	return oracle.PredictAmbient(oracle.Input{Topology: topo, Objects: st.Objects, Injected: st.Injected, TrustDomain: s.TrustDomain})
+	return oracle.PredictAmbient(oracle.Input{Topology: topo, Objects: st.Objects, Injected: st.Enrolled, TrustDomain: s.TrustDomain})
+}
+
+// CheckCharts fetches and loads every chart a run with settings s installs, before any cluster
+// exists: base and istiod, and for DATAPLANE=ambient the cni and ztunnel charts too.
+func CheckCharts(s settings.Settings, out io.Writer) error {
+	opts := IstioOptions(s, out)
+	if err := istio.CheckCharts(opts); err != nil {
+		return err
+	}
+	if !s.Ambient() {
+		return nil
+	}
+	return istio.CheckAmbientCharts(opts)
+}
+
+// ambientInstaller is what installAmbient needs of istio.Installer.
+type ambientInstaller interface {
+	InstallAmbient(ctx context.Context) error
+	WaitAmbientReady(ctx context.Context) error
+}
+
+// installAmbient installs the ambient data plane after istiod (which setupIstio installed with
+// the ambient profile, IstioOptions), as Istio's ambient Helm install orders it, and waits until
+// istio-cni and ztunnel run on every node: before that an enrolled pod's traffic is not carried
+// by ztunnel and a probe would judge plaintext. Nothing for a sidecar run.
+func (w *World) installAmbient(ctx context.Context, inst ambientInstaller) error {
+	if !w.Settings.Ambient() {
+		return nil
+	}
+	// Set before: Helm leaves what it created when an install fails, and Teardown removes it.
+	w.installedAmbient = true
+	if err := inst.InstallAmbient(ctx); err != nil {
+		return err
+	}
+	return inst.WaitAmbientReady(ctx)
+}
+
+// checkAmbientInstalled holds an Istio the run did not install to DATAPLANE=ambient: a ztunnel
+// DaemonSet, ready on every node it should run on (mesh.DaemonSetPending), in the namespace of
+// one of the cluster's istiods, found as the ztunnel chart names and labels it (its resourceName,
+// default "ztunnel", labelled app.kubernetes.io/name=ztunnel: manifests/charts/ztunnel
+// templates/daemonset.yaml). Without it the fixtures' ambient label enrols nothing and the run
+// would judge an unmeshed cluster by ambient rules. istio-cni is not looked for: platforms
+// install it in other namespaces (kube-system), and ztunnel does not become ready without the
+// istiod ambient configuration it needs.
+func (w *World) checkAmbientInstalled(ctx context.Context, found *cluster.IstioInstallation) error {
+	if !w.Settings.Ambient() {
+		return nil
+	}
+	kube, err := kubernetes.NewForConfig(w.Config)
+	if err != nil {
+		return err
+	}
+	var namespaces []string
+	for _, d := range found.Istiods {
+		if !slices.Contains(namespaces, d.Namespace) {
+			namespaces = append(namespaces, d.Namespace)
+		}
+	}
+	for _, ns := range namespaces {
+		list, err := kube.AppsV1().DaemonSets(ns).List(ctx, metav1.ListOptions{})
+		if err != nil {
+			return fmt.Errorf("DATAPLANE=ambient: listing DaemonSets in %s: %w", ns, err)
+		}
+		for i := range list.Items {
+			ds := &list.Items[i]
+			if ds.Labels[istio.NameLabel] != istio.ZtunnelChart && ds.Name != istio.ZtunnelDaemonSet {
+				continue
+			}
+			if reason := mesh.DaemonSetPending(ds); reason != "" {
+				return fmt.Errorf("DATAPLANE=ambient: ztunnel DaemonSet %s/%s is not ready (%s): the ambient data plane must run on every node before the run probes it", ds.Namespace, ds.Name, reason)
+			}
+			return nil
+		}
+	}
+	return fmt.Errorf("DATAPLANE=ambient: no ztunnel DaemonSet (%s=%s, or named %s) in %s, the namespace of istiod: install the ambient data plane (Istio's cni and ztunnel charts, profile=ambient) or run with DATAPLANE=sidecar", istio.NameLabel, istio.ZtunnelChart, istio.ZtunnelDaemonSet, strings.Join(namespaces, ", "))
+}
+
+// ambientBaseline is the baseline on the ambient data plane: no policy, the run's enrolled
+// namespaces (foo and bar) HBONE to each other and plaintext everywhere else.
+func (w *World) ambientBaseline() ([]scenarios.ProbeOutcome, error) {
+	st := BaselineState(w.Topology)
+	return oracle.PredictAmbient(oracle.Input{Topology: w.Topology, Injected: st.Enrolled, TrustDomain: w.Settings.TrustDomain})
 }

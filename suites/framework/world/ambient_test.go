@@ -1,10 +1,14 @@
 package world
 
 import (
+	"context"
+	"errors"
+	"fmt"
 	"strings"
 	"testing"
 
 	"github.com/mtls-conformance/mtls-conformance/scenarios"
+	"github.com/mtls-conformance/mtls-conformance/suites/framework/istio"
 	"github.com/mtls-conformance/mtls-conformance/suites/framework/settings"
 )
 
@@ -53,5 +57,124 @@ func TestAmbientExpectations(t *testing.T) {
 	}
 	if ran < 15 || DataplaneLabel(ambient) != "dataplane:ambient" || DataplaneLabel(sidecar) != "dataplane:sidecar" {
 		t.Errorf("%d scenarios run in ambient, %d skipped; labels %q %q", ran, skipped, DataplaneLabel(ambient), DataplaneLabel(sidecar))
+	}
+}
+
+func ambientSettings() settings.Settings {
+	s := settings.Defaults()
+	s.Dataplane = settings.DataplaneAmbient
+	return s
+}
+
+// TestAmbientRunTopology: an ambient run deploys, predicts and probes one topology: foo and bar
+// enrolled, nothing injected (so no sidecar barrier, listener or certificate spec); the
+// report header says so; the baseline is the ambient oracle's, equal to the catalog's baseline
+// ambient: block.
+func TestAmbientRunTopology(t *testing.T) {
+	s := ambientSettings()
+	topo, err := RunTopology(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st := BaselineState(topo)
+	if len(st.Injected) != 0 || fmt.Sprint(st.Enrolled) != "map[bar:true foo:true]" {
+		t.Errorf("baseline state: injected %v enrolled %v", st.Injected, st.Enrolled)
+	}
+	if got := TopologyText(s); got != "documented ambient (foo, bar enrolled)" {
+		t.Errorf("TopologyText = %q", got)
+	}
+	w := &World{Settings: s, Topology: topo}
+	baseline, err := w.Baseline()
+	if err != nil {
+		t.Fatal(err)
+	}
+	catalogBaseline := scenarioNamed(t, "baseline").Ambient.Expect[0]
+	if len(baseline) != len(catalogBaseline) {
+		t.Fatalf("%d baseline probes, the catalog's ambient baseline has %d", len(baseline), len(catalogBaseline))
+	}
+	for i := range baseline {
+		if baseline[i].Probe != catalogBaseline[i].Probe || baseline[i].Outcome.String() != catalogBaseline[i].Outcome.String() {
+			t.Errorf("baseline %s: %s, the catalog's ambient baseline says %s", baseline[i].Probe, baseline[i].Outcome, catalogBaseline[i].Outcome)
+		}
+	}
+	for _, sc := range []string{"namespace-strict", "utilities-injection"} {
+		for i := range scenarioNamed(t, sc).Steps {
+			if le, err := ListenerExpectations(topo, scenarioNamed(t, sc), i); err != nil || len(le) != 0 {
+				t.Errorf("%s step %d: listener expectations %v %v in ambient (no sidecar)", sc, i, le, err)
+			}
+		}
+	}
+}
+
+// TestAmbientSkippedExpectationsUseTheEnrolledSet: a scenario skipped in ambient is still named by
+// the ambient oracle's prediction for what the run enrols at each step (utilities-injection's
+// second step enrols utilities: curl reaches foo over HBONE), never for a mesh with nothing in it.
+func TestAmbientSkippedExpectationsUseTheEnrolledSet(t *testing.T) {
+	s := ambientSettings()
+	sc := scenarioNamed(t, "utilities-injection")
+	if AmbientSkip(s, sc) == nil {
+		t.Fatal("utilities-injection runs in ambient; this test needs a skipped scenario")
+	}
+	for i, want := range []scenarios.Class{scenarios.ClassReset, scenarios.ClassHBONE} {
+		got, err := StepExpectations(s, sc, i)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, e := range got {
+			if e.From.String() == "curl.utilities" && e.To.String() == "httpbin.foo" && e.Class() != want {
+				t.Errorf("step %d: %s is %s, want %s", i, e.Probe, e.Class(), want)
+			}
+			if e.From.String() == "sleep.foo" && e.To.String() == "httpbin.bar" && e.Class() != scenarios.ClassHBONE {
+				t.Errorf("step %d: %s is %s, want hbone (foo and bar enrolled)", i, e.Probe, e.Class())
+			}
+		}
+	}
+}
+
+// TestIstioOptionsAmbient: an ambient run installs istiod with the ambient profile on top of the
+// run's own values; a sidecar run without it.
+func TestIstioOptionsAmbient(t *testing.T) {
+	s := ambientSettings()
+	s.TrustDomain = "example.org"
+	o := IstioOptions(s, nil)
+	if o.Values["profile"] != istio.AmbientProfile || fmt.Sprint(o.Values["meshConfig"]) != "map[trustDomain:example.org]" {
+		t.Errorf("ambient istiod values %v", o.Values)
+	}
+	if o := IstioOptions(settings.Defaults(), nil); o.Values["profile"] != nil {
+		t.Errorf("sidecar istiod values %v", o.Values)
+	}
+}
+
+type fakeAmbient struct {
+	calls      []string
+	installErr error
+}
+
+func (f *fakeAmbient) InstallAmbient(context.Context) error {
+	f.calls = append(f.calls, "install")
+	return f.installErr
+}
+
+func (f *fakeAmbient) WaitAmbientReady(context.Context) error {
+	f.calls = append(f.calls, "wait")
+	return nil
+}
+
+// TestInstallAmbient: ambient installs cni and ztunnel, then waits for them; a failed install is
+// still recorded for Teardown (Helm leaves what it made); a sidecar run installs nothing.
+func TestInstallAmbient(t *testing.T) {
+	w := &World{Settings: settings.Defaults()}
+	f := &fakeAmbient{}
+	if err := w.installAmbient(t.Context(), f); err != nil || len(f.calls) != 0 || w.installedAmbient {
+		t.Errorf("sidecar: calls %v err %v installed %v", f.calls, err, w.installedAmbient)
+	}
+	w = &World{Settings: ambientSettings()}
+	if err := w.installAmbient(t.Context(), f); err != nil || strings.Join(f.calls, ",") != "install,wait" || !w.installedAmbient {
+		t.Errorf("ambient: calls %v err %v installed %v", f.calls, err, w.installedAmbient)
+	}
+	w = &World{Settings: ambientSettings()}
+	f = &fakeAmbient{installErr: errors.New("helm install ztunnel: boom")}
+	if err := w.installAmbient(t.Context(), f); err == nil || strings.Join(f.calls, ",") != "install" || !w.installedAmbient {
+		t.Errorf("failed install: calls %v err %v installed %v", f.calls, err, w.installedAmbient)
 	}
 }

@@ -150,7 +150,8 @@ func InjectionFixed(s settings.Settings, sc *scenarios.Scenario) error {
 }
 
 // TopologyText is what the report header says about the run's topology: documented (with the
-// namespaces the fixtures inject) or the INJECT value, whose expectations are the oracle's.
+// namespaces the fixtures inject, or with DATAPLANE=ambient enrol) or the INJECT value, whose
+// expectations are the oracle's.
 func TopologyText(s settings.Settings) string {
 	documented, err := documentedTopology(s)
 	if err != nil {
@@ -158,6 +159,14 @@ func TopologyText(s settings.Settings) string {
 	}
 	if !documented {
 		return "INJECT=" + s.Inject + " — expectations from the oracle, not the catalog"
+	}
+	if s.Ambient() {
+		// The only ambient topology a run has (settings reject INJECT there).
+		topo, err := RunTopology(s)
+		if err != nil {
+			return "documented ambient"
+		}
+		return "documented ambient (" + strings.Join(topo.EnrolledNamespaces(), ", ") + " enrolled)"
 	}
 	topo, err := fixtures.Load()
 	if err != nil {

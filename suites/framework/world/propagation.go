@@ -13,11 +13,14 @@ import (
 	"github.com/mtls-conformance/mtls-conformance/suites/framework/report"
 )
 
-// BaselineState is the mesh with no policy: the fixtures' own injection.
+// BaselineState is the mesh with no policy: the fixtures' own injection, or ambient enrolment.
 func BaselineState(topo *fixtures.Topology) scenarios.State {
-	st := scenarios.State{Injected: map[string]bool{}}
+	st := scenarios.State{Injected: map[string]bool{}, Enrolled: map[string]bool{}}
 	for _, ns := range topo.InjectedNamespaces() {
 		st.Injected[ns] = true
+	}
+	for _, ns := range topo.EnrolledNamespaces() {
+		st.Enrolled[ns] = true
 	}
 	return st
 }

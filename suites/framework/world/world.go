@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"slices"
 	"strings"
 	"sync"
@@ -68,9 +69,14 @@ type World struct {
 	variant        fixtures.Variant
 	installer      *istio.Installer
 	installedIstio bool
-	revisions      []string
-	run            *report.Run
-	out            io.Writer
+	// installedAmbient: this run installed istio-cni and ztunnel (DATAPLANE=ambient).
+	installedAmbient bool
+	// installIstio installs base and istiod and waits until istiod serves (nil: Installer.Install);
+	// a test on the real apiserver, where no istiod runs, installs the charts without the wait.
+	installIstio func(context.Context, *istio.Installer) error
+	revisions    []string
+	run          *report.Run
+	out          io.Writer
 }
 
 // New prepares a world for a run without touching any cluster. Register Teardown right after
@@ -91,7 +97,7 @@ func (w *World) Setup(ctx context.Context) error {
 	s, run := w.Settings, w.run
 	// A version the chart repository lacks fails here, before any cluster exists.
 	if s.ClusterMode == settings.ModeKind || s.InstallIstio {
-		if err := run.Step(StepIstio, func() error { return istio.CheckCharts(w.istioOptions()) }); err != nil {
+		if err := run.Step(StepIstio, func() error { return CheckCharts(w.Settings, w.out) }); err != nil {
 			return err
 		}
 	}
@@ -172,6 +178,9 @@ func (w *World) setupIstio(ctx context.Context) error {
 		if err := w.checkExistingIstio(ctx, found); err != nil {
 			return err
 		}
+		if err := w.checkAmbientInstalled(ctx, found); err != nil {
+			return err
+		}
 		return CheckInstalledVersion(s, w.Env.IstioVersion)
 	}
 	if !w.Created && !s.InstallIstio {
@@ -188,7 +197,14 @@ func (w *World) setupIstio(ctx context.Context) error {
 	if err := w.loadImages(ctx, inst); err != nil {
 		return err
 	}
-	if err := inst.Install(ctx); err != nil {
+	install := inst.Install
+	if w.installIstio != nil {
+		install = func(ctx context.Context) error { return w.installIstio(ctx, inst) }
+	}
+	if err := install(ctx); err != nil {
+		return err
+	}
+	if err := w.installAmbient(ctx, inst); err != nil {
 		return err
 	}
 	w.Env.IstioVersion = inst.Version()
@@ -216,7 +232,8 @@ func (w *World) checkExistingIstio(ctx context.Context, found *cluster.IstioInst
 	if len(tags.Items) > 0 && !slices.Contains(w.revisions, "default") {
 		w.revisions = append(w.revisions, "default")
 	}
-	if !slices.Contains(w.revisions, "default") {
+	// Ambient fixtures ask no namespace for injection (fixtures.Variant.Ambient).
+	if !s.Ambient() && !slices.Contains(w.revisions, "default") {
 		return fmt.Errorf("no control plane injects namespaces labelled istio-injection=enabled (revisions %v, no `default` tag): the fixtures rely on it; run `istioctl tag set default --revision %s`", w.revisions, w.revisions[0])
 	}
 	td, err := meshTrustDomain(ctx, kube, found)
@@ -259,14 +276,19 @@ func meshTrustDomain(ctx context.Context, kube kubernetes.Interface, found *clus
 func (w *World) istioOptions() istio.Options { return IstioOptions(w.Settings, w.out) }
 
 // IstioOptions are the Helm install options a run with settings s uses; preflight checks the
-// charts with the same.
+// charts with the same. DATAPLANE=ambient installs istiod with the ambient profile
+// (istio.AmbientIstiodValues: PILOT_ENABLE_AMBIENT, the mesh's HBONE metadata).
 func IstioOptions(s settings.Settings, out io.Writer) istio.Options {
-	return istio.Options{
+	o := istio.Options{
 		Version: s.IstioVersion, ChartsDir: s.IstioCharts, Hub: s.IstioHub, Tag: s.IstioTag, Requests: s.IstioRequests, Out: out,
 		// The chart defaults to cluster.local (istio-discovery values.yaml meshConfig); the
 		// expectations' SPIFFE IDs use the run's trust domain.
 		Values: map[string]any{"meshConfig": map[string]any{"trustDomain": s.TrustDomain}},
 	}
+	if s.Ambient() {
+		maps.Copy(o.Values, istio.AmbientIstiodValues())
+	}
+	return o
 }
 
 func (w *World) setupFixtures(ctx context.Context, runID string) error {
@@ -422,8 +444,11 @@ func (w *World) Probe(ctx context.Context, expect []scenarios.ProbeOutcome) (map
 }
 
 // Baseline is what every probe observes with no policy (BaselineState): where each scenario must
-// leave the mesh.
+// leave the mesh. In ambient it is the ambient oracle's (ambientBaseline).
 func (w *World) Baseline() ([]scenarios.ProbeOutcome, error) {
+	if w.Settings.Ambient() {
+		return w.ambientBaseline()
+	}
 	return oracle.Predict(oracle.Input{Topology: w.Topology, TrustDomain: w.Settings.TrustDomain})
 }
 
@@ -444,6 +469,13 @@ func (w *World) Teardown(timeout time.Duration) error {
 	var errs []error
 	if w.Deployer != nil {
 		if err := w.Deployer.Cleanup(ctx); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if w.installer != nil && w.installedAmbient {
+		// ztunnel and istio-cni go first: they depend on istiod (as Istio's ambient Helm
+		// uninstall orders it).
+		if err := w.installer.UninstallAmbient(ctx); err != nil {
 			errs = append(errs, err)
 		}
 	}
