@@ -138,8 +138,9 @@ bench: ## wall time of the 36-probe matrix vs one probe (100 ms simulated exec)
 	$(GO) test -run='^$$' -bench=Matrix -benchtime=1x ./suites/framework/probe
 
 # The same through a real kubelet: a local kind cluster (as make test-kind builds it), one exec's
-# round trip, one probe converged, and the 36-probe matrix at 1, 8 and 36 probes at once.
-bench-kind: .cache/localimages/settings.env ## one exec and the 36-probe matrix (1, 8, 36 at once) vs one probe through a real kubelet (local kind)
+# round trip, one probe converged, and the 36-probe matrix with at most 1, 8 and 36 execs at once
+# (the engine runs one exec per client and round: 4 here).
+bench-kind: .cache/localimages/settings.env ## one exec and the 36-probe matrix (at most 1, 8, 36 execs at once) vs one probe through a real kubelet (local kind)
 	set -a && . ./.cache/localimages/settings.env && set +a && \
 	CLUSTER=kind CLUSTER_NAME=mtls-local-bench LOAD_IMAGES=1 INJECT=none KIND_CONFIG_PATCH=$(CURDIR)/tools/localimages/kind-config.yaml \
 	KEEP_CLUSTER= REUSE_CLUSTER= $(GO) test -tags localcluster -count=1 -timeout=30m -run='^$$' -bench=KubeletExec -benchtime=1x -v ./suites/localcluster/
