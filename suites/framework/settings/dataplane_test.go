@@ -43,6 +43,15 @@ func TestDataplane(t *testing.T) {
 	if _, err = resolve(nil, map[string]string{"DATAPLANE": "ambient", "LOAD_IMAGES": "1"}); err == nil || !strings.HasPrefix(err.Error(), "load-images loads the sidecar data plane's images") {
 		t.Errorf("ambient + LOAD_IMAGES: %v", err)
 	}
+	// The wire specs skip in ambient, even on the run's own kind cluster.
+	s, _ = resolve(nil, map[string]string{"DATAPLANE": "ambient"})
+	if err := s.CaptureAllowed(); err == nil || !strings.HasPrefix(err.Error(), "ambient: the wire specs capture a sidecar's traffic") {
+		t.Errorf("ambient capture: %v", err)
+	}
+	s, _ = resolve(nil, nil)
+	if err := s.CaptureAllowed(); err != nil {
+		t.Errorf("sidecar capture on kind: %v", err)
+	}
 }
 
 // TestFixtureVariantAmbient: DATAPLANE=ambient deploys the ambient fixtures (foo and bar

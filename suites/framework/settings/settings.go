@@ -333,8 +333,12 @@ func (s *Settings) CaptureImageRef() (string, error) {
 
 // CaptureAllowed says whether the wire specs may run their capture pod: always on a kind cluster
 // (the run's own or one it reuses), on any other cluster only with ALLOW_CAPTURE, since the pod
-// runs in the node's network namespace with NET_RAW and NET_ADMIN and sees every pod's traffic.
+// runs in the node's network namespace with NET_RAW and NET_ADMIN and sees every pod's traffic;
+// never with DATAPLANE=ambient (ambientWireSkip).
 func (s *Settings) CaptureAllowed() error {
+	if err := s.ambientWireSkip(); err != nil {
+		return err
+	}
 	if s.ClusterMode == ModeKind || s.AllowCapture {
 		return nil
 	}
