@@ -179,7 +179,7 @@ func (s *Settings) table() []Binding {
 		{"kind-config-patch", "KIND_CONFIG_PATCH", "kind: a kind config file whose containerdConfigPatches, kubeadmConfigPatches and networking.disableDefaultCNI are added to the suite's", (*stringValue)(&s.KindPatch)},
 		{"inject", "INJECT", "namespaces whose workloads get sidecars: a comma list, or none (default: the documented foo,bar)", (*stringValue)(&s.Inject)},
 		{"istio-requests", "ISTIO_REQUESTS", "CPU/memory requests of istiod and of each sidecar (default: Istio's demo profile); raise either, e.g. istiod=500m/2Gi,proxy=100m/128Mi (the chart's own)", &s.IstioRequests},
-		{"dataplane", "DATAPLANE", "data plane: sidecar, or ambient (istio-cni and ztunnel installed, foo and bar labelled istio.io/dataplane-mode=ambient, expectations from each scenario's ambient: block)", (*stringValue)(&s.Dataplane)},
+		{"dataplane", "DATAPLANE", "data plane: sidecar, or ambient (istiod with the ambient profile, then istio-cni and ztunnel installed and awaited ready; an Istio already installed must run a ready ztunnel; foo and bar labelled istio.io/dataplane-mode=ambient instead of injected; expectations from each scenario's ambient: block; INJECT and LOAD_IMAGES rejected)", (*stringValue)(&s.Dataplane)},
 		{"scenarios-dir", "SCENARIOS_DIR", "a folder of scenario files run after the catalog, e.g. the test-only scenarios/testdata/failing (select them with LABEL_FILTER)", (*stringValue)(&s.ScenariosDir)},
 		{"kind-provider", KindProviderEnv, "kind: the container runtime, as kind's own variable: docker, podman, nerdctl, finch or nerdctl.lima (default: the first of docker, nerdctl, finch, podman that answers; another value is ignored, as kind does)", (*stringValue)(&s.KindProvider)},
 	}
