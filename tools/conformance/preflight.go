@@ -12,7 +12,6 @@ import (
 	"time"
 
 	"github.com/mtls-conformance/mtls-conformance/suites/framework/cluster"
-	"github.com/mtls-conformance/mtls-conformance/suites/framework/istio"
 	"github.com/mtls-conformance/mtls-conformance/suites/framework/report"
 	"github.com/mtls-conformance/mtls-conformance/suites/framework/settings"
 	engine "github.com/mtls-conformance/mtls-conformance/suites/framework/upgrade"
@@ -146,8 +145,8 @@ func preflight(flags *flag.FlagSet, s *settings.Settings, opts *engine.Options) 
 	}
 	if s.IstioCharts != "" && (s.ClusterMode == settings.ModeKind || s.InstallIstio) {
 		// Local charts only: a chart repository is the suite's to reach (an unreachable one is
-		// not bad input).
-		if err := istio.CheckCharts(world.IstioOptions(*s, io.Discard)); err != nil {
+		// not bad input). DATAPLANE=ambient needs the cni and ztunnel charts there too.
+		if err := world.CheckCharts(*s, io.Discard); err != nil {
 			return bad("istio charts", err)
 		}
 	}

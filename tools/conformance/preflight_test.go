@@ -12,6 +12,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/mtls-conformance/mtls-conformance/suites/testsupport/istiocharts"
 )
 
 // TestPreflightNoRuntime: without Docker or Podman, one line in seconds, exit 1, and a JUnit
@@ -59,6 +61,13 @@ func assertPreflightJUnit(t *testing.T, reports, step string) {
 func TestPreflightBadInput(t *testing.T) {
 	kubeconfig := writeKubeconfig(t, "https://127.0.0.1:1")
 	emptyDir := t.TempDir()
+	// base and istiod, as an air-gapped sidecar install keeps them; no cni, no ztunnel.
+	sidecarCharts := t.TempDir()
+	for name, from := range map[string]string{"base": "base", "istiod": "istio-control/istio-discovery"} {
+		if err := os.Symlink(filepath.Join(istiocharts.Dir(t), from), filepath.Join(sidecarCharts, name)); err != nil {
+			t.Fatal(err)
+		}
+	}
 	cases := map[string]struct {
 		args []string
 		env  map[string]string
@@ -88,6 +97,9 @@ func TestPreflightBadInput(t *testing.T) {
 		"charts":       {nil, map[string]string{"ISTIO_CHARTS": emptyDir, "ISTIO_TAG": "1.31.0"}, "no base chart in " + emptyDir},
 		"inject":       {nil, map[string]string{"INJECT": "kube-system"}, `injected namespace "kube-system" is not a fixture namespace`},
 		"mirror image": {nil, map[string]string{"CURL_IMAGE": "mirror/curl"}, `image "mirror/curl" is not an image reference`},
+		// An ambient run installs the cni and ztunnel charts too, and enrols the fixtures.
+		"ambient charts": {nil, map[string]string{"ISTIO_CHARTS": sidecarCharts, "ISTIO_TAG": "1.31.0", "DATAPLANE": "ambient"}, "no cni chart in " + sidecarCharts},
+		"ambient inject": {nil, map[string]string{"DATAPLANE": "ambient", "INJECT": "foo"}, "inject chooses sidecar namespaces; with dataplane ambient foo and bar are enrolled"},
 	}
 	for name, tc := range cases {
 		t.Run(name, func(t *testing.T) {
