@@ -216,16 +216,7 @@ func TestIstiodValuesAndReadiness(t *testing.T) {
 	closed := "https://" + closedAddr(t) + "/inject"
 	setWebhooks := func(url string) {
 		t.Helper()
-		mwc, err := kube.AdmissionregistrationV1().MutatingWebhookConfigurations().Get(ctx, "istio-sidecar-injector-canary", metav1.GetOptions{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		for i := range mwc.Webhooks {
-			mwc.Webhooks[i].ClientConfig = admissionClientConfig(url, ca)
-		}
-		if _, err := kube.AdmissionregistrationV1().MutatingWebhookConfigurations().Update(ctx, mwc, metav1.UpdateOptions{}); err != nil {
-			t.Fatal(err)
-		}
+		pointWebhooks(t, kube, "istio-sidecar-injector-canary", url, ca)
 	}
 	setWebhooks(closed)
 	err = in.WaitReady(ctx)
@@ -253,6 +244,23 @@ func TestIstiodValuesAndReadiness(t *testing.T) {
 	}
 }
 
+// pointWebhooks sends every webhook of the MutatingWebhookConfiguration name to url (the test's
+// injector), as istiod's Service would be reached.
+func pointWebhooks(t *testing.T, kube kubernetes.Interface, name, url string, ca []byte) {
+	t.Helper()
+	mwc, err := kube.AdmissionregistrationV1().MutatingWebhookConfigurations().Get(t.Context(), name, metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range mwc.Webhooks {
+		mwc.Webhooks[i].ClientConfig = admissionClientConfig(url, ca)
+	}
+	if _, err := kube.AdmissionregistrationV1().MutatingWebhookConfigurations().Update(t.Context(), mwc, metav1.UpdateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// closedAddr is a local address nothing listens on.
 func closedAddr(t *testing.T) string {
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
@@ -451,16 +459,7 @@ func TestWaitReadyWaitsForTheRollout(t *testing.T) {
 	var proxyImage atomic.Value
 	proxyImage.Store("registry.istio.io/testing/proxyv2:1.31.0")
 	url, ca := injector(t, func() string { return proxyImage.Load().(string) })
-	mwc, err := kube.AdmissionregistrationV1().MutatingWebhookConfigurations().Get(ctx, "istio-sidecar-injector", metav1.GetOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	for i := range mwc.Webhooks {
-		mwc.Webhooks[i].ClientConfig = admissionClientConfig(url, ca)
-	}
-	if _, err := kube.AdmissionregistrationV1().MutatingWebhookConfigurations().Update(ctx, mwc, metav1.UpdateOptions{}); err != nil {
-		t.Fatal(err)
-	}
+	pointWebhooks(t, kube, "istio-sidecar-injector", url, ca)
 
 	// Each point of the rollout is Available=True, and the injector already answers as wanted:
 	// only the replica counts say the rollout has not finished.

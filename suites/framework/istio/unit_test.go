@@ -77,12 +77,7 @@ func defaultIstio(t *testing.T) string {
 // offlineKubeconfig is a kubeconfig for a server that is never contacted by these tests.
 func offlineKubeconfig(t *testing.T) string {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := l.Addr().String()
-	l.Close()
+	addr := closedAddr(t)
 	path := filepath.Join(t.TempDir(), "kubeconfig")
 	data := fmt.Sprintf("apiVersion: v1\nkind: Config\nclusters:\n- name: c\n  cluster:\n    server: https://%s\ncontexts:\n- name: c\n  context:\n    cluster: c\n    user: u\nusers:\n- name: u\n  user: {}\ncurrent-context: c\n", addr)
 	if err := os.WriteFile(path, []byte(data), 0o600); err != nil {
