@@ -6,7 +6,6 @@ import (
 	"strings"
 	"time"
 
-	securityv1 "istio.io/client-go/pkg/apis/security/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -49,35 +48,11 @@ func (d *Deployer) applyObject(ctx context.Context, o policy.Object) error {
 	case o.PeerAuthentication != nil:
 		obj := o.PeerAuthentication.DeepCopy()
 		obj.Labels = addLabels(obj.Labels, d.labels())
-		client := d.istio.SecurityV1().PeerAuthentications(obj.Namespace)
-		got, cerr := client.Create(ctx, obj, metav1.CreateOptions{FieldManager: mesh.FieldManager})
-		if apierrors.IsAlreadyExists(cerr) {
-			got, cerr = d.updatePeerAuthentication(ctx, obj)
-		}
-		if cerr == nil {
-			created = got.CreationTimestamp
-		}
-		err = cerr
+		created, err = applyManaged(ctx, d.istio.SecurityV1().PeerAuthentications(obj.Namespace), obj, o.Key())
 	case o.DestinationRule != nil:
 		obj := o.DestinationRule.DeepCopy()
 		obj.Labels = addLabels(obj.Labels, d.labels())
-		client := d.istio.NetworkingV1().DestinationRules(obj.Namespace)
-		got, cerr := client.Create(ctx, obj, metav1.CreateOptions{FieldManager: mesh.FieldManager})
-		if apierrors.IsAlreadyExists(cerr) {
-			existing, gerr := client.Get(ctx, obj.Name, metav1.GetOptions{})
-			if gerr != nil {
-				return fmt.Errorf("deploy: %s: %w", o.Key(), gerr)
-			}
-			if existing.Labels[mesh.ManagedByLabel] != mesh.ManagedByValue {
-				return fmt.Errorf("deploy: %s exists and is not managed by mtls-conformance; not changing it", o.Key())
-			}
-			obj.ResourceVersion = existing.ResourceVersion
-			got, cerr = client.Update(ctx, obj, metav1.UpdateOptions{FieldManager: mesh.FieldManager})
-		}
-		if cerr == nil {
-			created = got.CreationTimestamp
-		}
-		err = cerr
+		created, err = applyManaged(ctx, d.istio.NetworkingV1().DestinationRules(obj.Namespace), obj, o.Key())
 	default:
 		return fmt.Errorf("deploy: empty policy object")
 	}
@@ -91,17 +66,33 @@ func (d *Deployer) applyObject(ctx context.Context, o policy.Object) error {
 	return nil
 }
 
-func (d *Deployer) updatePeerAuthentication(ctx context.Context, obj *securityv1.PeerAuthentication) (*securityv1.PeerAuthentication, error) {
-	client := d.istio.SecurityV1().PeerAuthentications(obj.Namespace)
-	existing, err := client.Get(ctx, obj.Name, metav1.GetOptions{})
+// typedClient is what applyManaged needs of an istio client-go typed client.
+type typedClient[T metav1.Object] interface {
+	Create(context.Context, T, metav1.CreateOptions) (T, error)
+	Get(context.Context, string, metav1.GetOptions) (T, error)
+	Update(context.Context, T, metav1.UpdateOptions) (T, error)
+}
+
+// applyManaged creates obj, or, when an object of that name exists and the suite manages it,
+// updates it in place (it keeps its creationTimestamp, its age). An object the suite does not
+// manage is left alone. It returns the object's creationTimestamp.
+func applyManaged[T metav1.Object](ctx context.Context, client typedClient[T], obj T, key string) (metav1.Time, error) {
+	got, err := client.Create(ctx, obj, metav1.CreateOptions{FieldManager: mesh.FieldManager})
+	if apierrors.IsAlreadyExists(err) {
+		var existing T
+		if existing, err = client.Get(ctx, obj.GetName(), metav1.GetOptions{}); err != nil {
+			return metav1.Time{}, err
+		}
+		if existing.GetLabels()[mesh.ManagedByLabel] != mesh.ManagedByValue {
+			return metav1.Time{}, fmt.Errorf("%s exists and is not managed by mtls-conformance; not changing it", key)
+		}
+		obj.SetResourceVersion(existing.GetResourceVersion())
+		got, err = client.Update(ctx, obj, metav1.UpdateOptions{FieldManager: mesh.FieldManager})
+	}
 	if err != nil {
-		return nil, err
+		return metav1.Time{}, err
 	}
-	if existing.Labels[mesh.ManagedByLabel] != mesh.ManagedByValue {
-		return nil, fmt.Errorf("PeerAuthentication %s/%s exists and is not managed by mtls-conformance; not changing it", obj.Namespace, obj.Name)
-	}
-	obj.ResourceVersion = existing.ResourceVersion
-	return client.Update(ctx, obj, metav1.UpdateOptions{FieldManager: mesh.FieldManager})
+	return got.GetCreationTimestamp(), nil
 }
 
 // waitForNextSecond returns once an object created now would get a creationTimestamp later than
