@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"os/exec"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -22,8 +23,14 @@ const (
 	testOnlyPrefix = "suites/testsupport/" // fakes, test environments, recorders: tests only
 )
 
-// suitePackages hold Ginkgo specs and their glue; nothing in the engine imports them.
-var suitePackages = []string{"suites", "suites/mtls", "suites/upgrade", "suites/localcluster"}
+// suitePackages hold Ginkgo specs and their glue (suitekit, the one Ginkgo-aware helper package);
+// nothing in the engine imports them.
+var suitePackages = []string{"suites", "suites/mtls", "suites/upgrade", "suites/localcluster", "suites/suitekit"}
+
+// ginkgoDSL are Ginkgo's and Gomega's spec-writing packages. The engine never depends on them: a
+// spec's glue (setup, report, a probe's spec body) is suitekit's. The report package reads
+// Ginkgo's report of a finished suite (ginkgo/v2/types, ginkgo/v2/reporters), which is data.
+var ginkgoDSL = []string{"github.com/onsi/ginkgo/v2", "github.com/onsi/gomega"}
 
 // corePackages are the engine's foundation (settings, shared vocabulary, clients, the XFCC
 // parser): they import no other engine package, so every other package may import them.
@@ -36,6 +43,7 @@ type pkgImports struct {
 	path    string
 	imports []string // direct, production only
 	deps    []string // transitive, production only
+	all     []string // transitive, production only, with the packages outside the module
 }
 
 func listPackages(t *testing.T) []pkgImports {
@@ -57,7 +65,7 @@ func listPackages(t *testing.T) []pkgImports {
 		if len(fields) != 3 || !strings.HasPrefix(fields[0], module) {
 			continue
 		}
-		pkgs = append(pkgs, pkgImports{path: local(fields[0]), imports: locals(fields[1]), deps: locals(fields[2])})
+		pkgs = append(pkgs, pkgImports{path: local(fields[0]), imports: locals(fields[1]), deps: locals(fields[2]), all: strings.Fields(fields[2])})
 	}
 	if len(pkgs) == 0 {
 		t.Fatal("go list listed no package of the module")
@@ -102,7 +110,7 @@ func TestImportBoundaries(t *testing.T) {
 	for _, p := range pkgs {
 		found[p.path] = true
 	}
-	for _, want := range corePackages {
+	for _, want := range append(slices.Clone(corePackages), suitePackages...) {
 		if !found[want] {
 			t.Errorf("package %s is named by a rule but does not exist", want)
 		}
@@ -122,6 +130,11 @@ func TestImportBoundaries(t *testing.T) {
 			for _, d := range p.deps {
 				if isSuite(d) || under(d, testOnlyPrefix) {
 					t.Errorf("engine package %s depends on %s: the engine imports no suite and no test-only package", p.path, d)
+				}
+			}
+			for _, d := range p.all {
+				if slices.Contains(ginkgoDSL, d) {
+					t.Errorf("engine package %s depends on %s: the engine knows nothing about Ginkgo; spec glue goes in suites/suitekit", p.path, d)
 				}
 			}
 		}

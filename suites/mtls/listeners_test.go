@@ -22,73 +22,47 @@ import (
 // "mTLS (MODE)"), then cross-checks it with the traffic the step observed: a listener that says
 // STRICT while plaintext got a 200 is a disagreement, a failure of its own.
 func describeListeners(s *scenarios.Scenario, i int, expect []scenarios.ProbeOutcome, results *map[scenarios.Probe]*probe.Result) {
-	topo := topology()
+	topo := suite.Topology()
 	expected, err := world.ListenerExpectations(topo, s, i)
 	if err != nil {
 		panic(err)
 	}
-	observed := map[fixtures.Ref]map[int]authcheck.Mode{}
+	seen := world.ListenerModes{}
 	for _, le := range expected {
 		It(fmt.Sprintf("%s inbound :%d is %s (listener)", le.Server.Ref, le.Port, le.Mode), Label("listener"), func(ctx SpecContext) {
 			// Istio pushes listeners asynchronously: converge on consecutive observations.
 			Eventually(func(g Gomega) {
-				dump, err := mesh.WorkloadDump(ctx, le.Server)
+				dump, err := suite.World.WorkloadDump(ctx, le.Server)
 				g.Expect(err).NotTo(HaveOccurred())
 				in, err := dump.Inbound(le.Port)
 				g.Expect(err).NotTo(HaveOccurred())
 				g.Expect(in.Mode).To(Equal(le.Mode), "inbound port %d: mTLS=%v plaintext=%v client cert required=%v", le.Port, in.AcceptsMTLS, in.AcceptsPlaintext, in.RequiresClientCert)
-			}).WithContext(ctx).WithTimeout(cfg.Timeout).WithPolling(time.Second).MustPassRepeatedly(cfg.Consecutive).Should(Succeed())
-			if observed[le.Server.Ref] == nil {
-				observed[le.Server.Ref] = map[int]authcheck.Mode{}
-			}
-			observed[le.Server.Ref][le.Port] = le.Mode
+			}).WithContext(ctx).WithTimeout(suite.Settings.Timeout).WithPolling(time.Second).MustPassRepeatedly(suite.Settings.Consecutive).Should(Succeed())
+			seen.Saw(le.Server.Ref, le.Port, le.Mode)
 		})
 	}
 	It("shows no disagreement between traffic and listener modes", Label("listener"), func() {
 		if *results == nil {
 			Skip("the step was not applied (see its BeforeAll)")
 		}
-		var disagreements []error
-		for _, e := range expect {
-			r := (*results)[e.Probe]
-			if r == nil || r.Last == nil || r.Last.Err != nil {
-				continue
-			}
-			svc, _ := topo.Service(e.To)
-			server := topo.ServiceWorkloads(svc)[0]
-			target := 0
-			for _, p := range svc.Ports {
-				if p.Port == e.Port {
-					target = p.TargetPort
-				}
-			}
-			sidecar := world.ServerHasSidecar(topo, s, i, e.Probe)
-			mode, seen := observed[server.Ref][target]
-			if sidecar && !seen {
-				continue // that port's listener spec did not pass; it reports its own failure
-			}
-			if err := authcheck.CrossCheck(e.Probe, sidecar, mode, r.Last.Outcome()); err != nil {
-				disagreements = append(disagreements, err)
-			}
-		}
-		Expect(disagreements).To(BeEmpty())
+		Expect(world.CrossCheckListeners(topo, s, i, expect, *results, seen)).To(BeEmpty())
 	})
 }
 
 var _ = Describe("Workload certificates", Serial, Label("listener", "certificate"), func() {
-	topo := topology()
+	topo := suite.Topology()
 	for _, wl := range append(append([]fixtures.Workload{}, topo.Clients...), topo.Servers...) {
 		ns, _ := topo.Namespace(wl.Namespace)
 		if !ns.Injected() {
 			continue
 		}
-		want := fixtures.SPIFFEID(cfg.TrustDomain, wl.Namespace, wl.ServiceAccount)
-		It(fmt.Sprintf("%s presents %s, issued for at most %s", wl.Ref, want, cfg.CertTTL), func(ctx SpecContext) {
-			dump, err := mesh.WorkloadDump(ctx, wl)
+		want := fixtures.SPIFFEID(suite.Settings.TrustDomain, wl.Namespace, wl.ServiceAccount)
+		It(fmt.Sprintf("%s presents %s, issued for at most %s", wl.Ref, want, suite.Settings.CertTTL), func(ctx SpecContext) {
+			dump, err := suite.World.WorkloadDump(ctx, wl)
 			Expect(err).NotTo(HaveOccurred())
 			cert, err := dump.WorkloadCertificate()
 			Expect(err).NotTo(HaveOccurred())
-			Expect(authcheck.CheckCertificate(cert, want, cfg.CertTTL)).To(Succeed())
+			Expect(authcheck.CheckCertificate(cert, want, suite.Settings.CertTTL)).To(Succeed())
 		})
 	}
 })
@@ -96,14 +70,14 @@ var _ = Describe("Workload certificates", Serial, Label("listener", "certificate
 // The XFCC Hash is checked against the client sidecar's actual certificate, not merely for its
 // shape: Envoy writes the SHA-256 of the peer certificate (envoy conn_manager_utility.cc).
 var _ = Describe("XFCC hash", Serial, Label("xfcc", "certificate"), func() {
-	topo := topology()
+	topo := suite.Topology()
 	p := scenarios.Probe{From: fixtures.Ref{Name: "sleep", Namespace: "foo"}, To: fixtures.Ref{Name: "httpbin", Namespace: "bar"}, Port: 8000}
 	from, _ := topo.Namespace(p.From.Namespace)
 	to, _ := topo.Namespace(p.To.Namespace)
 	It(fmt.Sprintf("%s: Hash is the SHA-256 of sleep.foo's sidecar certificate", p), func(ctx SpecContext) {
 		if !from.Injected() || !to.Injected() {
 			// INJECT left one of them without a sidecar: no mTLS, no certificate to hash.
-			Skip(fmt.Sprintf("needs sidecars in %s and %s; INJECT=%s", p.From.Namespace, p.To.Namespace, cfg.Inject))
+			Skip(fmt.Sprintf("needs sidecars in %s and %s; INJECT=%s", p.From.Namespace, p.To.Namespace, suite.Settings.Inject))
 		}
 		target, err := probe.TargetFor(topo, p)
 		Expect(err).NotTo(HaveOccurred())
@@ -113,14 +87,14 @@ var _ = Describe("XFCC hash", Serial, Label("xfcc", "certificate"), func() {
 			// One bounded exec, as Converge bounds each attempt.
 			once, cancel := context.WithTimeout(ctx, probe.DefaultMaxTime+probe.DefaultExecGrace)
 			defer cancel()
-			obs := probe.Once(once, mesh.Exec, target, mesh.ProbeOptions())
+			obs := probe.Once(once, suite.World.Exec, target, suite.World.ProbeOptions())
 			g.Expect(obs.Err).NotTo(HaveOccurred())
 			g.Expect(obs.XFCCElements).To(HaveLen(1), "XFCC %v", obs.XFCC)
-			dump, err := mesh.WorkloadDump(ctx, client)
+			dump, err := suite.World.WorkloadDump(ctx, client)
 			g.Expect(err).NotTo(HaveOccurred())
 			cert, err := dump.WorkloadCertificate()
 			g.Expect(err).NotTo(HaveOccurred())
 			g.Expect(obs.XFCCElements[0].Hash).To(Equal(cert.SHA256))
-		}).WithContext(ctx).WithTimeout(cfg.Timeout).WithPolling(time.Second).Should(Succeed())
+		}).WithContext(ctx).WithTimeout(suite.Settings.Timeout).WithPolling(time.Second).Should(Succeed())
 	})
 })

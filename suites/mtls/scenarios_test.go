@@ -14,10 +14,11 @@ import (
 	"github.com/mtls-conformance/mtls-conformance/suites/framework/probe"
 	"github.com/mtls-conformance/mtls-conformance/suites/framework/report"
 	"github.com/mtls-conformance/mtls-conformance/suites/framework/world"
+	"github.com/mtls-conformance/mtls-conformance/suites/suitekit"
 )
 
 var _ = Describe("mTLS conformance", func() {
-	for _, s := range catalog() {
+	for _, s := range suite.Catalog() {
 		describeScenario(s)
 	}
 })
@@ -27,7 +28,7 @@ var _ = Describe("mTLS conformance", func() {
 // leaks into the next. ContinueOnFailure: one failed probe must not hide the verdicts of the
 // others.
 func describeScenario(s *scenarios.Scenario) {
-	labels := append(s.Labels(), world.DataplaneLabel(cfg))
+	labels := append(s.Labels(), world.DataplaneLabel(suite.Settings))
 	Describe(fmt.Sprintf("%s [%s]", s.Title, s.Name), Ordered, ContinueOnFailure, Serial, Label(labels...), func() {
 		skipped := false
 		BeforeAll(func() {
@@ -35,19 +36,17 @@ func describeScenario(s *scenarios.Scenario) {
 			// them; a mesh-wide one only on a cluster the run created or with --allow-mesh-wide.
 			// In ambient, a scenario without an ambient outcome (DestinationRule TLS) is skipped
 			// with its file's reason.
-			err := world.AmbientSkip(cfg, s)
+			err := world.AmbientSkip(suite.Settings, s)
 			if err == nil {
-				err = world.InjectionFixed(cfg, s)
+				err = world.InjectionFixed(suite.Settings, s)
 			}
 			if err == nil && s.MeshWide() {
-				err = mesh.MeshWideAllowed()
+				err = suite.World.MeshWideAllowed()
 			}
 			if err != nil {
 				skipped = true
 				for i := range s.Steps {
-					for _, e := range stepExpectations(s, i) {
-						Expect(run.Record(report.Skipped(s, i, e, err.Error()))).To(Succeed())
-					}
+					suitekit.RecordSkipped(suite.Run.Record, s, i, suite.StepExpectations(s, i), err.Error())
 				}
 				Skip(err.Error())
 			}
@@ -56,16 +55,16 @@ func describeScenario(s *scenarios.Scenario) {
 			if skipped {
 				return
 			}
-			Expect(mesh.ResetScenario(ctx, s)).To(Succeed(), "removing what %s applied", s.Name)
-			baseline, err := mesh.Baseline()
+			Expect(suite.World.ResetScenario(ctx, s)).To(Succeed(), "removing what %s applied", s.Name)
+			baseline, err := suite.World.Baseline()
 			Expect(err).NotTo(HaveOccurred())
-			results, err := mesh.Probe(ctx, baseline)
+			results, err := suite.World.Probe(ctx, baseline)
 			Expect(err).NotTo(HaveOccurred())
 			for _, e := range baseline {
 				r := results[e.Probe]
 				Expect(r.Converged).To(BeTrue(), "after %s the mesh must be back to the baseline: %v", s.Name, r.Err)
 			}
-		}, NodeTimeout(teardownTimeout))
+		}, NodeTimeout(suitekit.TeardownTimeout))
 		// applied is the last step put in force. A label filter can leave out a whole step's specs;
 		// the next step that runs then applies the skipped steps first, in order.
 		applied := -1
@@ -80,7 +79,7 @@ func describeScenario(s *scenarios.Scenario) {
 // label filter selected (probes, listeners or both).
 func describeStep(s *scenarios.Scenario, i int, applied *int) {
 	step := s.Steps[i]
-	expect := stepExpectations(s, i)
+	expect := suite.StepExpectations(s, i)
 	Context(fmt.Sprintf("step %d/%d: %s", i+1, len(s.Steps), step.Name), func() {
 		var results map[scenarios.Probe]*probe.Result
 		// notInForce: the step's changes were made but never reached every sidecar, so its probes
@@ -89,7 +88,7 @@ func describeStep(s *scenarios.Scenario, i int, applied *int) {
 		BeforeAll(func(ctx SpecContext) {
 			var err error
 			for j := *applied + 1; j <= i && err == nil; j++ {
-				err = mesh.ApplyStep(ctx, s, j)
+				err = suite.World.ApplyStep(ctx, s, j)
 				var pe *authcheck.PropagationError
 				if errors.As(err, &pe) {
 					// Made, not in force (its propagation record says why). A step the label
@@ -104,35 +103,22 @@ func describeStep(s *scenarios.Scenario, i int, applied *int) {
 				}
 			}
 			if err == nil && notInForce == nil {
-				results, err = mesh.Probe(ctx, expect)
+				results, err = suite.World.Probe(ctx, expect)
 			}
 			if err != nil {
-				for _, e := range expect {
-					Expect(run.Record(report.Skipped(s, i, e, "step failed: "+err.Error()))).To(Succeed())
-				}
+				suitekit.RecordSkipped(suite.Run.Record, s, i, expect, "step failed: "+err.Error())
 			}
 			Expect(err).NotTo(HaveOccurred(), "applying step %d and probing its matrix", i+1)
 		})
 		for _, e := range expect {
 			It(e.SpecName(), func(ctx SpecContext) {
 				if notInForce != nil {
-					rec := report.NotInForce(s, i, e, notInForce)
-					Expect(run.Record(rec)).To(Succeed())
-					collectDiagnostics(ctx, e, rec.Message)
-					Fail(rec.Message)
+					suite.FailProbe(ctx, suite.Run.Record, e.Probe, report.NotInForce(s, i, e, notInForce))
 				}
 				if results == nil {
 					Skip("the step was not applied (see its BeforeAll)")
 				}
-				r := results[e.Probe]
-				rec := report.FromProbeResult(s.Name, step.Name, i, r)
-				Expect(run.Record(rec)).To(Succeed())
-				AddReportEntry("attempts", rec.Attempts)
-				AddReportEntry("convergeMs", rec.ConvergeMs)
-				if !r.Converged {
-					collectDiagnostics(ctx, e, r.Err.Error())
-					Fail(r.Err.Error())
-				}
+				suite.ProbeVerdict(ctx, suite.Run.Record, s, i, e.Probe, results[e.Probe])
 			})
 		}
 		describeListeners(s, i, expect, &results)

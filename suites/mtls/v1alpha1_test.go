@@ -14,7 +14,7 @@ import (
 // PeerAuthentication, which `conformance convert` writes and scenario seed002-namespace-policy runs.
 var _ = Describe("Seed 002's v1alpha1 Policy", Serial, Label("v1alpha1", "seed002"), func() {
 	It("is not served by the installed Istio: authentication.istio.io/v1alpha1 is gone (removed in Istio 1.6; use `conformance convert`)", func() {
-		dc, err := discovery.NewDiscoveryClientForConfig(mesh.Config)
+		dc, err := discovery.NewDiscoveryClientForConfig(suite.World.Config)
 		Expect(err).NotTo(HaveOccurred())
 		_, err = dc.ServerResourcesForGroupVersion("authentication.istio.io/v1alpha1")
 		Expect(apierrors.IsNotFound(err)).To(BeTrue(),

@@ -11,9 +11,10 @@ import (
 
 	"github.com/mtls-conformance/mtls-conformance/fixtures"
 	"github.com/mtls-conformance/mtls-conformance/scenarios/oracle"
-	meshlabels "github.com/mtls-conformance/mtls-conformance/suites/framework/mesh"
+	"github.com/mtls-conformance/mtls-conformance/suites/framework/mesh"
 	"github.com/mtls-conformance/mtls-conformance/suites/framework/report"
 	"github.com/mtls-conformance/mtls-conformance/suites/framework/wire"
+	"github.com/mtls-conformance/mtls-conformance/suites/suitekit"
 )
 
 // On the wire: at the baseline (every scenario has been reset to it), every HTTP probe and every
@@ -23,8 +24,8 @@ import (
 // comes first, as cilium's encryption test does: a cell expected plaintext must show its canary,
 // so a capture that sees nothing can never make every cell look encrypted.
 var _ = Describe("On the wire [wire]", Ordered, ContinueOnFailure, Serial, Label("wire"), func() {
-	topo := topology()
-	in := oracle.Input{Topology: topo, TrustDomain: cfg.TrustDomain}
+	topo := suite.Topology()
+	in := oracle.Input{Topology: topo, TrustDomain: suite.Settings.TrustDomain}
 	httpWire, err := oracle.PredictWire(in)
 	if err != nil {
 		panic(err)
@@ -63,21 +64,21 @@ var _ = Describe("On the wire [wire]", Ordered, ContinueOnFailure, Serial, Label
 	var results []wire.Result
 	var skipReason string
 	BeforeAll(func(ctx SpecContext) {
-		if err := cfg.CaptureAllowed(); err != nil {
+		if err := suite.Settings.CaptureAllowed(); err != nil {
 			skipReason = err.Error()
 			Skip(err.Error())
 		}
-		image, err := cfg.CaptureImageRef()
+		image, err := suite.Settings.CaptureImageRef()
 		Expect(err).NotTo(HaveOccurred())
-		Expect(mesh.LoadImages(ctx, []string{image})).To(Succeed())
-		capturer, err := wire.NewCapturer(mesh.Config, image, map[string]string{meshlabels.ManagedByLabel: meshlabels.ManagedByValue, meshlabels.RunIDLabel: mesh.Deployer.RunID()})
+		Expect(suite.World.LoadImages(ctx, []string{image})).To(Succeed())
+		capturer, err := wire.NewCapturer(suite.World.Config, image, map[string]string{mesh.ManagedByLabel: mesh.ManagedByValue, mesh.RunIDLabel: suite.World.Deployer.RunID()})
 		Expect(err).NotTo(HaveOccurred())
-		DeferCleanup(func(ctx SpecContext) { Expect(capturer.Close(ctx)).To(Succeed()) }, NodeTimeout(teardownTimeout))
+		DeferCleanup(func(ctx SpecContext) { Expect(capturer.Close(ctx)).To(Succeed()) }, NodeTimeout(suitekit.TeardownTimeout))
 		reqs := make([]wire.Request, len(cells))
 		for i, c := range cells {
 			reqs[i] = c.req
 		}
-		results = wire.Run(ctx, capturer, mesh.Exec, topo, reqs, mesh.ProbeOptions().MaxTime)
+		results = wire.Run(ctx, capturer, suite.World.Exec, topo, reqs, suite.World.ProbeOptions().MaxTime)
 	})
 
 	It("sanity: a cell expected plaintext shows its canary on the wire (the capture sees the traffic)", func() {
@@ -88,9 +89,9 @@ var _ = Describe("On the wire [wire]", Ordered, ContinueOnFailure, Serial, Label
 	})
 	// A skipped BeforeAll (no ALLOW_CAPTURE) still lists every wire cell in results.json.
 	AfterAll(func() {
-		if results == nil && run != nil {
+		if results == nil && suite.Run != nil {
 			for _, c := range cells {
-				Expect(run.Record(report.WireSkipped(c.req, skipReason))).To(Succeed())
+				Expect(suite.Run.Record(report.WireSkipped(c.req, skipReason))).To(Succeed())
 			}
 		}
 	})
@@ -101,7 +102,7 @@ var _ = Describe("On the wire [wire]", Ordered, ContinueOnFailure, Serial, Label
 		}
 		It(name, func() {
 			r := results[i]
-			Expect(run.Record(report.FromWire(c.req, c.expect, r))).To(Succeed())
+			Expect(suite.Run.Record(report.FromWire(c.req, c.expect, r))).To(Succeed())
 			AddReportEntry("wire", r.Verdict.String())
 			AddReportEntry("exitCode", r.ExitCode)
 			Expect(r.Err).NotTo(HaveOccurred(), "%s: infrastructure error, nothing judged", r.Request)

@@ -18,6 +18,7 @@ import (
 	"github.com/mtls-conformance/mtls-conformance/suites/framework/report"
 	engine "github.com/mtls-conformance/mtls-conformance/suites/framework/upgrade"
 	"github.com/mtls-conformance/mtls-conformance/suites/framework/world"
+	"github.com/mtls-conformance/mtls-conformance/suites/suitekit"
 )
 
 // The catalog scenarios asserted at every phase: no policy at all, and namespace-wide STRICT in
@@ -74,7 +75,7 @@ var _ = Describe("Istio upgrade", func() {
 // pairs must have their outcomes in that topology (an INJECT without sidecars in foo and bar is
 // an error, before anything runs).
 func upgradeScenarios() (topo *fixtures.Topology, baseline, strict *scenarios.Scenario, err error) {
-	if topo, err = world.RunTopology(cfg); err != nil {
+	if topo, err = world.RunTopology(suite.Settings); err != nil {
 		return nil, nil, nil, err
 	}
 	catalog, err := scenarios.Catalog()
@@ -94,16 +95,16 @@ func upgradeScenarios() (topo *fixtures.Topology, baseline, strict *scenarios.Sc
 	if strict, err = byName(strictName); err != nil {
 		return nil, nil, nil, err
 	}
-	expect, err := world.StepExpectations(cfg, strict, 0)
+	expect, err := world.StepExpectations(suite.Settings, strict, 0)
 	if err != nil {
 		return nil, nil, nil, err
 	}
 	if len(topo.InjectedNamespaces()) == 0 {
-		sidecarsReason = fmt.Sprintf("data plane not verified: no sidecars (INJECT=%s); the control plane's steps run alone", cfg.Inject)
+		sidecarsReason = fmt.Sprintf("data plane not verified: no sidecars (INJECT=%s); the control plane's steps run alone", suite.Settings.Inject)
 		return topo, baseline, strict, nil
 	}
 	if _, err := engine.PairsFor(topo, expect, proberPairs); err != nil {
-		return nil, nil, nil, fmt.Errorf("INJECT=%s: %w; the upgrade is verified on sidecars in foo and bar (or, with no namespace injected, on the control plane alone)", cfg.Inject, err)
+		return nil, nil, nil, fmt.Errorf("INJECT=%s: %w; the upgrade is verified on sidecars in foo and bar (or, with no namespace injected, on the control plane alone)", suite.Settings.Inject, err)
 	}
 	return topo, baseline, strict, nil
 }
@@ -112,8 +113,8 @@ func describeUpgrade(topo *fixtures.Topology, baseline, strict *scenarios.Scenar
 	injected := topo.InjectedNamespaces()
 	slices.Sort(injected)
 	fromTag := opts.From
-	if cfg.IstioTag != "" {
-		fromTag = cfg.IstioTag
+	if suite.Settings.IstioTag != "" {
+		fromTag = suite.Settings.IstioTag
 	}
 	toTag := opts.To
 	if opts.ToTag != "" {
@@ -139,13 +140,13 @@ func describeUpgrade(topo *fixtures.Topology, baseline, strict *scenarios.Scenar
 		})
 		It(fmt.Sprintf("starts the background prober: %s", pairNames()), func() {
 			skipDataPlane()
-			expect, err := world.StepExpectations(cfg, strict, 0)
+			expect, err := world.StepExpectations(suite.Settings, strict, 0)
 			Expect(err).NotTo(HaveOccurred())
-			pairs, err := engine.PairsFor(mesh.Topology, expect, proberPairs)
+			pairs, err := engine.PairsFor(suite.World.Topology, expect, proberPairs)
 			Expect(err).NotTo(HaveOccurred())
 			// The prober outlives this spec: its context is the suite's, ended by stopProber.
-			prober, err = engine.StartProber(context.Background(), mesh.Exec, pairs, engine.ProberOptions{
-				Interval: opts.ProbeInterval, Probe: mesh.ProbeOptions(), Phase: "prober started",
+			prober, err = engine.StartProber(context.Background(), suite.World.Exec, pairs, engine.ProberOptions{
+				Interval: opts.ProbeInterval, Probe: suite.World.ProbeOptions(), Phase: "prober started",
 			})
 			Expect(err).NotTo(HaveOccurred())
 		})
@@ -166,7 +167,7 @@ func describeUpgrade(topo *fixtures.Topology, baseline, strict *scenarios.Scenar
 		})
 		describePhase(phase{id: last.id, title: fmt.Sprintf("Istio %s after the upgrade, without policy", opts.To), sidecars: last.sidecars}, func() {
 			It("removes the STRICT policy", func(ctx SpecContext) {
-				Expect(mesh.ResetScenario(ctx, strict)).To(Succeed())
+				Expect(suite.World.ResetScenario(ctx, strict)).To(Succeed())
 			})
 			describeAssert(last, baseline, false)
 		})
@@ -193,7 +194,7 @@ func describeCanary(old engine.SidecarWant, all func(engine.SidecarWant) map[str
 	It(fmt.Sprintf("upgrades istio-base to %s and installs istiod %s (image tag %s) as revision %s beside %s", opts.To, opts.To, toTag, rev, opts.From), func(ctx SpecContext) {
 		mark("install the canary")
 		Expect(controlPlane.InstallCanary(ctx)).To(Succeed())
-		mesh.SetRevisions(controlPlane.Revisions())
+		suite.World.SetRevisions(controlPlane.Revisions())
 	})
 	describeServing(fmt.Sprintf("istiod %s serves revision %s beside the old control plane", toTag, rev))
 	mixed := phase{id: "2-mixed", title: fmt.Sprintf("old sidecars (%s, revision %s) beside the %s control plane", opts.From, engine.DefaultRevision, opts.To), sidecars: all(old)}
@@ -229,7 +230,7 @@ func describeCanary(old engine.SidecarWant, all func(engine.SidecarWant) map[str
 	It(fmt.Sprintf("removes the %s control plane: helm delete istiod, istio-base defaultRevision=%s", opts.From, rev), func(ctx SpecContext) {
 		mark("remove the old control plane")
 		Expect(controlPlane.RemoveOld(ctx)).To(Succeed())
-		mesh.SetRevisions(controlPlane.Revisions())
+		suite.World.SetRevisions(controlPlane.Revisions())
 	})
 	describeServing(fmt.Sprintf("revision %s alone serves: no %s pod left, istio-base's default validator calls it", rev, old.Tag))
 	after := phase{id: "5-after", title: fmt.Sprintf("revision %s alone", rev), sidecars: all(canary)}
@@ -284,7 +285,7 @@ func describeRestart(namespaces map[string]engine.SidecarWant) {
 		skipDataPlane()
 		mark("restart " + strings.Join(names, ", "))
 		for _, ns := range names {
-			Expect(mesh.Deployer.RestartNamespace(ctx, ns, controlPlane.Revisions())).To(Succeed())
+			Expect(suite.World.Deployer.RestartNamespace(ctx, ns, controlPlane.Revisions())).To(Succeed())
 		}
 	})
 }
@@ -308,8 +309,9 @@ func describePhase(ph phase, body func()) {
 			if len(names) == 0 {
 				Fail("phase " + ph.id + " claims no sidecars: a data-plane phase without sidecars proves nothing")
 			}
-			phaseEnv[ph.id] = report.Environment{IstioVersion: controlPlane.Versions(), KubernetesVersion: mesh.Env.KubernetesVersion, NodeImage: mesh.Env.NodeImage, ClusterMode: mesh.Env.ClusterMode, Topology: mesh.Env.Topology}
-			Expect(run.SetEnvironment(report.Environment{IstioVersion: controlPlane.Versions()})).To(Succeed())
+			env := suite.World.Env
+			phaseEnv[ph.id] = report.Environment{IstioVersion: controlPlane.Versions(), KubernetesVersion: env.KubernetesVersion, NodeImage: env.NodeImage, ClusterMode: env.ClusterMode, Topology: env.Topology}
+			Expect(suite.Run.SetEnvironment(report.Environment{IstioVersion: controlPlane.Versions()})).To(Succeed())
 			for _, ns := range names {
 				Expect(engine.ExpectSidecars(ctx, kube, ns, ph.sidecars[ns])).To(Succeed())
 			}
@@ -321,10 +323,7 @@ func describePhase(ph phase, body func()) {
 // describeAssert converges every probe of s's one step (applying its objects first when apply)
 // and makes each probe its own spec, recorded under the phase.
 func describeAssert(ph phase, s *scenarios.Scenario, apply bool) {
-	expect, err := world.StepExpectations(cfg, s, 0)
-	if err != nil {
-		panic(err)
-	}
+	expect := suite.StepExpectations(s, 0)
 	Context(fmt.Sprintf("%s [%s]", s.Title, s.Name), func() {
 		var results map[scenarios.Probe]*probe.Result
 		action := "converges"
@@ -334,15 +333,13 @@ func describeAssert(ph phase, s *scenarios.Scenario, apply bool) {
 		It(action, func(ctx SpecContext) {
 			var err error
 			if apply {
-				err = mesh.ApplyStep(ctx, s, 0)
+				err = suite.World.ApplyStep(ctx, s, 0)
 			}
 			if err == nil {
-				results, err = mesh.Probe(ctx, expect)
+				results, err = suite.World.Probe(ctx, expect)
 			}
 			if err != nil {
-				for _, e := range expect {
-					record(ph, report.Skipped(s, 0, e, "step failed: "+err.Error()))
-				}
+				suitekit.RecordSkipped(ph.record, s, 0, expect, "step failed: "+err.Error())
 			}
 			Expect(err).NotTo(HaveOccurred())
 		})
@@ -352,23 +349,7 @@ func describeAssert(ph phase, s *scenarios.Scenario, apply bool) {
 				labels = append(labels, Label("cross-revision"))
 			}
 			args := append(labels, func(ctx SpecContext) {
-				r := results[e.Probe]
-				if r == nil {
-					Fail("not probed: the step before it did not run")
-				}
-				rec := report.FromProbeResult(s.Name, s.Steps[0].Name, 0, r)
-				record(ph, rec)
-				AddReportEntry("attempts", rec.Attempts)
-				AddReportEntry("convergeMs", rec.ConvergeMs)
-				if !r.Converged {
-					dir, err := mesh.CollectDiagnostics(ctx, CurrentSpecReport().FullText(), "", e.Probe)
-					if err != nil {
-						GinkgoWriter.Printf("diagnostics for %s: %v\n", e.Probe, err)
-					} else {
-						AddReportEntry("diagnostics", dir)
-					}
-					Fail(r.Err.Error())
-				}
+				suite.ProbeVerdict(ctx, ph.record, s, 0, e.Probe, results[e.Probe])
 			})
 			It(e.SpecName(), args...)
 		}
@@ -377,10 +358,10 @@ func describeAssert(ph phase, s *scenarios.Scenario, apply bool) {
 
 // record adds a probe's record to results.json under "<phase>/<scenario>" (one row per phase)
 // and to the phase's own results file under the catalog's name.
-func record(ph phase, rec report.ProbeRecord) {
+func (ph phase) record(rec report.ProbeRecord) error {
 	phaseRecords[ph.id] = append(phaseRecords[ph.id], rec)
 	rec.Scenario = ph.id + "/" + rec.Scenario
-	Expect(run.Record(rec)).To(Succeed())
+	return suite.Run.Record(rec)
 }
 
 // mark tells the background prober, when it runs, which step its next requests fall in.
@@ -400,9 +381,9 @@ func stopProber() engine.Disruption {
 	prober = nil
 	step := fmt.Sprintf("%s %s → %s", opts.Mode, opts.From, opts.To)
 	for _, rec := range d.Records(disruptionScenario, step, opts.ErrorBudget) {
-		Expect(run.Record(rec)).To(Succeed())
+		Expect(suite.Run.Record(rec)).To(Succeed())
 	}
-	path, err := d.WriteJSON(run.Dir)
+	path, err := d.WriteJSON(suite.Run.Dir)
 	Expect(err).NotTo(HaveOccurred())
 	GinkgoWriter.Printf("background prober: %s\n%s\n", path, d.Summary())
 	return d

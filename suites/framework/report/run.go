@@ -14,7 +14,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/onsi/ginkgo/v2"
 	"github.com/onsi/ginkgo/v2/types"
 
 	"github.com/mtls-conformance/mtls-conformance/suites/framework/diagnostics"
@@ -178,17 +177,6 @@ func (r *Run) Step(name string, fn func() error) error {
 		return fmt.Errorf("%s: %w (and recording it failed: %v)", name, err, jerr)
 	}
 	return fmt.Errorf("%s: %w", name, err)
-}
-
-// FailOnError fails the running Ginkgo node with err's own text when err is not nil. Gomega's
-// Succeed() and HaveOccurred() would print the error wrapped in a dump of its nested structs
-// (some 40 lines for a kind or Helm error) around it; a setup step's error already names the
-// step (Step), and the JUnit report folds it into that step's testcase (GenerateJUnit).
-func FailOnError(err error) {
-	if err != nil {
-		ginkgo.GinkgoHelper()
-		ginkgo.Fail(err.Error())
-	}
 }
 
 // Results merges every process's journal: the environment, the infrastructure failures, and

@@ -8,6 +8,7 @@ import (
 	"github.com/mtls-conformance/mtls-conformance/scenarios"
 	"github.com/mtls-conformance/mtls-conformance/scenarios/oracle"
 	"github.com/mtls-conformance/mtls-conformance/suites/framework/authcheck"
+	"github.com/mtls-conformance/mtls-conformance/suites/framework/probe"
 )
 
 // WorkloadDump reads the Envoy configuration of the workload's sidecar (seed 002's
@@ -77,7 +78,51 @@ func ListenerExpectations(topo *fixtures.Topology, s *scenarios.Scenario, i int)
 	return out, nil
 }
 
-// ServerHasSidecar says whether the probe's server is injected at step i of s.
-func ServerHasSidecar(topo *fixtures.Topology, s *scenarios.Scenario, i int, p scenarios.Probe) bool {
+// serverHasSidecar says whether the probe's server is injected at step i of s.
+func serverHasSidecar(topo *fixtures.Topology, s *scenarios.Scenario, i int, p scenarios.Probe) bool {
 	return s.StateAt(topo, i).Injected[p.To.Namespace]
+}
+
+// ListenerModes are the inbound modes a step's listener specs saw: server → workload port →
+// mode. A port is in it only when its listener showed the expected mode.
+type ListenerModes map[fixtures.Ref]map[int]authcheck.Mode
+
+// Saw notes that server's listener on port showed mode.
+func (m ListenerModes) Saw(server fixtures.Ref, port int, mode authcheck.Mode) {
+	if m[server] == nil {
+		m[server] = map[int]authcheck.Mode{}
+	}
+	m[server][port] = mode
+}
+
+// CrossCheckListeners cross-checks, at step i of s, the traffic each probe of expect observed
+// (results) with the inbound mode its server port's listener showed (seen): a listener that says
+// STRICT while plaintext got a 200 is a disagreement (authcheck.CrossCheck), one error each. A
+// probe that observed nothing is passed over, and so is a sidecar server port whose listener was
+// not seen: that port's listener spec did not pass and reports its own failure.
+func CrossCheckListeners(topo *fixtures.Topology, s *scenarios.Scenario, i int, expect []scenarios.ProbeOutcome, results map[scenarios.Probe]*probe.Result, seen ListenerModes) []error {
+	var disagreements []error
+	for _, e := range expect {
+		r := results[e.Probe]
+		if r == nil || r.Last == nil || r.Last.Err != nil {
+			continue
+		}
+		svc, _ := topo.Service(e.To)
+		server := topo.ServiceWorkloads(svc)[0]
+		target := 0
+		for _, p := range svc.Ports {
+			if p.Port == e.Port {
+				target = p.TargetPort
+			}
+		}
+		sidecar := serverHasSidecar(topo, s, i, e.Probe)
+		mode, ok := seen[server.Ref][target]
+		if sidecar && !ok {
+			continue
+		}
+		if err := authcheck.CrossCheck(e.Probe, sidecar, mode, r.Last.Outcome()); err != nil {
+			disagreements = append(disagreements, err)
+		}
+	}
+	return disagreements
 }
