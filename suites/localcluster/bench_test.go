@@ -131,7 +131,7 @@ func BenchmarkKubeletExec(b *testing.B) {
 			b.ReportMetric(ratio, "matrix/single")
 			b.ReportMetric(float64(median.Milliseconds()), "median-exec-ms")
 			b.ReportMetric(float64(slowest.Milliseconds()), "max-exec-ms")
-			b.Logf("36 probes, %d at once: %.1fs; one probe: %.1fs; ratio %.2f; exec round trip in the matrix: median %s, slowest %s",
+			b.Logf("36 probes, at most %d execs at once: %.1fs; one probe: %.1fs; ratio %.2f; exec round trip in the matrix: median %s, slowest %s",
 				parallel, matrix.Seconds()/float64(n), single.Seconds()/float64(n), ratio, median.Round(time.Millisecond), slowest.Round(time.Millisecond))
 		})
 	}
