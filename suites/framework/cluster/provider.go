@@ -95,9 +95,13 @@ func NewKind(s settings.Settings, out io.Writer) (*Provider, error) {
 	if out == nil {
 		out = io.Discard
 	}
+	reports := s.ReportsDir
+	if reports == "" {
+		reports = settings.DefaultReportsDir
+	}
 	return &Provider{
 		name: s.ClusterName, nodeImage: image, reuse: s.ReuseCluster, keep: s.KeepCluster,
-		reportsDir: settings.FromRepoRoot(s.ReportsDir), runtimeName: s.KindProvider, patch: patch,
+		reportsDir: settings.FromRepoRoot(reports), runtimeName: s.KindProvider, patch: patch,
 		waitForReady: defaultWaitForReady, controlPlaneTimeout: defaultControlPlaneTimeout, controlPlanePoll: defaultControlPlanePoll,
 		out: out,
 	}, nil
