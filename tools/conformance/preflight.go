@@ -102,21 +102,18 @@ func preflight(flags *flag.FlagSet, s *settings.Settings, opts *engine.Options) 
 	if err := s.Resolve(flags, os.Getenv); err != nil {
 		return bad("settings", err)
 	}
-	pins, err := versions.Load()
-	if err != nil {
-		return notReady("versions", err) // embedded: a broken build, not the user's input
-	}
 	switch {
 	case opts != nil:
-		// As the upgrade suite does (suites/upgrade): it installs --from first, on a node image
-		// both releases support.
+		// As the upgrade suite does (suites/upgrade), with the engine's own steps: it installs
+		// --from first, on a node image both releases support.
 		if err := opts.Resolve(flags, os.Getenv); err != nil {
 			return bad("upgrade", err)
 		}
-		if s.ClusterMode == settings.ModeKind && s.NodeImage == "" {
-			if _, err := pins.UpgradeNodeImage(opts.From, opts.To); err != nil {
-				return bad("upgrade", err)
-			}
+		if err := opts.InstallFirst(flags, s); err != nil {
+			return bad("upgrade", err)
+		}
+		if err := opts.PickNodeImage(s); err != nil {
+			return bad("upgrade", err)
 		}
 	case s.IstioVersion != "":
 		if _, err := versions.ParseIstioVersion(s.IstioVersion); err != nil {

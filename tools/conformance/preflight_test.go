@@ -91,6 +91,9 @@ func TestPreflightBadInput(t *testing.T) {
 		"upgrade mode":    {[]string{"upgrade", "--mode=blue"}, nil, `upgrade mode "blue": want inplace or canary`},
 		"upgrade setting": {[]string{"upgrade"}, map[string]string{"CERT_TTL": "0s"}, "cert-ttl"},
 		"upgrade stray":   {[]string{"upgrade", "now"}, nil, `unexpected argument "now"`},
+		// The upgrade engine's own steps, as the suite runs them (upgrade.Options.InstallFirst, PickNodeImage).
+		"upgrade istio version": {[]string{"upgrade", "--from=1.31.4", "--to=1.32.0", "--istio-version=1.32.0"}, nil, "--istio-version=1.32.0 contradicts --from=1.31.4"},
+		"upgrade node image":    {[]string{"upgrade", "--from=1.29.9", "--to=1.30.8"}, nil, "no kind node image is pinned for Istio 1.29"},
 		// What the suite checks before creating anything, preflight checks too.
 		"node image":   {nil, map[string]string{"NODE_IMAGE": "Not An Image"}, `node image: image "Not An Image"`},
 		"kind patch":   {nil, map[string]string{"KIND_CONFIG_PATCH": "/nonexistent/kind.yaml"}, "kind config patch"},
