@@ -7,8 +7,11 @@ import (
 	"io"
 	"slices"
 	"strings"
+	"time"
 
+	"istio.io/api/annotation"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/kubernetes"
 
 	"github.com/mtls-conformance/mtls-conformance/scenarios"
@@ -141,4 +144,49 @@ func (w *World) checkAmbientInstalled(ctx context.Context, found *cluster.IstioI
 func (w *World) ambientBaseline() ([]scenarios.ProbeOutcome, error) {
 	st := BaselineState(w.Topology)
 	return oracle.PredictAmbient(oracle.Input{Topology: w.Topology, Injected: st.Enrolled, TrustDomain: w.Settings.TrustDomain})
+}
+
+// RedirectionEnabled is the value the istio-cni node agent writes in a pod's
+// ambient.istio.io/redirection annotation (istio.io/api annotation.AmbientRedirection) once the
+// pod's traffic is redirected to its node's ztunnel (istio cni/pkg/util/podutil.go
+// PodFullyEnrolled; pkg/config/constants AmbientRedirectionEnabled).
+const RedirectionEnabled = "enabled"
+
+// awaitEnrolled waits, for as long as a probe may take to converge, until every pod of the
+// namespaces the run enrols says it is captured by ztunnel. A probe cannot tell: an enrolled pair
+// answers 200 without XFCC whether HBONE carries it or not, so a pod the node agent never
+// captured would pass as HBONE. Nothing for a sidecar run.
+func (w *World) awaitEnrolled(ctx context.Context) error {
+	if !w.Settings.Ambient() {
+		return nil
+	}
+	kube, err := kubernetes.NewForConfig(w.Config)
+	if err != nil {
+		return err
+	}
+	var last string
+	err = wait.PollUntilContextTimeout(ctx, time.Second, w.Settings.Timeout, true, func(ctx context.Context) (bool, error) {
+		last = ""
+		for _, ns := range w.Topology.EnrolledNamespaces() {
+			pods, err := kube.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{})
+			if err != nil {
+				last = fmt.Sprintf("listing pods in %s: %v", ns, err)
+				return false, nil
+			}
+			for _, p := range pods.Items {
+				if p.DeletionTimestamp != nil {
+					continue
+				}
+				if got := p.Annotations[annotation.AmbientRedirection.Name]; got != RedirectionEnabled {
+					last = fmt.Sprintf("pod %s/%s has %s=%q", ns, p.Name, annotation.AmbientRedirection.Name, got)
+					return false, nil
+				}
+			}
+		}
+		return true, nil
+	})
+	if err != nil && last != "" {
+		return fmt.Errorf("DATAPLANE=ambient: the enrolled pods are not captured by ztunnel after %s: %s, want %q (the istio-cni node agent writes it once the pod's traffic goes to its node's ztunnel; is istio-cni running on that node?)", w.Settings.Timeout, last, RedirectionEnabled)
+	}
+	return err
 }

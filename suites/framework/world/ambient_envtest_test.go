@@ -3,6 +3,7 @@ package world
 import (
 	"context"
 	"io"
+	"strings"
 	"testing"
 	"time"
 
@@ -10,6 +11,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/kubernetes"
 
@@ -85,6 +87,12 @@ func TestAmbientOnAnExistingIstio(t *testing.T) {
 	assertManaged(t, ctx, env, 0)
 
 	markDaemonSetReady(t, kube, "istio-system", "ztunnel")
+	// ztunnel is ready, but no node agent captures the enrolled pods: setup stops at the fixtures.
+	_, err = setup()
+	if err == nil || !strings.HasPrefix(err.Error(), "fixtures: DATAPLANE=ambient: the enrolled pods are not captured by ztunnel after 3s: pod ") || !strings.Contains(err.Error(), `has ambient.istio.io/redirection="", want "enabled"`) {
+		t.Fatalf("Setup without istio-cni capturing the pods: %v", err)
+	}
+	standInCNI(t, kube)
 	w, err := setup()
 	if err != nil {
 		t.Fatalf("Setup with a ready ztunnel: %v", err)
@@ -128,6 +136,7 @@ func TestAmbientInstall(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()
 	standInDaemonSetController(t, kube, "istio-system")
+	standInCNI(t, kube)
 
 	s := ambientSettings()
 	s.ClusterMode, s.Kubeconfig, s.InstallIstio = settings.ModeExisting, env.Kubeconfig, true
@@ -261,6 +270,37 @@ func standInDaemonSetController(t *testing.T, kube kubernetes.Interface, namespa
 			for i := range list.Items {
 				if mesh.DaemonSetPending(&list.Items[i]) != "" {
 					_ = daemonSetReady(ctx, kube, namespace, list.Items[i].Name)
+				}
+			}
+			return false, nil
+		})
+	}()
+	t.Cleanup(func() { cancel(); <-done })
+}
+
+// standInCNI does what the istio-cni node agent does once it has redirected a pod's traffic to
+// its node's ztunnel, until the test ends: it annotates every pod of a namespace labelled
+// istio.io/dataplane-mode=ambient ambient.istio.io/redirection=enabled.
+func standInCNI(t *testing.T, kube kubernetes.Interface) {
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	patch := []byte(`{"metadata":{"annotations":{"ambient.istio.io/redirection":"enabled"}}}`)
+	go func() {
+		defer close(done)
+		_ = wait.PollUntilContextCancel(ctx, 200*time.Millisecond, true, func(ctx context.Context) (bool, error) {
+			nss, err := kube.CoreV1().Namespaces().List(ctx, metav1.ListOptions{LabelSelector: fixtures.AmbientLabel + "=" + fixtures.AmbientValue})
+			if err != nil {
+				return false, nil
+			}
+			for _, ns := range nss.Items {
+				pods, err := kube.CoreV1().Pods(ns.Name).List(ctx, metav1.ListOptions{})
+				if err != nil {
+					continue
+				}
+				for _, p := range pods.Items {
+					if p.Annotations["ambient.istio.io/redirection"] != RedirectionEnabled {
+						_, _ = kube.CoreV1().Pods(ns.Name).Patch(ctx, p.Name, types.MergePatchType, patch, metav1.PatchOptions{})
+					}
 				}
 			}
 			return false, nil

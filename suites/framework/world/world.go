@@ -316,6 +316,9 @@ func (w *World) setupFixtures(ctx context.Context, runID string) error {
 	if err := d.WaitFixturesReady(ctx, w.revisions); err != nil {
 		return err
 	}
+	if err := w.awaitEnrolled(ctx); err != nil {
+		return err
+	}
 	exec, err := probe.NewKubeExecutor(w.Config)
 	if err != nil {
 		return err
