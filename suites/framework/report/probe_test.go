@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -12,10 +11,11 @@ import (
 	"github.com/mtls-conformance/mtls-conformance/fixtures"
 	"github.com/mtls-conformance/mtls-conformance/scenarios"
 	"github.com/mtls-conformance/mtls-conformance/suites/framework/probe"
+	"github.com/mtls-conformance/mtls-conformance/suites/testsupport/fakecurl"
 )
 
 // fakeCurl answers the probe engine's curl command the way curl and go-httpbin would: the
-// /headers body, then curl's -w line with %{http_code} filled in.
+// /headers body, then curl's -w output (fakecurl).
 type fakeCurl struct {
 	xfcc     []string
 	httpCode int
@@ -28,24 +28,19 @@ func (f fakeCurl) Exec(_ context.Context, _ fixtures.Workload, argv []string) (p
 	if f.err != nil {
 		return probe.ExecResult{}, f.err
 	}
-	writeOut := ""
-	for i, a := range argv {
-		if a == "-w" {
-			writeOut = argv[i+1]
+	res, err := fakecurl.Render(argv, func(string) (fakecurl.Response, error) {
+		r := fakecurl.Response{HTTPCode: f.httpCode, ExitCode: f.exit, ErrorMessage: f.stderr}
+		if f.httpCode == 200 {
+			headers := map[string][]string{"Host": {"httpbin.foo:8000"}}
+			if f.xfcc != nil {
+				headers["X-Forwarded-Client-Cert"] = f.xfcc
+			}
+			data, _ := json.Marshal(map[string]any{"headers": headers})
+			r.Body = string(data)
 		}
-	}
-	code := strings.ReplaceAll(writeOut, `\n`, "\n")
-	code = strings.ReplaceAll(code, "%{http_code}", fmt.Sprintf("%03d", f.httpCode))
-	body := ""
-	if f.httpCode == 200 {
-		headers := map[string][]string{"Host": {"httpbin.foo:8000"}}
-		if f.xfcc != nil {
-			headers["X-Forwarded-Client-Cert"] = f.xfcc
-		}
-		data, _ := json.Marshal(map[string]any{"headers": headers})
-		body = string(data)
-	}
-	return probe.ExecResult{Stdout: []byte(body + code), Stderr: []byte(f.stderr), ExitCode: f.exit}, nil
+		return r, nil
+	})
+	return res, err
 }
 
 const clientHash = "3d5ae0b5b0f3c6a1f0f23d6e7b5a0a4c1b2f6e8d9c0a1b2c3d4e5f60718293a4"
