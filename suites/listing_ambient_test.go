@@ -5,9 +5,9 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/mtls-conformance/mtls-conformance/scenarios"
 	"github.com/mtls-conformance/mtls-conformance/suites/framework/settings"
 	"github.com/mtls-conformance/mtls-conformance/suites/framework/world"
+	"github.com/mtls-conformance/mtls-conformance/suites/testsupport/catalogtest"
 	"github.com/mtls-conformance/mtls-conformance/suites/testsupport/dryrun"
 )
 
@@ -21,10 +21,7 @@ func TestMTLSDryRunAmbient(t *testing.T) {
 	if err != nil {
 		t.Fatalf("ginkgo --dry-run --dataplane=ambient: %v\n%s", err, out)
 	}
-	catalog, err := scenarios.Catalog()
-	if err != nil {
-		t.Fatal(err)
-	}
+	catalog := catalogtest.Catalog(t)
 	s := settings.Defaults()
 	s.Dataplane = settings.DataplaneAmbient
 	scenarioSpecs := 0

@@ -12,6 +12,7 @@ import (
 	"github.com/mtls-conformance/mtls-conformance/scenarios"
 	"github.com/mtls-conformance/mtls-conformance/scenarios/oracle"
 	"github.com/mtls-conformance/mtls-conformance/suites/framework/world"
+	"github.com/mtls-conformance/mtls-conformance/suites/testsupport/catalogtest"
 	"github.com/mtls-conformance/mtls-conformance/suites/testsupport/dryrun"
 )
 
@@ -20,14 +21,8 @@ func TestMTLSDryRunListsEveryProbe(t *testing.T) {
 	if err != nil {
 		t.Fatalf("ginkgo --dry-run: %v\n%s", err, out)
 	}
-	catalog, err := scenarios.Catalog()
-	if err != nil {
-		t.Fatal(err)
-	}
-	topo, err := fixtures.Load()
-	if err != nil {
-		t.Fatal(err)
-	}
+	catalog := catalogtest.Catalog(t)
+	topo := catalogtest.Topology(t)
 	// The v1alpha1 discovery spec, the XFCC hash spec, and a certificate spec per injected workload.
 	want := 2
 	for _, w := range append(append([]fixtures.Workload{}, topo.Clients...), topo.Servers...) {

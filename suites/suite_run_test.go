@@ -37,13 +37,8 @@ import (
 func TestMTLSSuiteOnAClusterWithoutIstio(t *testing.T) {
 	env := envtestenv.Start(t)
 	reports := t.TempDir()
-	cmd := exec.Command("go", "tool", "ginkgo", "--tags", "e2e", "--no-color", "./mtls", "--",
-		"--cluster=existing", "--kubeconfig="+env.Kubeconfig, "--reports-dir="+reports)
-	cmd.Env = append(os.Environ(), "ISTIO_VERSION=", "KUBE_CONTEXT=")
-	out, err := cmd.CombinedOutput()
-	if err == nil {
-		t.Fatalf("the suite passed on a cluster without Istio:\n%s", out)
-	}
+	out := runFailingSuite(t, "the suite passed on a cluster without Istio", []string{"./mtls", "--",
+		"--cluster=existing", "--kubeconfig=" + env.Kubeconfig, "--reports-dir=" + reports}, "ISTIO_VERSION=", "KUBE_CONTEXT=")
 	junit, err := os.ReadFile(filepath.Join(reports, "latest", "junit.xml"))
 	if err != nil {
 		t.Fatalf("no junit.xml: %v\n%s", err, out)
@@ -61,14 +56,7 @@ func TestMTLSSuiteOnAClusterWithoutIstio(t *testing.T) {
 	if strings.Contains(string(junit), "BEGIN") || strings.Contains(string(junit), "token") {
 		t.Error("junit.xml must hold no credentials")
 	}
-	d, err := deploy.New(env.Config, "check")
-	if err != nil {
-		t.Fatal(err)
-	}
-	left, err := d.ListManaged(t.Context())
-	if err != nil || len(left) != 0 {
-		t.Fatalf("managed objects left: %v %v", left, err)
-	}
+	noManagedObjects(t, env)
 }
 
 // TestMTLSSuiteRunsAScenario runs one scenario of the real suite against a real kube-apiserver
@@ -77,15 +65,8 @@ func TestMTLSSuiteOnAClusterWithoutIstio(t *testing.T) {
 // error — never as a verdict on mTLS —, summary.md has its grid, and teardown leaves no managed
 // object while the user's istiod survives.
 func TestMTLSSuiteRunsAScenario(t *testing.T) {
-	env := envtestenv.Start(t)
-	kube, err := kubernetes.NewForConfig(env.Config)
-	if err != nil {
-		t.Fatal(err)
-	}
-	deploytest.NamespaceFinalizer(t, kube)
+	env, kube := standInMesh(t)
 	ctx := t.Context()
-	deploytest.StandInIstiod(t, kube, "1.31.1")
-	deploytest.StandInControllers(t, kube)
 	// Watch for the scenario's policy while the suite runs.
 	ic, err := istioclient.NewForConfig(env.Config)
 	if err != nil {
@@ -105,19 +86,7 @@ func TestMTLSSuiteRunsAScenario(t *testing.T) {
 		})
 	}()
 
-	reports := t.TempDir()
-	cmd := exec.Command("go", "tool", "ginkgo", "--tags", "e2e", "--no-color", "--label-filter=namespace-strict", "./mtls", "--",
-		"--cluster=existing", "--kubeconfig="+env.Kubeconfig, "--reports-dir="+reports,
-		"--converge-timeout=3s", "--consecutive=1")
-	cmd.Env = append(os.Environ(), "ISTIO_VERSION=", "KUBE_CONTEXT=", "INJECT=")
-	out, err := cmd.CombinedOutput()
-	if err == nil {
-		t.Fatalf("the suite passed although no exec can run:\n%s", out)
-	}
-	results, err := report.ReadResults(filepath.Join(reports, "latest", "results.json"))
-	if err != nil {
-		t.Fatalf("results.json: %v\n%s", err, out)
-	}
+	reports, results, out := runScenarios(t, env, "namespace-strict", "")
 	infra := 0
 	for _, r := range results.Probes {
 		if r.Scenario != "namespace-strict" {
@@ -162,13 +131,7 @@ func TestMTLSSuiteRunsAScenario(t *testing.T) {
 	if _, err := ic.SecurityV1().PeerAuthentications("foo").Get(ctx, "default", metav1.GetOptions{}); !apierrors.IsNotFound(err) {
 		t.Errorf("PeerAuthentication foo/default must be gone after the run: %v", err)
 	}
-	d, err := deploy.New(env.Config, "check")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if left, err := d.ListManaged(ctx); err != nil || len(left) != 0 {
-		t.Fatalf("managed objects left: %v %v", left, err)
-	}
+	noManagedObjects(t, env)
 	if _, err := kube.AppsV1().Deployments("istio-system").Get(ctx, "istiod", metav1.GetOptions{}); err != nil {
 		t.Fatalf("the user's istiod must survive: %v", err)
 	}
@@ -181,28 +144,8 @@ func TestMTLSSuiteRunsAScenario(t *testing.T) {
 // that relabels a namespace for injection is skipped, every probe recorded with the reason; and
 // the report's header says where the expectations came from.
 func TestMTLSSuiteWithoutSidecarsExpectsTheOracle(t *testing.T) {
-	env := envtestenv.Start(t)
-	kube, err := kubernetes.NewForConfig(env.Config)
-	if err != nil {
-		t.Fatal(err)
-	}
-	deploytest.NamespaceFinalizer(t, kube)
-	deploytest.StandInIstiod(t, kube, "1.31.1")
-	deploytest.StandInControllers(t, kube)
-
-	reports := t.TempDir()
-	cmd := exec.Command("go", "tool", "ginkgo", "--tags", "e2e", "--no-color", "--label-filter=namespace-strict || utilities-injection", "./mtls", "--",
-		"--cluster=existing", "--kubeconfig="+env.Kubeconfig, "--reports-dir="+reports,
-		"--converge-timeout=3s", "--consecutive=1")
-	cmd.Env = append(os.Environ(), "ISTIO_VERSION=", "KUBE_CONTEXT=", "INJECT=none")
-	out, err := cmd.CombinedOutput()
-	if err == nil {
-		t.Fatalf("the suite passed although no exec can run:\n%s", out)
-	}
-	results, err := report.ReadResults(filepath.Join(reports, "latest", "results.json"))
-	if err != nil {
-		t.Fatalf("results.json: %v\n%s", err, out)
-	}
+	env, _ := standInMesh(t)
+	reports, results, out := runScenarios(t, env, "namespace-strict || utilities-injection", "none")
 	const topology = "INJECT=none — expectations from the oracle, not the catalog"
 	if results.Header.Topology != topology {
 		t.Errorf("results.json topology %q, want %q", results.Header.Topology, topology)
@@ -241,13 +184,7 @@ func TestMTLSSuiteWithoutSidecarsExpectsTheOracle(t *testing.T) {
 	if got := suites.TestSuites[0].Properties.WithName(report.PropertyTopology); got != topology {
 		t.Errorf("junit property %s = %q, want %q", report.PropertyTopology, got, topology)
 	}
-	d, err := deploy.New(env.Config, "check")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if left, err := d.ListManaged(t.Context()); err != nil || len(left) != 0 {
-		t.Fatalf("managed objects left: %v %v", left, err)
-	}
+	noManagedObjects(t, env)
 }
 
 // TestSuitesReportAnEarlySetupFailureOnce runs both real suites in kind mode with an Istio charts
@@ -282,14 +219,10 @@ func TestSuitesReportAnEarlySetupFailureOnce(t *testing.T) {
 		t.Run(c.suite, func(t *testing.T) {
 			reports := t.TempDir()
 			charts := filepath.Join(t.TempDir(), "missing")
-			cmd := exec.Command("go", "tool", "ginkgo", "--tags", "e2e", "--no-color", c.suite, "--",
-				"--cluster=kind", "--reports-dir="+reports, "--istio-charts="+charts)
-			cmd.Env = append(os.Environ(), "ISTIO_VERSION=", "NODE_IMAGE=", "CLUSTER=", "CLUSTER_NAME=", "KUBE_CONTEXT=",
+			out := runFailingSuite(t, "the suite passed without Istio charts", []string{c.suite, "--",
+				"--cluster=kind", "--reports-dir=" + reports, "--istio-charts=" + charts},
+				"ISTIO_VERSION=", "NODE_IMAGE=", "CLUSTER=", "CLUSTER_NAME=", "KUBE_CONTEXT=",
 				"ISTIO_CHARTS=", "ISTIO_HUB=", "ISTIO_TAG=", "UPGRADE_FROM=", "UPGRADE_TO=", "UPGRADE_MODE=")
-			out, err := cmd.CombinedOutput()
-			if err == nil {
-				t.Fatalf("the suite passed without Istio charts:\n%s", out)
-			}
 			wantMessage := fmt.Sprintf("%s: Istio charts directory %q is not a directory", c.step, charts)
 			if !strings.Contains(string(out), "[FAILED] "+wantMessage+"\n") {
 				t.Errorf("the console does not say the error's own line %q:\n%s", wantMessage, out)
@@ -339,5 +272,61 @@ func TestSuitesReportAnEarlySetupFailureOnce(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// runFailingSuite runs a real suite (ginkgo with the e2e tag and args, the environment overridden
+// by env) that must fail, and returns its output; a suite that passes fails the test with why.
+func runFailingSuite(t *testing.T, passed string, args []string, env ...string) []byte {
+	t.Helper()
+	cmd := exec.Command("go", append([]string{"tool", "ginkgo", "--tags", "e2e", "--no-color"}, args...)...)
+	cmd.Env = append(os.Environ(), env...)
+	out, err := cmd.CombinedOutput()
+	if err == nil {
+		t.Fatalf("%s:\n%s", passed, out)
+	}
+	return out
+}
+
+// standInMesh is a real kube-apiserver with a stand-in istiod and stand-in controllers, and no
+// kubelet: every exec fails.
+func standInMesh(t *testing.T) (*envtestenv.Env, kubernetes.Interface) {
+	t.Helper()
+	env := envtestenv.Start(t)
+	kube, err := kubernetes.NewForConfig(env.Config)
+	if err != nil {
+		t.Fatal(err)
+	}
+	deploytest.NamespaceFinalizer(t, kube)
+	deploytest.StandInIstiod(t, kube, "1.31.1")
+	deploytest.StandInControllers(t, kube)
+	return env, kube
+}
+
+// runScenarios runs the mtls suite's scenarios the label filter selects on env as an existing
+// cluster, with INJECT=inject and a short convergence; it must fail (no exec can run). It returns
+// the reports directory, results.json and the suite's output.
+func runScenarios(t *testing.T, env *envtestenv.Env, labelFilter, inject string) (string, *report.Results, []byte) {
+	t.Helper()
+	reports := t.TempDir()
+	out := runFailingSuite(t, "the suite passed although no exec can run", []string{"--label-filter=" + labelFilter, "./mtls", "--",
+		"--cluster=existing", "--kubeconfig=" + env.Kubeconfig, "--reports-dir=" + reports,
+		"--converge-timeout=3s", "--consecutive=1"}, "ISTIO_VERSION=", "KUBE_CONTEXT=", "INJECT="+inject)
+	results, err := report.ReadResults(filepath.Join(reports, "latest", "results.json"))
+	if err != nil {
+		t.Fatalf("results.json: %v\n%s", err, out)
+	}
+	return reports, results, out
+}
+
+// noManagedObjects fails the test when the run left an object labelled as the suite's.
+func noManagedObjects(t *testing.T, env *envtestenv.Env) {
+	t.Helper()
+	d, err := deploy.New(env.Config, "check")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if left, err := d.ListManaged(t.Context()); err != nil || len(left) != 0 {
+		t.Fatalf("managed objects left: %v %v", left, err)
 	}
 }

@@ -5,8 +5,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/mtls-conformance/mtls-conformance/fixtures"
 	"github.com/mtls-conformance/mtls-conformance/scenarios"
+	"github.com/mtls-conformance/mtls-conformance/suites/testsupport/catalogtest"
 	"github.com/mtls-conformance/mtls-conformance/suites/testsupport/dryrun"
 )
 
@@ -41,10 +41,7 @@ func containing(specs []listedSpec, sub string) []listedSpec {
 }
 
 func TestUpgradeSuiteDryRun(t *testing.T) {
-	topo, err := fixtures.Load()
-	if err != nil {
-		t.Fatal(err)
-	}
+	topo := catalogtest.Topology(t)
 	probes := len(scenarios.Matrix(topo))
 	defaults, err := DefaultOptions()
 	if err != nil {

@@ -24,6 +24,7 @@ import (
 	"github.com/mtls-conformance/mtls-conformance/scenarios"
 	"github.com/mtls-conformance/mtls-conformance/suites/framework/probe"
 	"github.com/mtls-conformance/mtls-conformance/suites/framework/report"
+	"github.com/mtls-conformance/mtls-conformance/suites/testsupport/catalogtest"
 )
 
 // Real curl against real servers on 127.0.0.1: the background prober must count exactly the
@@ -408,14 +409,8 @@ func TestStartProberRejects(t *testing.T) {
 
 // TestPairsForStrictScenario picks the suite's two pairs from the catalog's namespace-strict step.
 func TestPairsForStrictScenario(t *testing.T) {
-	topo, err := fixtures.Load()
-	if err != nil {
-		t.Fatal(err)
-	}
-	catalog, err := scenarios.Catalog()
-	if err != nil {
-		t.Fatal(err)
-	}
+	topo := catalogtest.Topology(t)
+	catalog := catalogtest.Catalog(t)
 	var expect []scenarios.ProbeOutcome
 	for _, s := range catalog {
 		if s.Name == "namespace-strict" {

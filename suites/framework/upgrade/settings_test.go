@@ -12,10 +12,7 @@ import (
 // The upgrade installs --from first: ISTIO_VERSION (the conformance suite's) gives way, an
 // explicit --istio-version that disagrees is an error.
 func TestInstallFirst(t *testing.T) {
-	o, err := DefaultOptions()
-	if err != nil {
-		t.Fatal(err)
-	}
+	o := defaultOptions(t)
 	for _, c := range []struct {
 		name    string
 		args    []string
@@ -53,10 +50,7 @@ func TestInstallFirst(t *testing.T) {
 // In kind mode the node image is one both releases support, unless --node-image says otherwise;
 // an existing cluster has none.
 func TestPickNodeImage(t *testing.T) {
-	o, err := DefaultOptions()
-	if err != nil {
-		t.Fatal(err)
-	}
+	o := defaultOptions(t)
 	pins, err := versions.Load()
 	if err != nil {
 		t.Fatal(err)
@@ -82,4 +76,13 @@ func TestPickNodeImage(t *testing.T) {
 	if s := (settings.Settings{ClusterMode: settings.ModeKind}); o.PickNodeImage(&s) == nil {
 		t.Error("a release versions.yaml does not pin has no node image")
 	}
+}
+
+func defaultOptions(t *testing.T) Options {
+	t.Helper()
+	o, err := DefaultOptions()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return o
 }

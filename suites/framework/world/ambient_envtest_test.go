@@ -20,6 +20,7 @@ import (
 	"github.com/mtls-conformance/mtls-conformance/suites/framework/mesh"
 	"github.com/mtls-conformance/mtls-conformance/suites/framework/report"
 	"github.com/mtls-conformance/mtls-conformance/suites/framework/settings"
+	"github.com/mtls-conformance/mtls-conformance/suites/testsupport/catalogtest"
 	"github.com/mtls-conformance/mtls-conformance/suites/testsupport/deploytest"
 	"github.com/mtls-conformance/mtls-conformance/suites/testsupport/envtestenv"
 	"github.com/mtls-conformance/mtls-conformance/suites/testsupport/istiocharts"
@@ -103,10 +104,10 @@ func TestAmbientOnAnExistingIstio(t *testing.T) {
 	}
 	// No sidecar anywhere, so nothing for the propagation barrier to wait for: the step's
 	// policy is applied and the step counts as in force at once (probes converge on it).
-	if err := w.ApplyStep(ctx, scenarioNamed(t, "namespace-strict"), 0); err != nil {
+	if err := w.ApplyStep(ctx, catalogtest.Scenario(t, "namespace-strict"), 0); err != nil {
 		t.Fatalf("ambient step: %v", err)
 	}
-	if err := w.ResetScenario(ctx, scenarioNamed(t, "namespace-strict")); err != nil {
+	if err := w.ResetScenario(ctx, catalogtest.Scenario(t, "namespace-strict")); err != nil {
 		t.Fatalf("ambient reset: %v", err)
 	}
 	if err := w.Teardown(2 * time.Minute); err != nil {

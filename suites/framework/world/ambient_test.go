@@ -10,16 +10,14 @@ import (
 	"github.com/mtls-conformance/mtls-conformance/scenarios"
 	"github.com/mtls-conformance/mtls-conformance/suites/framework/istio"
 	"github.com/mtls-conformance/mtls-conformance/suites/framework/settings"
+	"github.com/mtls-conformance/mtls-conformance/suites/testsupport/catalogtest"
 )
 
 // TestAmbientExpectations: in ambient every step's expectations are the scenario's ambient:
 // block, DestinationRule scenarios are skipped with their file's reason, and the sidecar run is
 // unchanged.
 func TestAmbientExpectations(t *testing.T) {
-	catalog, err := scenarios.Catalog()
-	if err != nil {
-		t.Fatal(err)
-	}
+	catalog := catalogtest.Catalog(t)
 	ambient := settings.Defaults()
 	ambient.Dataplane = settings.DataplaneAmbient
 	sidecar := settings.Defaults()
@@ -88,7 +86,7 @@ func TestAmbientRunTopology(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	catalogBaseline := scenarioNamed(t, "baseline").Ambient.Expect[0]
+	catalogBaseline := catalogtest.Scenario(t, "baseline").Ambient.Expect[0]
 	if len(baseline) != len(catalogBaseline) {
 		t.Fatalf("%d baseline probes, the catalog's ambient baseline has %d", len(baseline), len(catalogBaseline))
 	}
@@ -98,8 +96,8 @@ func TestAmbientRunTopology(t *testing.T) {
 		}
 	}
 	for _, sc := range []string{"namespace-strict", "utilities-injection"} {
-		for i := range scenarioNamed(t, sc).Steps {
-			if le, err := ListenerExpectations(topo, scenarioNamed(t, sc), i); err != nil || len(le) != 0 {
+		for i := range catalogtest.Scenario(t, sc).Steps {
+			if le, err := ListenerExpectations(topo, catalogtest.Scenario(t, sc), i); err != nil || len(le) != 0 {
 				t.Errorf("%s step %d: listener expectations %v %v in ambient (no sidecar)", sc, i, le, err)
 			}
 		}
@@ -111,7 +109,7 @@ func TestAmbientRunTopology(t *testing.T) {
 // second step enrols utilities: curl reaches foo over HBONE), never for a mesh with nothing in it.
 func TestAmbientSkippedExpectationsUseTheEnrolledSet(t *testing.T) {
 	s := ambientSettings()
-	sc := scenarioNamed(t, "utilities-injection")
+	sc := catalogtest.Scenario(t, "utilities-injection")
 	if AmbientSkip(s, sc) == nil {
 		t.Fatal("utilities-injection runs in ambient; this test needs a skipped scenario")
 	}

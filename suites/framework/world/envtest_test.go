@@ -22,6 +22,7 @@ import (
 	"github.com/mtls-conformance/mtls-conformance/suites/framework/mesh"
 	"github.com/mtls-conformance/mtls-conformance/suites/framework/report"
 	"github.com/mtls-conformance/mtls-conformance/suites/framework/settings"
+	"github.com/mtls-conformance/mtls-conformance/suites/testsupport/catalogtest"
 	"github.com/mtls-conformance/mtls-conformance/suites/testsupport/deploytest"
 	"github.com/mtls-conformance/mtls-conformance/suites/testsupport/envtestenv"
 )
@@ -118,10 +119,7 @@ func TestWorldOnAnExistingCluster(t *testing.T) {
 		t.Fatal("--allow-mesh-wide must allow mesh-wide scenarios")
 	}
 
-	catalog, err := scenarios.Catalog()
-	if err != nil {
-		t.Fatal(err)
-	}
+	catalog := catalogtest.Catalog(t)
 	var flip *scenarios.Scenario
 	for _, sc := range catalog {
 		if sc.Name == "utilities-injection" {

@@ -7,6 +7,7 @@ import (
 
 	"github.com/mtls-conformance/mtls-conformance/scenarios"
 	"github.com/mtls-conformance/mtls-conformance/suites/framework/settings"
+	"github.com/mtls-conformance/mtls-conformance/suites/testsupport/catalogtest"
 )
 
 func injectSettings(inject, trustDomain string) settings.Settings {
@@ -19,7 +20,7 @@ func injectSettings(inject, trustDomain string) settings.Settings {
 // act on, and no client has a sidecar to originate mTLS, so every probe is a plaintext 200 —
 // where the catalog, exact for the documented topology only, expects resets and mTLS.
 func TestStepExpectationsWithoutSidecarsArePlaintext(t *testing.T) {
-	sc := scenarioNamed(t, "namespace-strict")
+	sc := catalogtest.Scenario(t, "namespace-strict")
 	got, err := StepExpectations(injectSettings("none", "example.org"), sc, 0)
 	if err != nil {
 		t.Fatal(err)
@@ -40,7 +41,7 @@ func TestStepExpectationsWithoutSidecarsArePlaintext(t *testing.T) {
 // On the documented topology — INJECT unset, or naming the documented namespaces — the
 // expectations are the catalog's, in the run's trust domain.
 func TestStepExpectationsOnTheDocumentedTopologyAreTheCatalogs(t *testing.T) {
-	sc := scenarioNamed(t, "namespace-strict")
+	sc := catalogtest.Scenario(t, "namespace-strict")
 	want := scenarios.WithTrustDomain(sc.Steps[0].Expect, "example.org")
 	for _, inject := range []string{"", "foo,bar", "bar, foo"} {
 		got, err := StepExpectations(injectSettings(inject, "example.org"), sc, 0)
@@ -62,7 +63,7 @@ func TestStepExpectationsOnTheDocumentedTopologyAreTheCatalogs(t *testing.T) {
 // sidecar, is reset too (the catalog says mTLS). Every catalog step has a prediction.
 func TestStepExpectationsFollowTheRunsTopology(t *testing.T) {
 	s := injectSettings("foo", "cluster.local")
-	sc := scenarioNamed(t, "namespace-strict")
+	sc := catalogtest.Scenario(t, "namespace-strict")
 	got, err := StepExpectations(s, sc, 0)
 	if err != nil {
 		t.Fatal(err)
@@ -83,10 +84,7 @@ func TestStepExpectationsFollowTheRunsTopology(t *testing.T) {
 			t.Errorf("INJECT=foo: %s:8000 is %q, want %q", pair, classes[pair], want)
 		}
 	}
-	catalog, err := scenarios.Catalog()
-	if err != nil {
-		t.Fatal(err)
-	}
+	catalog := catalogtest.Catalog(t)
 	for _, inject := range []string{"none", "foo", "foo,bar,legacy,utilities"} {
 		for _, sc := range catalog {
 			for i := range sc.Steps {
@@ -102,7 +100,7 @@ func TestStepExpectationsFollowTheRunsTopology(t *testing.T) {
 // injected namespaces, with a reason naming the value; on the documented topology, and for a
 // scenario that changes no injection, it runs.
 func TestInjectionFixed(t *testing.T) {
-	injection, strict := scenarioNamed(t, "utilities-injection"), scenarioNamed(t, "namespace-strict")
+	injection, strict := catalogtest.Scenario(t, "utilities-injection"), catalogtest.Scenario(t, "namespace-strict")
 	if !injection.ChangesInjection() || strict.ChangesInjection() {
 		t.Fatal("utilities-injection must change injection and namespace-strict must not")
 	}

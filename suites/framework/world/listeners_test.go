@@ -3,7 +3,6 @@ package world
 import (
 	"errors"
 	"fmt"
-	"slices"
 	"strings"
 	"testing"
 
@@ -11,17 +10,12 @@ import (
 	"github.com/mtls-conformance/mtls-conformance/scenarios"
 	"github.com/mtls-conformance/mtls-conformance/suites/framework/probe"
 	"github.com/mtls-conformance/mtls-conformance/suites/framework/xfcc"
+	"github.com/mtls-conformance/mtls-conformance/suites/testsupport/catalogtest"
 )
 
 func TestListenerExpectations(t *testing.T) {
-	topo, err := fixtures.Load()
-	if err != nil {
-		t.Fatal(err)
-	}
-	catalog, err := scenarios.Catalog()
-	if err != nil {
-		t.Fatal(err)
-	}
+	topo := catalogtest.Topology(t)
+	catalog := catalogtest.Catalog(t)
 	want := map[string]string{
 		"port-level-disable":  "[httpbin.foo:8000=PERMISSIVE httpbin.foo:8080=PERMISSIVE httpbin.bar:8000=STRICT httpbin.bar:8080=DISABLE]",
 		"utilities-injection": "[httpbin.foo:8000=STRICT httpbin.foo:8080=STRICT httpbin.bar:8000=PERMISSIVE httpbin.bar:8080=PERMISSIVE]",
@@ -52,19 +46,8 @@ func TestListenerExpectations(t *testing.T) {
 // The cross-check flags traffic its server's listener could not have let through, and passes
 // over what it cannot judge: a probe that observed nothing, a listener that was not seen.
 func TestCrossCheckListeners(t *testing.T) {
-	topo, err := fixtures.Load()
-	if err != nil {
-		t.Fatal(err)
-	}
-	catalog, err := scenarios.Catalog()
-	if err != nil {
-		t.Fatal(err)
-	}
-	i := slices.IndexFunc(catalog, func(s *scenarios.Scenario) bool { return s.Name == "namespace-strict" })
-	if i < 0 {
-		t.Fatal("no namespace-strict scenario")
-	}
-	s := catalog[i]
+	topo := catalogtest.Topology(t)
+	s := catalogtest.Scenario(t, "namespace-strict")
 	listeners, err := ListenerExpectations(topo, s, 0)
 	if err != nil {
 		t.Fatal(err)

@@ -14,11 +14,12 @@ import (
 	"github.com/mtls-conformance/mtls-conformance/suites/framework/authcheck"
 	"github.com/mtls-conformance/mtls-conformance/suites/framework/report"
 	"github.com/mtls-conformance/mtls-conformance/suites/framework/settings"
+	"github.com/mtls-conformance/mtls-conformance/suites/testsupport/catalogtest"
 )
 
 func stateOf(t *testing.T, topo *fixtures.Topology, scenario string, step int) scenarios.State {
 	t.Helper()
-	return scenarioNamed(t, scenario).StateAt(topo, step)
+	return catalogtest.Scenario(t, scenario).StateAt(topo, step)
 }
 
 // recordedDumps serves the dumps Istio's generator recorded (authcheck/testdata), one per read
@@ -49,10 +50,7 @@ func (r recordedDumps) WorkloadDumps(_ context.Context, wl fixtures.Workload) ([
 // barrier holds on baseline → namespace STRICT until the STRICT configuration appears, and its
 // time is recorded for the step in results.json.
 func TestAwaitInForceRecordsThePropagation(t *testing.T) {
-	topo, err := fixtures.Load()
-	if err != nil {
-		t.Fatal(err)
-	}
+	topo := catalogtest.Topology(t)
 	run, err := report.NewRun(t.TempDir())
 	if err != nil {
 		t.Fatal(err)
@@ -100,7 +98,7 @@ func TestAwaitInForceRecordsThePropagation(t *testing.T) {
 	}
 
 	// Its probes are not run: each is a failure naming what disagreed.
-	s7 := scenarioNamed(t, "precedence-workload-over-namespace")
+	s7 := catalogtest.Scenario(t, "precedence-workload-over-namespace")
 	e := s7.Steps[0].Expect[0]
 	if rec := report.NotInForce(s7, 0, e, pe); rec.Verdict != report.VerdictFail || !strings.HasPrefix(rec.Message, "not probed: the step is not in force") || rec.Observed != nil {
 		t.Errorf("record of a probe whose step is not in force: %+v", rec)

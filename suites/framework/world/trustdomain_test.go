@@ -14,6 +14,7 @@ import (
 	"github.com/mtls-conformance/mtls-conformance/scenarios/oracle"
 	"github.com/mtls-conformance/mtls-conformance/suites/framework/probe"
 	"github.com/mtls-conformance/mtls-conformance/suites/framework/settings"
+	"github.com/mtls-conformance/mtls-conformance/suites/testsupport/catalogtest"
 )
 
 // meshExecutor answers each probe's curl as a mesh with no policy in trustDomain would: what the
@@ -75,30 +76,12 @@ func (m *meshExecutor) Exec(_ context.Context, client fixtures.Workload, argv []
 // fake executor; only what Probe and Baseline read is set.
 func worldIn(t *testing.T, trustDomain string) *World {
 	t.Helper()
-	topo, err := fixtures.Load()
-	if err != nil {
-		t.Fatal(err)
-	}
+	topo := catalogtest.Topology(t)
 	s := settings.Defaults()
 	s.TrustDomain = trustDomain
 	s.Consecutive = 1
 	s.Timeout = 2 * time.Second
 	return &World{Settings: s, Topology: topo, Exec: newMeshExecutor(t, topo, trustDomain)}
-}
-
-func scenarioNamed(t *testing.T, name string) *scenarios.Scenario {
-	t.Helper()
-	catalog, err := scenarios.Catalog()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, s := range catalog {
-		if s.Name == name {
-			return s
-		}
-	}
-	t.Fatalf("no scenario %s", name)
-	return nil
 }
 
 func requireConverged(t *testing.T, what string, expect []scenarios.ProbeOutcome, results map[scenarios.Probe]*probe.Result) {
@@ -127,7 +110,7 @@ func requireConverged(t *testing.T, what string, expect []scenarios.ProbeOutcome
 // already in the run's trust domain). Each expected SPIFFE ID must be the mesh's, once.
 func TestSuiteExpectationsInNonDefaultTrustDomain(t *testing.T) {
 	w := worldIn(t, "example.org")
-	sc := scenarioNamed(t, "baseline")
+	sc := catalogtest.Scenario(t, "baseline")
 	step := sc.Steps[0]
 	expect, err := StepExpectations(w.Settings, sc, 0)
 	if err != nil {
