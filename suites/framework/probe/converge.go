@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/mtls-conformance/mtls-conformance/scenarios"
+	"github.com/mtls-conformance/mtls-conformance/suites/framework/settings"
 )
 
 // Options configure probing and convergence. Zero fields take the defaults below.
@@ -35,8 +36,8 @@ type Options struct {
 
 // Defaults.
 const (
-	DefaultConsecutive    = 3
-	DefaultTimeout        = 120 * time.Second
+	DefaultConsecutive    = settings.DefaultConsecutive // the run's default, defined once
+	DefaultTimeout        = settings.DefaultTimeout
 	DefaultInterval       = time.Second
 	DefaultConnectTimeout = 5 * time.Second
 	DefaultMaxTime        = 10 * time.Second
