@@ -166,27 +166,38 @@ func (w *World) awaitEnrolled(ctx context.Context) error {
 	}
 	var last string
 	err = wait.PollUntilContextTimeout(ctx, time.Second, w.Settings.Timeout, true, func(ctx context.Context) (bool, error) {
-		last = ""
-		for _, ns := range w.Topology.EnrolledNamespaces() {
-			pods, err := kube.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{})
-			if err != nil {
-				last = fmt.Sprintf("listing pods in %s: %v", ns, err)
-				return false, nil
-			}
-			for _, p := range pods.Items {
-				if p.DeletionTimestamp != nil {
-					continue
-				}
-				if got := p.Annotations[annotation.AmbientRedirection.Name]; got != RedirectionEnabled {
-					last = fmt.Sprintf("pod %s/%s has %s=%q", ns, p.Name, annotation.AmbientRedirection.Name, got)
-					return false, nil
-				}
-			}
+		reason, err := uncaptured(ctx, kube, w.Topology.EnrolledNamespaces())
+		switch {
+		case err == nil:
+			last = reason
+		case last == "":
+			// A failed read says less than a pod seen uncaptured before (near the deadline
+			// client-go's rate limiter refuses to wait: that is no news about the pods).
+			last = err.Error()
 		}
-		return true, nil
+		return err == nil && reason == "", nil
 	})
 	if err != nil && last != "" {
 		return fmt.Errorf("DATAPLANE=ambient: the enrolled pods are not captured by ztunnel after %s: %s, want %q (the istio-cni node agent writes it once the pod's traffic goes to its node's ztunnel; is istio-cni running on that node?)", w.Settings.Timeout, last, RedirectionEnabled)
 	}
 	return err
+}
+
+// uncaptured names the first pod of namespaces not captured by ztunnel yet; "" when there is none.
+func uncaptured(ctx context.Context, kube kubernetes.Interface, namespaces []string) (string, error) {
+	for _, ns := range namespaces {
+		pods, err := kube.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{})
+		if err != nil {
+			return "", fmt.Errorf("listing pods in %s: %w", ns, err)
+		}
+		for _, p := range pods.Items {
+			if p.DeletionTimestamp != nil {
+				continue
+			}
+			if got := p.Annotations[annotation.AmbientRedirection.Name]; got != RedirectionEnabled {
+				return fmt.Sprintf("pod %s/%s has %s=%q", ns, p.Name, annotation.AmbientRedirection.Name, got), nil
+			}
+		}
+	}
+	return "", nil
 }
