@@ -308,15 +308,28 @@ func (s *Settings) KindNodeImage() (string, error) {
 	if s.NodeImage != "" {
 		return s.NodeImage, nil
 	}
+	version, err := s.IstioVersionOrDefault()
+	if err != nil {
+		return "", err
+	}
 	pins, err := versions.Load()
 	if err != nil {
 		return "", err
 	}
-	version := s.IstioVersion
-	if version == "" {
-		version = pins.DefaultIstio
-	}
 	return pins.NodeImageFor(version)
+}
+
+// IstioVersionOrDefault is the Istio version the run is for: ISTIO_VERSION, else versions.yaml's
+// default (what a cluster the run creates gets installed).
+func (s *Settings) IstioVersionOrDefault() (string, error) {
+	if s.IstioVersion != "" {
+		return s.IstioVersion, nil
+	}
+	pins, err := versions.Load()
+	if err != nil {
+		return "", err
+	}
+	return pins.DefaultIstio, nil
 }
 
 // CaptureImageRef is the image the wire specs' capture pod runs: CAPTURE_IMAGE, else the pin.

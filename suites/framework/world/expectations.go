@@ -10,7 +10,6 @@ import (
 	"github.com/mtls-conformance/mtls-conformance/scenarios"
 	"github.com/mtls-conformance/mtls-conformance/scenarios/oracle"
 	"github.com/mtls-conformance/mtls-conformance/suites/framework/settings"
-	"github.com/mtls-conformance/mtls-conformance/versions"
 )
 
 // runFixtures is the fixture variant a run with settings s deploys (INJECT, image overrides)
@@ -45,16 +44,7 @@ func documentedTopology(s settings.Settings) (bool, error) {
 // since:/until:, the oracle's IstioVersion): the requested ISTIO_VERSION, else versions.yaml's
 // default, which a cluster the run creates gets. The specs are built from it before any cluster
 // is reached; CheckInstalledVersion holds an existing cluster's Istio to it.
-func ExpectationsVersion(s settings.Settings) (string, error) {
-	if s.IstioVersion != "" {
-		return s.IstioVersion, nil
-	}
-	pins, err := versions.Load()
-	if err != nil {
-		return "", err
-	}
-	return pins.DefaultIstio, nil
-}
+func ExpectationsVersion(s settings.Settings) (string, error) { return s.IstioVersionOrDefault() }
 
 // CheckInstalledVersion fails a run on an Istio whose minor changes what a scenario step expects,
 // compared with the version the specs were built for (ExpectationsVersion): judging Istio 1.30 by
