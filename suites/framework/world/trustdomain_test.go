@@ -15,6 +15,7 @@ import (
 	"github.com/mtls-conformance/mtls-conformance/suites/framework/probe"
 	"github.com/mtls-conformance/mtls-conformance/suites/framework/settings"
 	"github.com/mtls-conformance/mtls-conformance/suites/testsupport/catalogtest"
+	"github.com/mtls-conformance/mtls-conformance/suites/testsupport/fakecurl"
 )
 
 // meshExecutor answers each probe's curl as a mesh with no policy in trustDomain would: what the
@@ -47,29 +48,27 @@ func (m *meshExecutor) Exec(_ context.Context, client fixtures.Workload, argv []
 	m.mu.Lock()
 	m.calls++
 	m.mu.Unlock()
-	url := argv[len(argv)-1]
-	o, ok := m.outcomes[client.Ref.String()+" → "+url]
-	if !ok {
-		return probe.ExecResult{}, fmt.Errorf("no such probe: %s → %s", client.Ref, url)
-	}
-	var res probe.ExecResult
-	res.ExitCode = o.ExitCode
-	body := ""
-	switch {
-	case o.HTTPCode == 200:
-		headers := `"Host": ["` + strings.TrimPrefix(strings.TrimSuffix(url, "/headers"), "http://") + `"]`
-		if o.MTLS {
-			hash := hex.EncodeToString(make([]byte, 32))
-			headers += `, "X-Forwarded-Client-Cert": ["By=` + o.XFCC.By + `;Hash=` + hash + `;Subject=\"\";URI=` + o.XFCC.URI + `"]`
+	return fakecurl.Render(argv, func(url string) (fakecurl.Response, error) {
+		o, ok := m.outcomes[client.Ref.String()+" → "+url]
+		if !ok {
+			return fakecurl.Response{}, fmt.Errorf("no such probe: %s → %s", client.Ref, url)
 		}
-		body = `{"headers": {` + headers + `}}`
-	case o.HTTPCode != 0:
-		body = "upstream connect error or disconnect/reset before headers"
-	default:
-		res.Stderr = []byte("curl: (56) Recv failure: Connection reset by peer")
-	}
-	res.Stdout = fmt.Appendf(nil, "%s\nmtls-conformance-http-code=%03d", body, o.HTTPCode)
-	return res, nil
+		r := fakecurl.Response{HTTPCode: o.HTTPCode, ExitCode: o.ExitCode}
+		switch {
+		case o.HTTPCode == 200:
+			headers := `"Host": ["` + strings.TrimPrefix(strings.TrimSuffix(url, "/headers"), "http://") + `"]`
+			if o.MTLS {
+				hash := hex.EncodeToString(make([]byte, 32))
+				headers += `, "X-Forwarded-Client-Cert": ["By=` + o.XFCC.By + `;Hash=` + hash + `;Subject=\"\";URI=` + o.XFCC.URI + `"]`
+			}
+			r.Body = `{"headers": {` + headers + `}}`
+		case o.HTTPCode != 0:
+			r.Body = "upstream connect error or disconnect/reset before headers"
+		default:
+			r.ErrorMessage = "Recv failure: Connection reset by peer"
+		}
+		return r, nil
+	})
 }
 
 // worldIn is a World on a mesh whose trust domain is not cluster.local, probing through the
