@@ -76,8 +76,9 @@ var _ = Describe("XFCC hash", Serial, Label("xfcc", "certificate"), func() {
 	to, _ := topo.Namespace(p.To.Namespace)
 	It(fmt.Sprintf("%s: Hash is the SHA-256 of sleep.foo's sidecar certificate", p), func(ctx SpecContext) {
 		if !from.Injected() || !to.Injected() {
-			// INJECT left one of them without a sidecar: no mTLS, no certificate to hash.
-			Skip(fmt.Sprintf("needs sidecars in %s and %s; INJECT=%s", p.From.Namespace, p.To.Namespace, suite.Settings.Inject))
+			// INJECT left one of them without a sidecar, or the data plane is ambient (no sidecar
+			// anywhere, no XFCC at L4): no certificate to hash.
+			Skip(fmt.Sprintf("needs sidecars in %s and %s; the run's topology: %s", p.From.Namespace, p.To.Namespace, world.TopologyText(suite.Settings)))
 		}
 		target, err := probe.TargetFor(topo, p)
 		Expect(err).NotTo(HaveOccurred())
