@@ -293,10 +293,7 @@ func runFailingSuite(t *testing.T, passed string, args []string, env ...string) 
 func standInMesh(t *testing.T) (*envtestenv.Env, kubernetes.Interface) {
 	t.Helper()
 	env := envtestenv.Start(t)
-	kube, err := kubernetes.NewForConfig(env.Config)
-	if err != nil {
-		t.Fatal(err)
-	}
+	kube := env.Kube(t)
 	deploytest.NamespaceFinalizer(t, kube)
 	deploytest.StandInIstiod(t, kube, "1.31.1")
 	deploytest.StandInControllers(t, kube)

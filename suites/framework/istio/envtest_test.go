@@ -35,10 +35,7 @@ import (
 func installer(t *testing.T, opts Options) (*Installer, kubernetes.Interface, *envtestenv.Env) {
 	t.Helper()
 	env := envtestenv.Start(t)
-	kube, err := kubernetes.NewForConfig(env.Config)
-	if err != nil {
-		t.Fatal(err)
-	}
+	kube := env.Kube(t)
 	deploytest.NamespaceFinalizer(t, kube)
 	opts.ChartsDir = sourceCharts(t)
 	// The CRDs were applied without Helm; adopting them is what a user asks for here.

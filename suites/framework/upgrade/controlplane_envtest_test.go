@@ -73,10 +73,7 @@ func discoveryImage(t *testing.T, kube kubernetes.Interface, name string) string
 // by a check that the control plane's Deployment exists.
 func TestCanaryControlPlaneOnRealAPIServer(t *testing.T) {
 	env := envtestenv.Start(t)
-	kube, err := kubernetes.NewForConfig(env.Config)
-	if err != nil {
-		t.Fatal(err)
-	}
+	kube := env.Kube(t)
 	deploytest.NamespaceFinalizer(t, kube)
 	charts := sourceCharts(t)
 	ctx := context.Background()

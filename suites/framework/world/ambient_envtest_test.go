@@ -34,10 +34,7 @@ import (
 // for, and teardown removes what the run made and leaves the user's ztunnel.
 func TestAmbientOnAnExistingIstio(t *testing.T) {
 	env := envtestenv.Start(t)
-	kube, err := kubernetes.NewForConfig(env.Config)
-	if err != nil {
-		t.Fatal(err)
-	}
+	kube := env.Kube(t)
 	deploytest.NamespaceFinalizer(t, kube)
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()
@@ -61,7 +58,7 @@ func TestAmbientOnAnExistingIstio(t *testing.T) {
 		return w, w.Setup(ctx)
 	}
 
-	_, err = setup()
+	_, err := setup()
 	if err == nil || err.Error() != "istio: DATAPLANE=ambient: no ztunnel DaemonSet (app.kubernetes.io/name=ztunnel, or named ztunnel) in istio-system, the namespace of istiod: install the ambient data plane (Istio's cni and ztunnel charts, profile=ambient) or run with DATAPLANE=sidecar" {
 		t.Fatalf("Setup without ztunnel: %v", err)
 	}
@@ -128,10 +125,7 @@ func TestAmbientOnAnExistingIstio(t *testing.T) {
 // would.
 func TestAmbientInstall(t *testing.T) {
 	env := envtestenv.Start(t)
-	kube, err := kubernetes.NewForConfig(env.Config)
-	if err != nil {
-		t.Fatal(err)
-	}
+	kube := env.Kube(t)
 	deploytest.NamespaceFinalizer(t, kube)
 	deploytest.StandInControllers(t, kube)
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)

@@ -33,10 +33,7 @@ import (
 // resets it, and tears down to zero managed objects while what it did not create survives.
 func TestWorldOnAnExistingCluster(t *testing.T) {
 	env := envtestenv.Start(t)
-	kube, err := kubernetes.NewForConfig(env.Config)
-	if err != nil {
-		t.Fatal(err)
-	}
+	kube := env.Kube(t)
 	ic, err := istioclient.NewForConfig(env.Config)
 	if err != nil {
 		t.Fatal(err)

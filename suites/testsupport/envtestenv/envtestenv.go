@@ -26,6 +26,7 @@ import (
 	apiextensionsclient "k8s.io/apiextensions-apiserver/pkg/client/clientset/clientset"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/wait"
+	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 )
@@ -70,6 +71,16 @@ type Env struct {
 	reaper         *reaper
 	stopOnce       sync.Once
 	stopErr        error
+}
+
+// Kube is a clientset for the Env's kube-apiserver; a config it cannot use fails the test.
+func (e *Env) Kube(t testing.TB) *kubernetes.Clientset {
+	t.Helper()
+	kube, err := kubernetes.NewForConfig(e.Config)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return kube
 }
 
 // Start starts an Env for one test and stops it in t.Cleanup. It skips the test when the tier is
