@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"reflect"
-	"slices"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -91,13 +90,10 @@ func (e *latencyExecutor) Exec(ctx context.Context, _ fixtures.Workload, argv []
 	return ExecResult{Stdout: cannedPlaintext(argv)}, nil
 }
 
-// cannedPlaintext is what curl prints for argv when every request gets httpbin's plaintext
-// /headers answer: one request's -w line, or a batch's line per request.
+// cannedPlaintext is what curl prints for argv (one request, or several joined by --next) when
+// every request gets httpbin's plaintext /headers answer: each body, then its -w line.
 func cannedPlaintext(argv []string) []byte {
 	const body = `{"headers": {"Host": ["httpbin.foo:8000"]}}`
-	if !slices.ContainsFunc(argv, func(a string) bool { return strings.Contains(a, requestMarker) }) {
-		return []byte(body + "\n" + writeOutMarker + "200")
-	}
 	var out strings.Builder
 	for i := range 1 + countOf(argv, "--next") {
 		fmt.Fprintf(&out, "%s\n%s%d 0 200 \n", body, requestMarker, i)

@@ -9,7 +9,6 @@
 package probe
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -68,15 +67,11 @@ func (t Target) URL() string {
 	return fmt.Sprintf("%s://%s:%d%s", scheme, t.Host, t.Port, path)
 }
 
-// writeOutMarker precedes curl's %{http_code} on the last line of stdout, after the body.
-const writeOutMarker = "mtls-conformance-http-code="
-
-// Command is the exact curl command line of one probe. curl reports the outcome itself: its
-// exit code (56 when the server resets the connection, as the Istio docs show for plaintext into
-// STRICT) and, through -w, the HTTP status (000 when no response arrived).
-func Command(t Target, o Options) []string {
-	return command(t, o.withDefaults(), `\n`+writeOutMarker+"%{http_code}") // body on stdout, then the status
-}
+// Command is the exact curl command line of one probe: BatchCommand with one request. curl
+// reports the outcome itself: its exit code (56 when the server resets the connection, as the
+// Istio docs show for plaintext into STRICT) and, through -w, the HTTP status (000 when no
+// response arrived).
+func Command(t Target, o Options) []string { return BatchCommand([]Target{t}, o) }
 
 // command is curl's command line for one request with the given -w format; o has its defaults.
 func command(t Target, o Options, writeOut string) []string {
@@ -139,25 +134,9 @@ type Observation struct {
 // is missing or not ready, the API server refused, or what ran was not a working curl.
 var ErrInfrastructure = errors.New("infrastructure error")
 
-// Once runs one probe and parses what it shows. It never returns nil.
+// Once runs one probe and parses what it shows (OnceBatch with one request). It never returns nil.
 func Once(ctx context.Context, exec Executor, t Target, o Options) *Observation {
-	argv := Command(t, o)
-	start := time.Now()
-	res, err := exec.Exec(ctx, t.Client, argv)
-	obs := &Observation{Duration: time.Since(start), ExitCode: res.ExitCode, Stderr: string(res.Stderr)}
-	if err != nil {
-		obs.Err = fmt.Errorf("%w: %v", ErrInfrastructure, err)
-		return obs
-	}
-	body, code, ok := splitWriteOut(res.Stdout)
-	if !ok {
-		// curl prints the -w line even when the transfer fails; without it, what ran was not
-		// curl (missing binary, bad option, killed) and the exit code means nothing about mTLS.
-		obs.Err = fmt.Errorf("%w: %s printed no %%{http_code} line (exit %d): %s", ErrInfrastructure, argv[0], res.ExitCode, firstLine(obs.Stderr))
-		return obs
-	}
-	obs.setResponse(body, code)
-	return obs
+	return OnceBatch(ctx, exec, []Target{t}, o)[0]
 }
 
 // setResponse records what curl received: the body, the status and, from httpbin's /headers
@@ -171,19 +150,6 @@ func (obs *Observation) setResponse(body string, httpCode int) {
 			obs.XFCCElements, obs.XFCCErr = xfcc.Parse(obs.XFCC[0])
 		}
 	}
-}
-
-// splitWriteOut separates the body from the -w line curl appended after it.
-func splitWriteOut(stdout []byte) (body string, httpCode int, ok bool) {
-	i := bytes.LastIndex(stdout, []byte("\n"+writeOutMarker))
-	if i < 0 {
-		return "", 0, false
-	}
-	code, err := strconv.Atoi(strings.TrimSpace(string(stdout[i+1+len(writeOutMarker):])))
-	if err != nil {
-		return "", 0, false
-	}
-	return string(stdout[:i]), code, true
 }
 
 // parseHeaders reads httpbin's /headers body, {"headers": {"Name": ...}}. go-httpbin writes each

@@ -183,7 +183,7 @@ func TestOutcomeClasses(t *testing.T) {
 		t.Parallel()
 		// "true" exits 0 without the write-out line: exit 0 must not pass for a curl result.
 		obs := Once(ctx, renameExecutor{"true"}, localTarget(t, closedPort(t)), fast)
-		if obs.Class() != ResultInfraError || !strings.Contains(obs.Err.Error(), "printed no %{http_code} line (exit 0)") {
+		if obs.Class() != ResultInfraError || !strings.Contains(obs.Err.Error(), "printed no result line for request 1 of 1 (exit 0)") {
 			t.Fatalf("observed %s, want an infrastructure error", obs)
 		}
 	})
@@ -272,7 +272,7 @@ func TestConvergeNeverFailsClearly(t *testing.T) {
 		"\n  observed: exit 0, HTTP 200, no XFCC [ok]\n",
 		"\n  mismatch: curl exit code 0, want 56; HTTP 200, want 000\n",
 		"\n  stderr:   (no stderr)\n",
-		fmt.Sprintf("\n  command:  curl -q -sS --noproxy '*' --connect-timeout 1 --max-time 2 -w '\\nmtls-conformance-http-code=%%{http_code}' --resolve httpbin.foo:%d:127.0.0.1 http://httpbin.foo:%d/headers\n", target.Port, target.Port),
+		fmt.Sprintf("\n  command:  curl -q -sS --noproxy '*' --connect-timeout 1 --max-time 2 -w '\\nmtls-conformance-request=0 %%{exitcode} %%{http_code} %%{errormsg}\\n' --resolve httpbin.foo:%d:127.0.0.1 http://httpbin.foo:%d/headers\n", target.Port, target.Port),
 		"\n  last 3 observations:\n",
 		fmt.Sprintf("    #%d at +", res.Attempts),
 	} {
@@ -357,7 +357,7 @@ func TestConvergeRejectsInvalidExpectation(t *testing.T) {
 func TestCommand(t *testing.T) {
 	target := Target{Client: sleepLegacy, Host: "httpbin.foo", Port: 8000}
 	want := []string{"curl", "-q", "-sS", "--noproxy", "*", "--connect-timeout", "5", "--max-time", "10",
-		"-w", `\nmtls-conformance-http-code=%{http_code}`, "http://httpbin.foo:8000/headers"}
+		"-w", `\nmtls-conformance-request=0 %{exitcode} %{http_code} %{errormsg}\n`, "http://httpbin.foo:8000/headers"}
 	if got := Command(target, Options{}); !reflect.DeepEqual(got, want) {
 		t.Fatalf("Command\n got  %q\n want %q", got, want)
 	}
@@ -365,7 +365,7 @@ func TestCommand(t *testing.T) {
 	target.TLS = &ClientTLS{CAFile: "ca.pem", CertFile: "c.pem", KeyFile: "k.pem", MaxVersion: "1.2"}
 	got := Command(target, Options{ConnectTimeout: 1500 * time.Millisecond, MaxTime: 2 * time.Second})
 	want = []string{"curl", "-q", "-sS", "--noproxy", "*", "--connect-timeout", "1.5", "--max-time", "2",
-		"-w", `\nmtls-conformance-http-code=%{http_code}`, "--resolve", "httpbin.foo:8000:127.0.0.1",
+		"-w", `\nmtls-conformance-request=0 %{exitcode} %{http_code} %{errormsg}\n`, "--resolve", "httpbin.foo:8000:127.0.0.1",
 		"--cacert", "ca.pem", "--cert", "c.pem", "--key", "k.pem", "--tls-max", "1.2", "https://httpbin.foo:8000/ip"}
 	if !reflect.DeepEqual(got, want) {
 		t.Fatalf("Command\n got  %q\n want %q", got, want)
