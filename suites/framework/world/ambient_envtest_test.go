@@ -2,7 +2,6 @@ package world
 
 import (
 	"context"
-	"io"
 	"strings"
 	"testing"
 	"time"
@@ -18,7 +17,6 @@ import (
 	"github.com/mtls-conformance/mtls-conformance/fixtures"
 	"github.com/mtls-conformance/mtls-conformance/suites/framework/istio"
 	"github.com/mtls-conformance/mtls-conformance/suites/framework/mesh"
-	"github.com/mtls-conformance/mtls-conformance/suites/framework/report"
 	"github.com/mtls-conformance/mtls-conformance/suites/framework/settings"
 	"github.com/mtls-conformance/mtls-conformance/suites/testsupport/catalogtest"
 	"github.com/mtls-conformance/mtls-conformance/suites/testsupport/deploytest"
@@ -47,14 +45,7 @@ func TestAmbientOnAnExistingIstio(t *testing.T) {
 	s.Timeout = 3 * time.Second
 	setup := func() (*World, error) {
 		t.Helper()
-		run, err := report.NewRun(s.ReportsDir)
-		if err != nil {
-			t.Fatal(err)
-		}
-		w, err := New(s, run, io.Discard)
-		if err != nil {
-			t.Fatal(err)
-		}
+		w := newWorld(t, s)
 		return w, w.Setup(ctx)
 	}
 
@@ -138,14 +129,7 @@ func TestAmbientInstall(t *testing.T) {
 	s.IstioCharts, s.IstioTag = istiocharts.Dir(t), "1.31.1"
 	s.ReportsDir = t.TempDir()
 	s.Timeout = 3 * time.Second
-	run, err := report.NewRun(s.ReportsDir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	w, err := New(s, run, io.Discard)
-	if err != nil {
-		t.Fatal(err)
-	}
+	w := newWorld(t, s)
 	// The Istio CRDs are there already (envtestenv applies them, as someone's kubectl would): the
 	// base chart would have to adopt them, which a run does not ask for. istiod alone, unwaited.
 	w.installIstio = func(ctx context.Context, in *istio.Installer) error {

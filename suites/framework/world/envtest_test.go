@@ -49,18 +49,11 @@ func TestWorldOnAnExistingCluster(t *testing.T) {
 	s.Timeout = 3 * time.Second
 
 	// 1. No istiod: a clear error at the istio step, nothing created.
-	run, err := report.NewRun(s.ReportsDir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	w, err := New(s, run, io.Discard)
-	if err != nil {
-		t.Fatal(err)
-	}
+	w := newWorld(t, s)
 	if err := w.Setup(ctx); err == nil || !strings.HasPrefix(err.Error(), "istio: ") || !strings.Contains(err.Error(), "--install-istio") {
 		t.Fatalf("Setup without Istio: %v", err)
 	}
-	res, err := run.Results()
+	res, err := w.run.Results()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -86,24 +79,13 @@ func TestWorldOnAnExistingCluster(t *testing.T) {
 	// 3. A trust domain other than the mesh's: refused before anything is created.
 	other := s
 	other.TrustDomain = "example.org"
-	if run, err = report.NewRun(s.ReportsDir); err != nil {
-		t.Fatal(err)
-	}
-	if w, err = New(other, run, io.Discard); err != nil {
-		t.Fatal(err)
-	}
+	w = newWorld(t, other)
 	if err := w.Setup(ctx); err == nil || !strings.Contains(err.Error(), `the mesh's trust domain is "cluster.local"`) {
 		t.Fatalf("Setup with trust domain example.org: %v", err)
 	}
 	assertManaged(t, ctx, env, 0)
 
-	run, err = report.NewRun(s.ReportsDir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if w, err = New(s, run, io.Discard); err != nil {
-		t.Fatal(err)
-	}
+	w = newWorld(t, s)
 	if err := w.Setup(ctx); err != nil {
 		t.Fatalf("Setup: %v", err)
 	}
@@ -139,7 +121,7 @@ func TestWorldOnAnExistingCluster(t *testing.T) {
 		t.Fatalf("reset: %v", err)
 	}
 	// Each step and the reset have their propagation recorded, as not in force.
-	res, err = run.Results()
+	res, err = w.run.Results()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -205,4 +187,18 @@ func hasSidecar(t *testing.T, ctx context.Context, kube kubernetes.Interface, ns
 		t.Fatalf("pods in %s: %d, %v", ns, len(pods.Items), err)
 	}
 	return mesh.HasSidecar(&pods.Items[0])
+}
+
+// newWorld is a World for settings s with a run folder in s.ReportsDir; either failing fails the test.
+func newWorld(t *testing.T, s settings.Settings) *World {
+	t.Helper()
+	run, err := report.NewRun(s.ReportsDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w, err := New(s, run, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return w
 }
