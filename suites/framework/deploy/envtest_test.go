@@ -598,7 +598,7 @@ func TestRefusesForeignNamespace(t *testing.T) {
 	if _, err := w.istio.SecurityV1().PeerAuthentications("bar").Create(ctx, pa("bar", "default", securityapi.PeerAuthentication_MutualTLS_STRICT).PeerAuthentication, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	if err := w.d.ApplyObjects(ctx, []policy.Object{pa("bar", "default", securityapi.PeerAuthentication_MutualTLS_DISABLE)}); err == nil || !strings.Contains(err.Error(), "is not managed by mtls-conformance") {
+	if err := w.d.ApplyObjects(ctx, []policy.Object{pa("bar", "default", securityapi.PeerAuthentication_MutualTLS_DISABLE)}); err == nil || err.Error() != "deploy: applying PeerAuthentication bar/default: it exists and is not managed by mtls-conformance; not changing it" {
 		t.Errorf("ApplyObjects over a foreign policy: %v", err)
 	}
 	if err := w.d.DeleteObjects(ctx, []string{"PeerAuthentication bar/default"}); err == nil || !strings.Contains(err.Error(), "is not managed by mtls-conformance; not deleting it") {

@@ -2,6 +2,7 @@ package deploy
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -48,11 +49,11 @@ func (d *Deployer) applyObject(ctx context.Context, o policy.Object) error {
 	case o.PeerAuthentication != nil:
 		obj := o.PeerAuthentication.DeepCopy()
 		obj.Labels = addLabels(obj.Labels, d.labels())
-		created, err = applyManaged(ctx, d.istio.SecurityV1().PeerAuthentications(obj.Namespace), obj, o.Key())
+		created, err = applyManaged(ctx, d.istio.SecurityV1().PeerAuthentications(obj.Namespace), obj)
 	case o.DestinationRule != nil:
 		obj := o.DestinationRule.DeepCopy()
 		obj.Labels = addLabels(obj.Labels, d.labels())
-		created, err = applyManaged(ctx, d.istio.NetworkingV1().DestinationRules(obj.Namespace), obj, o.Key())
+		created, err = applyManaged(ctx, d.istio.NetworkingV1().DestinationRules(obj.Namespace), obj)
 	default:
 		return fmt.Errorf("deploy: empty policy object")
 	}
@@ -76,7 +77,7 @@ type typedClient[T metav1.Object] interface {
 // applyManaged creates obj, or, when an object of that name exists and the suite manages it,
 // updates it in place (it keeps its creationTimestamp, its age). An object the suite does not
 // manage is left alone. It returns the object's creationTimestamp.
-func applyManaged[T metav1.Object](ctx context.Context, client typedClient[T], obj T, key string) (metav1.Time, error) {
+func applyManaged[T metav1.Object](ctx context.Context, client typedClient[T], obj T) (metav1.Time, error) {
 	got, err := client.Create(ctx, obj, metav1.CreateOptions{FieldManager: mesh.FieldManager})
 	if apierrors.IsAlreadyExists(err) {
 		var existing T
@@ -84,7 +85,7 @@ func applyManaged[T metav1.Object](ctx context.Context, client typedClient[T], o
 			return metav1.Time{}, err
 		}
 		if existing.GetLabels()[mesh.ManagedByLabel] != mesh.ManagedByValue {
-			return metav1.Time{}, fmt.Errorf("%s exists and is not managed by mtls-conformance; not changing it", key)
+			return metav1.Time{}, errors.New("it exists and is not managed by mtls-conformance; not changing it")
 		}
 		obj.SetResourceVersion(existing.GetResourceVersion())
 		got, err = client.Update(ctx, obj, metav1.UpdateOptions{FieldManager: mesh.FieldManager})
