@@ -320,7 +320,10 @@ func (s *Settings) KindNodeImage() (string, error) {
 }
 
 // IstioVersionOrDefault is the Istio version the run is for: ISTIO_VERSION, else versions.yaml's
-// default (what a cluster the run creates gets installed).
+// default (what a cluster the run creates gets installed). The run's expectations are for it (a
+// catalog block's since:/until:, the oracle's IstioVersion, world.StepExpectations): the specs are
+// built from it before any cluster is reached, and world.CheckInstalledVersion holds an existing
+// cluster's Istio to it.
 func (s *Settings) IstioVersionOrDefault() (string, error) {
 	if s.IstioVersion != "" {
 		return s.IstioVersion, nil

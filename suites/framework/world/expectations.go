@@ -40,18 +40,12 @@ func documentedTopology(s settings.Settings) (bool, error) {
 	return variant.IsDocumented(), nil
 }
 
-// ExpectationsVersion is the Istio version a run's expectations are for (a catalog block's
-// since:/until:, the oracle's IstioVersion): the requested ISTIO_VERSION, else versions.yaml's
-// default, which a cluster the run creates gets. The specs are built from it before any cluster
-// is reached; CheckInstalledVersion holds an existing cluster's Istio to it.
-func ExpectationsVersion(s settings.Settings) (string, error) { return s.IstioVersionOrDefault() }
-
 // CheckInstalledVersion fails a run on an Istio whose minor changes what a scenario step expects,
-// compared with the version the specs were built for (ExpectationsVersion): judging Istio 1.30 by
+// compared with the version the specs were built for (Settings.IstioVersionOrDefault): judging Istio 1.30 by
 // 1.32's outcomes would be silently wrong. Where no step's expectations differ between the two,
 // any installed version passes.
 func CheckInstalledVersion(s settings.Settings, installed string) error {
-	built, err := ExpectationsVersion(s)
+	built, err := s.IstioVersionOrDefault()
 	if err != nil {
 		return err
 	}
@@ -81,9 +75,10 @@ func CheckInstalledVersion(s settings.Settings, installed string) error {
 }
 
 // StepExpectations are the expected outcomes of step i of sc in the run, in the run's trust
-// domain, for the Istio version of ExpectationsVersion; the suites name, record and probe what it returns. On the documented topology they are
-// the catalog's (its cluster.local SPIFFE IDs rewritten here, the one place that happens). On
-// another (INJECT) the catalog does not hold — it is exact for the documented topology only —,
+// domain, for the run's Istio version (Settings.IstioVersionOrDefault); the suites name, record
+// and probe what it returns. On the documented topology they are the catalog's (its
+// cluster.local SPIFFE IDs rewritten here, the one place that happens). On another (INJECT) the
+// catalog does not hold — it is exact for the documented topology only —,
 // so they are the oracle's prediction for the step's state (Scenario.StateAt, the state the
 // propagation barrier awaits) on the run's topology.
 //
@@ -97,7 +92,7 @@ func StepExpectations(s settings.Settings, sc *scenarios.Scenario, i int) ([]sce
 	if err != nil {
 		return nil, err
 	}
-	version, err := ExpectationsVersion(s)
+	version, err := s.IstioVersionOrDefault()
 	if err != nil {
 		return nil, err
 	}
