@@ -75,8 +75,9 @@ const (
 
 // NewKind returns the kind cluster of a run's settings: CLUSTER_NAME, the node image
 // (settings.KindNodeImage), REUSE_CLUSTER, KEEP_CLUSTER, REPORTS_DIR (where kind's logs go when
-// creation fails), KIND_CONFIG_PATCH and KIND_EXPERIMENTAL_PROVIDER. Progress goes to out. A bad
-// node image or config patch is an error here, before anything is created.
+// creation fails), KIND_CONFIG_PATCH and KIND_EXPERIMENTAL_PROVIDER, as settings.Resolve resolved
+// them (REPORTS_DIR anchored at the repository). Progress goes to out. A bad node image or config
+// patch is an error here, before anything is created.
 func NewKind(s settings.Settings, out io.Writer) (*Provider, error) {
 	image, err := s.KindNodeImage()
 	if err != nil {
@@ -95,13 +96,9 @@ func NewKind(s settings.Settings, out io.Writer) (*Provider, error) {
 	if out == nil {
 		out = io.Discard
 	}
-	reports := s.ReportsDir
-	if reports == "" {
-		reports = settings.DefaultReportsDir
-	}
 	return &Provider{
 		name: s.ClusterName, nodeImage: image, reuse: s.ReuseCluster, keep: s.KeepCluster,
-		reportsDir: settings.FromRepoRoot(reports), runtimeName: s.KindProvider, patch: patch,
+		reportsDir: s.ReportsDir, runtimeName: s.KindProvider, patch: patch,
 		waitForReady: defaultWaitForReady, controlPlaneTimeout: defaultControlPlaneTimeout, controlPlanePoll: defaultControlPlanePoll,
 		out: out,
 	}, nil

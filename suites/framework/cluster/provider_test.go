@@ -3,6 +3,7 @@ package cluster
 import (
 	"context"
 	"errors"
+	"flag"
 	"io"
 	"os"
 	"path/filepath"
@@ -71,11 +72,16 @@ nodes:
 	}
 }
 
-// kindSettings are the default settings with a few changed, as a run resolves them.
-func kindSettings(change func(*settings.Settings)) settings.Settings {
+// kindSettings are the default settings with a few changed, resolved as a run resolves them
+// (settings.Resolve, which NewKind relies on), with no flag given and an empty environment.
+func kindSettings(t *testing.T, change func(*settings.Settings)) settings.Settings {
+	t.Helper()
 	s := settings.Defaults()
 	if change != nil {
 		change(&s)
+	}
+	if err := s.Resolve(flag.NewFlagSet("kind", flag.ContinueOnError), func(string) string { return "" }); err != nil {
+		t.Fatal(err)
 	}
 	return s
 }
@@ -90,7 +96,7 @@ func newKind(t *testing.T, s settings.Settings) *Provider {
 }
 
 func TestDefaults(t *testing.T) {
-	p := newKind(t, settings.Defaults())
+	p := newKind(t, kindSettings(t, nil))
 	if p.Name() != "mtls-conformance" || p.kubeContext() != "kind-mtls-conformance" {
 		t.Errorf("name %q context %q", p.Name(), p.kubeContext())
 	}
@@ -98,12 +104,12 @@ func TestDefaults(t *testing.T) {
 		t.Errorf("default node image %q, want the default Istio's %q", p.NodeImage(), image137)
 	}
 
-	p = newKind(t, kindSettings(func(s *settings.Settings) { s.ClusterName, s.NodeImage, s.KeepCluster = "ci-1", image135, true }))
+	p = newKind(t, kindSettings(t, func(s *settings.Settings) { s.ClusterName, s.NodeImage, s.KeepCluster = "ci-1", image135, true }))
 	if p.Name() != "ci-1" || p.NodeImage() != image135 || !p.keep || p.reuse {
 		t.Errorf("from settings: name %q image %q keep %v reuse %v", p.Name(), p.NodeImage(), p.keep, p.reuse)
 	}
 	// The node image follows the Istio version (settings.KindNodeImage).
-	p = newKind(t, kindSettings(func(s *settings.Settings) { s.IstioVersion = "1.30.5" }))
+	p = newKind(t, kindSettings(t, func(s *settings.Settings) { s.IstioVersion = "1.30.5" }))
 	if p.NodeImage() != image136 {
 		t.Errorf("Istio 1.30.5's node image %q, want %q", p.NodeImage(), image136)
 	}
@@ -121,7 +127,7 @@ func TestEnvironmentNeverOverridesOptions(t *testing.T) {
 	} {
 		t.Setenv(k, v)
 	}
-	p, err := NewKind(kindSettings(func(s *settings.Settings) {
+	p, err := NewKind(kindSettings(t, func(s *settings.Settings) {
 		s.ClusterName, s.NodeImage, s.KeepCluster, s.ReuseCluster, s.ReportsDir = "explicit", image136, false, false, reports
 	}), io.Discard)
 	if err != nil {
@@ -131,7 +137,7 @@ func TestEnvironmentNeverOverridesOptions(t *testing.T) {
 		t.Errorf("name %q image %q keep %v reuse %v reports %q runtime %q", p.Name(), p.NodeImage(), p.keep, p.reuse, p.reportsDir, p.runtimeName)
 	}
 	// Unset options take the defaults, not the environment.
-	p, err = NewKind(settings.Defaults(), io.Discard)
+	p, err = NewKind(kindSettings(t, nil), io.Discard)
 	if err != nil || p.Name() != settings.DefaultClusterName || p.NodeImage() != image137 || p.keep || p.reuse || p.reportsDir != settings.FromRepoRoot(settings.DefaultReportsDir) || p.runtimeName != "" {
 		t.Errorf("defaults under a hostile environment: name %q image %q keep %v reuse %v reports %q runtime %q err %v",
 			p.Name(), p.NodeImage(), p.keep, p.reuse, p.reportsDir, p.runtimeName, err)
@@ -141,10 +147,10 @@ func TestEnvironmentNeverOverridesOptions(t *testing.T) {
 // TestBadNodeImage: a node image that is not an image reference, or an Istio version without a
 // pinned image, fails before anything is created.
 func TestBadNodeImage(t *testing.T) {
-	if _, err := NewKind(kindSettings(func(s *settings.Settings) { s.NodeImage = "Not An Image" }), io.Discard); err == nil || !strings.Contains(err.Error(), `node image: image "Not An Image" is not an image reference`) {
+	if _, err := NewKind(kindSettings(t, func(s *settings.Settings) { s.NodeImage = "Not An Image" }), io.Discard); err == nil || !strings.Contains(err.Error(), `node image: image "Not An Image" is not an image reference`) {
 		t.Errorf("bad node image: err = %v", err)
 	}
-	if _, err := NewKind(kindSettings(func(s *settings.Settings) { s.IstioVersion = "1.29.9" }), io.Discard); err == nil || !strings.Contains(err.Error(), "no kind node image is pinned for Istio 1.29") {
+	if _, err := NewKind(kindSettings(t, func(s *settings.Settings) { s.IstioVersion = "1.29.9" }), io.Discard); err == nil || !strings.Contains(err.Error(), "no kind node image is pinned for Istio 1.29") {
 		t.Errorf("unpinned Istio: err = %v", err)
 	}
 }
@@ -158,7 +164,7 @@ func TestCreateWithoutRuntimeCreatesNothing(t *testing.T) {
 	t.Setenv("TMPDIR", tmp)
 	reports := filepath.Join(t.TempDir(), "reports")
 
-	p := newKind(t, kindSettings(func(s *settings.Settings) { s.ReportsDir = reports }))
+	p := newKind(t, kindSettings(t, func(s *settings.Settings) { s.ReportsDir = reports }))
 	start := time.Now()
 	_, err := p.Create(context.Background())
 	if elapsed := time.Since(start); elapsed > promise {
@@ -187,7 +193,7 @@ func TestCreateWithoutRuntimeCreatesNothing(t *testing.T) {
 
 func TestDestroyKeepsWhenAsked(t *testing.T) {
 	t.Setenv("PATH", t.TempDir())
-	p := newKind(t, kindSettings(func(s *settings.Settings) { s.KeepCluster = true }))
+	p := newKind(t, kindSettings(t, func(s *settings.Settings) { s.KeepCluster = true }))
 	p.created = true
 	// With --keep-cluster Destroy must not even look for a runtime (there is none here).
 	if err := p.Destroy(context.Background()); err != nil {
