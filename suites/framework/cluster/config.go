@@ -14,7 +14,8 @@ import (
 type ConfigSpec struct {
 	Name string
 	// NodeImage is the node image: by default kind's image pinned for the Istio version
-	// (versions.NodeImageFor); any image reference is accepted (CheckNodeImage).
+	// (versions.NodeImageFor); any image reference is accepted (CheckNodeImage, which NewKind
+	// runs: rendering does not check it again).
 	NodeImage string
 	// Workers is the number of worker nodes besides the control plane (0: everything runs on
 	// the control-plane node, which kind leaves untainted).
@@ -28,9 +29,6 @@ type ConfigSpec struct {
 func RenderConfig(spec ConfigSpec) (*v1alpha4.Cluster, error) {
 	if spec.Name == "" {
 		return nil, fmt.Errorf("kind config: cluster name is empty")
-	}
-	if _, err := CheckNodeImage(spec.NodeImage); err != nil {
-		return nil, fmt.Errorf("kind config: %w", err)
 	}
 	if spec.Workers < 0 {
 		return nil, fmt.Errorf("kind config: %d workers", spec.Workers)

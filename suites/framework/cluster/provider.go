@@ -37,11 +37,13 @@ import (
 // provider never reads a setting from the environment itself, which would let a variable left
 // in a shell override a flag.
 type Provider struct {
-	name       string
-	nodeImage  string
-	reuse      bool
-	keep       bool
-	reportsDir string
+	name      string
+	nodeImage string
+	// imageWarning is CheckNodeImage's, printed when the cluster is created ("" = kind lists it).
+	imageWarning string
+	reuse        bool
+	keep         bool
+	reportsDir   string
 	// runtimeName is KIND_EXPERIMENTAL_PROVIDER, as resolved by settings ("" = detect).
 	runtimeName string
 	// patch adds containerd/kubeadm patches to the rendered config (KIND_CONFIG_PATCH).
@@ -77,14 +79,15 @@ const (
 // (settings.KindNodeImage), REUSE_CLUSTER, KEEP_CLUSTER, REPORTS_DIR (where kind's logs go when
 // creation fails), KIND_CONFIG_PATCH and KIND_EXPERIMENTAL_PROVIDER, as settings.Resolve resolved
 // them (REPORTS_DIR anchored at the repository). Progress goes to out. A bad node image or config
-// patch is an error here, before anything is created.
+// patch is an error here, before anything is created; the image is checked here only.
 func NewKind(s settings.Settings, out io.Writer) (*Provider, error) {
 	image, err := s.KindNodeImage()
 	if err != nil {
 		return nil, err
 	}
-	// Any image reference is accepted (CheckNodeImage warns at creation when kind does not list it).
-	if _, err := CheckNodeImage(image); err != nil {
+	// Any image reference is accepted; one kind does not list is warned of at creation.
+	imageWarning, err := CheckNodeImage(image)
+	if err != nil {
 		return nil, fmt.Errorf("kind cluster %s: %w", s.ClusterName, err)
 	}
 	var patch *ConfigPatch
@@ -97,7 +100,7 @@ func NewKind(s settings.Settings, out io.Writer) (*Provider, error) {
 		out = io.Discard
 	}
 	return &Provider{
-		name: s.ClusterName, nodeImage: image, reuse: s.ReuseCluster, keep: s.KeepCluster,
+		name: s.ClusterName, nodeImage: image, imageWarning: imageWarning, reuse: s.ReuseCluster, keep: s.KeepCluster,
 		reportsDir: s.ReportsDir, runtimeName: s.KindProvider, patch: patch,
 		waitForReady: defaultWaitForReady, controlPlaneTimeout: defaultControlPlaneTimeout, controlPlanePoll: defaultControlPlanePoll,
 		out: out,
@@ -140,8 +143,8 @@ func (p *Provider) Create(ctx context.Context) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	if warning, _ := CheckNodeImage(p.nodeImage); warning != "" {
-		fmt.Fprintf(p.out, "warning: %s\n", warning)
+	if p.imageWarning != "" {
+		fmt.Fprintf(p.out, "warning: %s\n", p.imageWarning)
 	}
 	fmt.Fprintf(p.out, "creating kind cluster %s (%s, node image %s)\n", p.name, p.runtime.Binary, p.nodeImage)
 	err = p.kind.Create(p.name,

@@ -61,9 +61,9 @@ nodes:
 		t.Errorf("roles = %v", roles)
 	}
 
+	// The node image is NewKind's to check (TestBadNodeImage), not the renderer's.
 	for _, bad := range []ConfigSpec{
 		{Name: "", NodeImage: image137},
-		{Name: "x", NodeImage: "Not An Image"},
 		{Name: "x", NodeImage: image137, Workers: -1},
 	} {
 		if _, err := RenderConfig(bad); err == nil {
@@ -100,8 +100,14 @@ func TestDefaults(t *testing.T) {
 	if p.Name() != "mtls-conformance" || p.kubeContext() != "kind-mtls-conformance" {
 		t.Errorf("name %q context %q", p.Name(), p.kubeContext())
 	}
-	if p.NodeImage() != image137 {
-		t.Errorf("default node image %q, want the default Istio's %q", p.NodeImage(), image137)
+	if p.NodeImage() != image137 || p.imageWarning != "" {
+		t.Errorf("default node image %q (warning %q), want the default Istio's %q, which kind lists", p.NodeImage(), p.imageWarning, image137)
+	}
+	// An image kind does not list is taken, with CheckNodeImage's warning for Create to print.
+	const local = "localhost/mtls-conformance/kind-node:v1.37.2"
+	p = newKind(t, kindSettings(t, func(s *settings.Settings) { s.NodeImage = local }))
+	if want, _ := CheckNodeImage(local); p.NodeImage() != local || want == "" || p.imageWarning != want {
+		t.Errorf("unlisted node image %q: warning %q, want %q", p.NodeImage(), p.imageWarning, want)
 	}
 
 	p = newKind(t, kindSettings(t, func(s *settings.Settings) { s.ClusterName, s.NodeImage, s.KeepCluster = "ci-1", image135, true }))
