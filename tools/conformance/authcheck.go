@@ -27,10 +27,7 @@ func runAuthcheck(args []string, stdout, stderr io.Writer) int {
 	namespace := fs.String("n", "", "namespace (default: all namespaces; required with POD)")
 	output := fs.String("o", "table", "output format: table or json")
 	dumpFile := fs.String("f", "", "read one config dump from this file instead of a cluster (- for stdin)")
-	fail := func(code int, format string, a ...any) int {
-		fmt.Fprintf(stderr, "conformance authcheck: "+format+"\n", a...)
-		return code
-	}
+	fail := commandFailure(stderr, "authcheck")
 	// POD may come before or after the flags (kubectl style): parse, take one positional,
 	// parse the rest.
 	var pod string

@@ -24,6 +24,7 @@ func init() {
 // library like the suite itself.
 func runCluster(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("cluster delete", flag.ContinueOnError)
+	fail := commandFailure(stderr, "cluster delete")
 	name := fs.String("name", settings.DefaultClusterName, "kind cluster name")
 	// The runtime is the run's setting (--kind-provider, KIND_EXPERIMENTAL_PROVIDER).
 	s := settings.Defaults()
@@ -34,28 +35,24 @@ func runCluster(args []string, stdout, stderr io.Writer) int {
 		return 0
 	}
 	if len(args) == 0 || args[0] != "delete" {
-		fmt.Fprintf(stderr, "conformance cluster: want 'cluster delete [--name NAME]'%s\n", gotWord(args))
-		return 2
+		return commandFailure(stderr, "cluster")(2, "want 'cluster delete [--name NAME]'%s", gotWord(args))
 	}
 	if ok, code := parseFlags(fs, args[1:], stdout, stderr); !ok {
 		return code
 	}
 	if err := settings.ApplyEnv(fs, os.Getenv, runtime); err != nil {
-		fmt.Fprintf(stderr, "conformance cluster delete: %v\n", err)
-		return 2
+		return fail(2, "%v", err)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 	rt, err := cluster.DetectRuntime(ctx, s.KindProvider)
 	if err != nil {
-		fmt.Fprintf(stderr, "conformance cluster delete: %v\n", err)
-		return 1
+		return fail(1, "%v", err)
 	}
 	kind := kindcluster.NewProvider(rt.ProviderOption())
 	names, err := kind.List()
 	if err != nil {
-		fmt.Fprintf(stderr, "conformance cluster delete: listing kind clusters: %v\n", err)
-		return 1
+		return fail(1, "listing kind clusters: %v", err)
 	}
 	if !slices.Contains(names, *name) {
 		fmt.Fprintf(stdout, "no kind cluster %q\n", *name)
@@ -64,13 +61,11 @@ func runCluster(args []string, stdout, stderr io.Writer) int {
 	// An explicit, throwaway kubeconfig: with "" kind would edit $KUBECONFIG or ~/.kube/config.
 	tmp, err := os.MkdirTemp("", "mtls-conformance-delete-")
 	if err != nil {
-		fmt.Fprintf(stderr, "conformance cluster delete: %v\n", err)
-		return 1
+		return fail(1, "%v", err)
 	}
 	defer os.RemoveAll(tmp)
 	if err := kind.Delete(*name, filepath.Join(tmp, "kubeconfig")); err != nil {
-		fmt.Fprintf(stderr, "conformance cluster delete: %v\n", err)
-		return 1
+		return fail(1, "%v", err)
 	}
 	fmt.Fprintf(stdout, "deleted kind cluster %q\n", *name)
 	return 0

@@ -2,7 +2,6 @@ package main
 
 import (
 	"flag"
-	"fmt"
 	"io"
 	"strings"
 
@@ -23,24 +22,21 @@ func runConvert(args []string, stdout, stderr io.Writer) int {
 	if ok, code := parseFlags(fs, args, stdout, stderr); !ok {
 		return code
 	}
-	fail := func(format string, a ...any) int {
-		fmt.Fprintf(stderr, "conformance convert: "+format+"\n", a...)
-		return 2
-	}
+	fail := commandFailure(stderr, "convert")
 	if len(files) == 0 {
-		return fail("-f FILE is required")
+		return fail(2, "-f FILE is required")
 	}
 	opts := convert.Options{RootNamespace: *root, Selectors: map[string]map[string]string{}}
 	for _, s := range selectors {
 		svc, labels, ok := strings.Cut(s, "=")
 		if !ok || svc == "" || labels == "" {
-			return fail("--selector %q: want SERVICE=key=value[,key=value]", s)
+			return fail(2, "--selector %q: want SERVICE=key=value[,key=value]", s)
 		}
 		m := map[string]string{}
 		for _, kv := range strings.Split(labels, ",") {
 			k, v, ok := strings.Cut(kv, "=")
 			if !ok || k == "" {
-				return fail("--selector %q: want SERVICE=key=value[,key=value]", s)
+				return fail(2, "--selector %q: want SERVICE=key=value[,key=value]", s)
 			}
 			m[k] = v
 		}
@@ -50,15 +46,15 @@ func runConvert(args []string, stdout, stderr io.Writer) int {
 	for _, f := range files {
 		data, err := readInput(f)
 		if err != nil {
-			return fail("%v", err)
+			return fail(2, "%v", err)
 		}
 		objs, err := convert.Convert(data, opts)
 		if err != nil {
-			return fail("%s: %v", f, err)
+			return fail(2, "%s: %v", f, err)
 		}
 		y, err := convert.YAML(objs)
 		if err != nil {
-			return fail("%v", err)
+			return fail(2, "%v", err)
 		}
 		if len(out) > 0 && len(y) > 0 {
 			out = append(out, "---\n"...)

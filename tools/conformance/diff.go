@@ -64,10 +64,7 @@ type diffDocument struct {
 func runDiff(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("diff", flag.ContinueOnError)
 	output := fs.String("o", "table", "output format: table or json")
-	fail := func(format string, a ...any) int {
-		fmt.Fprintf(stderr, "conformance diff: "+format+"\n", a...)
-		return 2
-	}
+	fail := commandFailure(stderr, "diff")
 	// Flags may come before, between or after the two files.
 	var paths []string
 	for rest := args; ; {
@@ -81,10 +78,10 @@ func runDiff(args []string, stdout, stderr io.Writer) int {
 		rest = fs.Args()[1:]
 	}
 	if *output != "table" && *output != "json" {
-		return fail("-o %q: want table or json", *output)
+		return fail(2, "-o %q: want table or json", *output)
 	}
 	if len(paths) != 2 {
-		return fail("want two results files, A and B (e.g. reports/<run>/results.json), got %d", len(paths))
+		return fail(2, "want two results files, A and B (e.g. reports/<run>/results.json), got %d", len(paths))
 	}
 	var runs [2]*report.Results
 	for i, p := range paths {
@@ -100,7 +97,7 @@ func runDiff(args []string, stdout, stderr io.Writer) int {
 		}
 		res, err := report.ReadResults(p)
 		if err != nil {
-			return fail("%s: %v", p, err)
+			return fail(2, "%s: %v", p, err)
 		}
 		runs[i] = res
 	}
@@ -115,7 +112,7 @@ func runDiff(args []string, stdout, stderr io.Writer) int {
 		enc := json.NewEncoder(stdout)
 		enc.SetIndent("", "  ")
 		if err := enc.Encode(doc); err != nil {
-			return fail("%v", err)
+			return fail(2, "%v", err)
 		}
 	} else {
 		fmt.Fprint(stdout, diffTable(doc))

@@ -117,6 +117,16 @@ type stringList []string
 func (s *stringList) String() string     { return fmt.Sprint([]string(*s)) }
 func (s *stringList) Set(v string) error { *s = append(*s, v); return nil }
 
+// commandFailure is how the command called name (the FlagSet's name, "cluster delete") reports
+// a failure: one line "conformance NAME: ..." on stderr, and the exit code it is given (2 for
+// bad input, 1 for other failures; see the package comment).
+func commandFailure(stderr io.Writer, name string) func(code int, format string, a ...any) int {
+	return func(code int, format string, a ...any) int {
+		fmt.Fprintf(stderr, "conformance %s: %s\n", name, fmt.Sprintf(format, a...))
+		return code
+	}
+}
+
 // parseFlags parses quietly and reports a bad flag as one line, the way every subcommand
 // reports bad input; -h prints the command's help on stdout. A positional argument is an error.
 func parseFlags(fs *flag.FlagSet, args []string, stdout, stderr io.Writer) (ok bool, code int) {
@@ -124,8 +134,7 @@ func parseFlags(fs *flag.FlagSet, args []string, stdout, stderr io.Writer) (ok b
 		return false, code
 	}
 	if fs.NArg() > 0 {
-		fmt.Fprintf(stderr, "conformance %s: unexpected argument %q\n", fs.Name(), fs.Arg(0))
-		return false, 2
+		return false, commandFailure(stderr, fs.Name())(2, "unexpected argument %q", fs.Arg(0))
 	}
 	return true, 0
 }
@@ -138,8 +147,7 @@ func parseFlagsAllowArgs(fs *flag.FlagSet, args []string, stdout, stderr io.Writ
 			commandHelp(fs, stdout)
 			return false, 0
 		}
-		fmt.Fprintf(stderr, "conformance %s: %v\n", fs.Name(), err)
-		return false, 2
+		return false, commandFailure(stderr, fs.Name())(2, "%v", err)
 	}
 	return true, 0
 }

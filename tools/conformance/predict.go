@@ -39,58 +39,55 @@ func runPredict(args []string, stdout, stderr io.Writer) int {
 	if ok, code := parseFlags(fs, args, stdout, stderr); !ok {
 		return code
 	}
-	fail := func(format string, a ...any) int {
-		fmt.Fprintf(stderr, "conformance predict: "+format+"\n", a...)
-		return 2
-	}
+	fail := commandFailure(stderr, "predict")
 	if *output != "table" && *output != "json" {
-		return fail("-o %q: want table or json", *output)
+		return fail(2, "-o %q: want table or json", *output)
 	}
 	if err := settings.ValidateTrustDomain(*trustDomain); err != nil {
-		return fail("--trust-domain: %v", err)
+		return fail(2, "--trust-domain: %v", err)
 	}
 	dp, err := settings.ParseDataplane(*dataplane)
 	if err != nil {
-		return fail("--%v", err)
+		return fail(2, "--%v", err)
 	}
 	if dp == settings.DataplaneAmbient && *engine == "istio" {
-		return fail("--engine istio answers for sidecars; Istio's ambient conversion is checked by tools/istiogen/ambient (go test ./ambient there)")
+		return fail(2, "--engine istio answers for sidecars; Istio's ambient conversion is checked by tools/istiogen/ambient (go test ./ambient there)")
 	}
 	pins, err := versions.Load()
 	if err != nil {
-		return fail("%v", err)
+		return fail(2, "%v", err)
 	}
 	// The istio engine is Istio's generator at one release (tools/istiogen links istio.io/istio
 	// at versions.yaml's istio.sourceModule): it answers for that minor only.
 	if *istioVersion != "" {
 		if _, err := versions.ParseIstioVersion(*istioVersion); err != nil {
-			return fail("--istio: %v", err)
+			return fail(2, "--istio: %v", err)
 		}
 	}
 	if *engine == "istio" {
 		if *istioVersion != "" && !sameMinor(*istioVersion, pins.Istio.SourceVersion) {
-			return fail("--istio %s: --engine istio is Istio %s's own generator (tools/istiogen) and answers for %s only; use --engine oracle", *istioVersion, pins.Istio.SourceVersion, minorOf(pins.Istio.SourceVersion))
+			return fail(2, "--istio %s: --engine istio is Istio %s's own generator (tools/istiogen) and answers for %s only; use --engine oracle", *istioVersion, pins.Istio.SourceVersion, minorOf(pins.Istio.SourceVersion))
 		}
 	} else if *istioVersion == "" {
 		*istioVersion = pins.DefaultIstio
 	}
 	topo, err := fixtures.Load()
 	if err != nil {
-		return fail("%v", err)
+		return fail(2, "%v", err)
 	}
 	var objs []policy.Object
 	var stdin []byte // kept: stdin can be read once, and the istio engine needs it too
 	for _, f := range files {
 		data, err := readInput(f)
 		if err != nil {
-			return fail("%v", err)
+			return fail(2, "%v", err)
 		}
 		if f == "-" {
 			stdin = data
 		}
 		more, err := policy.Decode(data)
 		if err != nil {
-			return fail("%s: %v", f, err)
+			return fail(2, "%s: %v", f, err)
 		}
 		objs = append(objs, more...)
 	}
@@ -100,7 +97,7 @@ func runPredict(args []string, stdout, stderr io.Writer) int {
 	}
 	for _, ns := range inject {
 		if _, ok := topo.Namespace(ns); !ok {
-			return fail("--inject %q: not a fixture namespace", ns)
+			return fail(2, "--inject %q: not a fixture namespace", ns)
 		}
 		injected[ns] = true
 	}
@@ -117,17 +114,17 @@ func runPredict(args []string, stdout, stderr io.Writer) int {
 	case "istio":
 		probes, err = predictWithIstio(files, stdin, inject, *trustDomain)
 	default:
-		return fail("--engine %q: want oracle or istio", *engine)
+		return fail(2, "--engine %q: want oracle or istio", *engine)
 	}
 	if err != nil {
-		return fail("%v", err)
+		return fail(2, "%v", err)
 	}
 	// Everything is computed before anything is written: bad input never leaves partial output.
 	if *output == "json" {
 		enc := json.NewEncoder(stdout)
 		enc.SetIndent("", "  ")
 		if err := enc.Encode(prediction{Probes: probes}); err != nil {
-			return fail("%v", err)
+			return fail(2, "%v", err)
 		}
 		return 0
 	}

@@ -27,18 +27,17 @@ type scenarioRow struct {
 
 func runScenarios(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("scenarios", flag.ContinueOnError)
+	fail := commandFailure(stderr, "scenarios")
 	output := fs.String("o", "table", "output format: table or json")
 	if ok, code := parseFlags(fs, args, stdout, stderr); !ok {
 		return code
 	}
 	if *output != "table" && *output != "json" {
-		fmt.Fprintf(stderr, "conformance scenarios: -o %q: want table or json\n", *output)
-		return 2
+		return fail(2, "-o %q: want table or json", *output)
 	}
 	catalog, err := scenarios.Catalog()
 	if err != nil {
-		fmt.Fprintf(stderr, "conformance scenarios: %v\n", err)
-		return 1
+		return fail(1, "%v", err)
 	}
 	var rows []scenarioRow
 	for _, s := range catalog {

@@ -19,13 +19,13 @@ func init() {
 // binary) and the pins of the embedded versions.yaml it carries.
 func runVersion(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("version", flag.ContinueOnError)
+	fail := commandFailure(stderr, "version")
 	if ok, code := parseFlags(fs, args, stdout, stderr); !ok {
 		return code
 	}
 	pins, err := versions.Load()
 	if err != nil {
-		fmt.Fprintf(stderr, "conformance version: %v\n", err)
-		return 1
+		return fail(1, "%v", err)
 	}
 	fmt.Fprintf(stdout, "conformance %s\n", toolVersion())
 	fmt.Fprintf(stdout, "default Istio: %s\n", pins.DefaultIstio)

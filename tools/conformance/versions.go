@@ -20,6 +20,7 @@ func init() {
 
 func runVersions(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("versions", flag.ContinueOnError)
+	fail := commandFailure(stderr, "versions")
 	istio := fs.String("istio", "", "Istio version to resolve the node image for (default: versions.yaml defaultIstio)")
 	matrix := fs.Bool("matrix", false, "print the GitHub Actions matrix as one line of JSON")
 	makeSyntax := fs.Bool("make", false, "print KEY ?= VALUE lines for a Makefile include")
@@ -34,22 +35,19 @@ func runVersions(args []string, stdout, stderr io.Writer) int {
 	if !*check {
 		for _, name := range []string{"chart-index", "kind-latest"} {
 			if set[name] {
-				fmt.Fprintf(stderr, "conformance versions: --%s needs --check\n", name)
-				return 2
+				return fail(2, "--%s needs --check", name)
 			}
 		}
 	} else {
 		for _, name := range []string{"istio", "make", "matrix"} {
 			if set[name] {
-				fmt.Fprintf(stderr, "conformance versions: --check does not take --%s\n", name)
-				return 2
+				return fail(2, "--check does not take --%s", name)
 			}
 		}
 	}
 	pins, err := versions.Load()
 	if err != nil {
-		fmt.Fprintf(stderr, "conformance versions: %v\n", err)
-		return 1
+		return fail(1, "%v", err)
 	}
 	if *check {
 		if *chartIndex == "" {
@@ -57,8 +55,7 @@ func runVersions(args []string, stdout, stderr io.Writer) int {
 		}
 		for name, value := range map[string]string{"chart-index": *chartIndex, "kind-latest": *kindLatest} {
 			if err := checkSourceURL(name, value); err != nil {
-				fmt.Fprintf(stderr, "conformance versions: %v\n", err)
-				return 2
+				return fail(2, "%v", err)
 			}
 		}
 		return runVersionsCheck(pins, *chartIndex, *kindLatest, stdout, stderr)
@@ -66,16 +63,14 @@ func runVersions(args []string, stdout, stderr io.Writer) int {
 	if *matrix {
 		out, err := pins.MatrixJSON()
 		if err != nil {
-			fmt.Fprintf(stderr, "conformance versions: %v\n", err)
-			return 1
+			return fail(1, "%v", err)
 		}
 		fmt.Fprintln(stdout, out)
 		return 0
 	}
 	settings, err := pins.Settings(*istio)
 	if err != nil {
-		fmt.Fprintf(stderr, "conformance versions: %v\n", err)
-		return 2
+		return fail(2, "%v", err)
 	}
 	format := "%s=%s\n"
 	if *makeSyntax {
