@@ -4,9 +4,9 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/mtls-conformance/mtls-conformance/fixtures"
 	"github.com/mtls-conformance/mtls-conformance/scenarios"
 	"github.com/mtls-conformance/mtls-conformance/scenarios/oracle"
+	"github.com/mtls-conformance/mtls-conformance/suites/testsupport/catalogtest"
 )
 
 // TestCatalogAmbientMatchesOracle: every catalog scenario says what happens in ambient — each
@@ -15,14 +15,8 @@ import (
 // probe by probe. A scenario skipped in ambient is one whose level is destinationrule: ztunnel
 // never receives DestinationRules.
 func TestCatalogAmbientMatchesOracle(t *testing.T) {
-	topo, err := fixtures.Load()
-	if err != nil {
-		t.Fatal(err)
-	}
-	catalog, err := scenarios.Catalog()
-	if err != nil {
-		t.Fatal(err)
-	}
+	topo := catalogtest.Topology(t)
+	catalog := catalogtest.Catalog(t)
 	probes, skipped := 0, 0
 	for _, s := range catalog {
 		a := s.Ambient
@@ -56,10 +50,7 @@ func TestCatalogAmbientMatchesOracle(t *testing.T) {
 
 // TestAmbientBlockRejects: a malformed ambient: block is one line naming the file and field.
 func TestAmbientBlockRejects(t *testing.T) {
-	topo, err := fixtures.Load()
-	if err != nil {
-		t.Fatal(err)
-	}
+	topo := catalogtest.Topology(t)
 	head := "name: x\ntitle: X\nlevel: mesh\nsources: [{istio: src}]\nsteps:\n- name: s1\n  expect:\n" +
 		"  - to: httpbin.foo\n    from: {sleep.foo: plaintext, sleep.bar: plaintext, sleep.legacy: plaintext, curl.utilities: plaintext}\n" +
 		"  - to: httpbin.bar\n    from: {sleep.foo: plaintext, sleep.bar: plaintext, sleep.legacy: plaintext, curl.utilities: plaintext}\n" +

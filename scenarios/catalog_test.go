@@ -3,9 +3,8 @@ package scenarios_test
 import (
 	"testing"
 
-	"github.com/mtls-conformance/mtls-conformance/fixtures"
-	"github.com/mtls-conformance/mtls-conformance/scenarios"
 	"github.com/mtls-conformance/mtls-conformance/scenarios/oracle"
+	"github.com/mtls-conformance/mtls-conformance/suites/testsupport/catalogtest"
 	"github.com/mtls-conformance/mtls-conformance/versions"
 )
 
@@ -13,14 +12,8 @@ import (
 // step of every scenario equals what the oracle derives from Istio's rules, probe by probe. A
 // disagreement fails; nothing is overwritten.
 func TestCatalogMatchesOracle(t *testing.T) {
-	topo, err := fixtures.Load()
-	if err != nil {
-		t.Fatal(err)
-	}
-	catalog, err := scenarios.Catalog()
-	if err != nil {
-		t.Fatal(err)
-	}
+	topo := catalogtest.Topology(t)
+	catalog := catalogtest.Catalog(t)
 	if len(catalog) < 16 {
 		t.Fatalf("catalog has %d scenarios, want at least the 16 the spec lists", len(catalog))
 	}
@@ -65,10 +58,7 @@ func TestCatalogMatchesOracle(t *testing.T) {
 // TestCatalogCitesSources: the loader already requires a source; this pins that every scenario
 // also names where in the source (a seed section, or an Istio path).
 func TestCatalogCitesSources(t *testing.T) {
-	catalog, err := scenarios.Catalog()
-	if err != nil {
-		t.Fatal(err)
-	}
+	catalog := catalogtest.Catalog(t)
 	for _, s := range catalog {
 		for _, src := range s.Sources {
 			if src.Seed != "" && src.Section == "" {

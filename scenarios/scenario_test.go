@@ -12,6 +12,7 @@ import (
 
 	"github.com/mtls-conformance/mtls-conformance/fixtures"
 	"github.com/mtls-conformance/mtls-conformance/scenarios"
+	"github.com/mtls-conformance/mtls-conformance/suites/testsupport/catalogtest"
 )
 
 // valid is a minimal scenario that parses; each case below breaks one thing.
@@ -36,17 +37,8 @@ steps:
     from: {sleep.foo: plaintext, sleep.bar: plaintext, sleep.legacy: plaintext, curl.utilities: plaintext}
 `
 
-func topology(t *testing.T) *fixtures.Topology {
-	t.Helper()
-	topo, err := fixtures.Load()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return topo
-}
-
 func TestParseValid(t *testing.T) {
-	s, err := scenarios.Parse("t.yaml", []byte(valid), topology(t))
+	s, err := scenarios.Parse("t.yaml", []byte(valid), catalogtest.Topology(t))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -82,7 +74,7 @@ func TestParseErrors(t *testing.T) {
 		{"relabel without restart", "  apply:\n", "  namespaces: [{name: utilities, injection: enabled}]\n  apply:\n", "bad.yaml: steps[0].namespaces[0].restart: must be true"},
 		{"relabel unknown namespace", "  apply:\n", "  namespaces: [{name: nope, injection: enabled, restart: true}]\n  apply:\n", `bad.yaml: steps[0].namespaces[0].name: "nope" is not a fixture namespace`},
 	}
-	topo := topology(t)
+	topo := catalogtest.Topology(t)
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			broken := strings.Replace(valid, c.from, c.to, 1)
@@ -111,7 +103,7 @@ func TestParseRejectsIstioInvalidPolicies(t *testing.T) {
 		t.Fatal("no invalid policies")
 	}
 	msg := regexp.MustCompile(`(?m)^# istio-message: (.+)$`)
-	topo := topology(t)
+	topo := catalogtest.Topology(t)
 	for _, f := range files {
 		data, err := os.ReadFile(f)
 		if err != nil {
@@ -136,33 +128,23 @@ func TestParseRejectsIstioInvalidPolicies(t *testing.T) {
 }
 
 func TestStateAtAccumulates(t *testing.T) {
-	catalog, err := scenarios.Catalog()
-	if err != nil {
-		t.Fatal(err)
+	s := catalogtest.Scenario(t, "migration")
+	topo := catalogtest.Topology(t)
+	var keys [][]string
+	for i := range s.Steps {
+		var k []string
+		for _, o := range s.StateAt(topo, i).Objects {
+			k = append(k, o.Key())
+		}
+		keys = append(keys, k)
 	}
-	topo := topology(t)
-	for _, s := range catalog {
-		if s.Name != "migration" {
-			continue
-		}
-		var keys [][]string
-		for i := range s.Steps {
-			var k []string
-			for _, o := range s.StateAt(topo, i).Objects {
-				k = append(k, o.Key())
-			}
-			keys = append(keys, k)
-		}
-		want := "[] [PeerAuthentication foo/default] [PeerAuthentication foo/default PeerAuthentication istio-system/default] []"
-		if got := fmtKeys(keys); got != want {
-			t.Fatalf("states = %s, want %s", got, want)
-		}
-		if !s.MeshWide() {
-			t.Fatal("migration touches istio-system and must be mesh-wide")
-		}
-		return
+	want := "[] [PeerAuthentication foo/default] [PeerAuthentication foo/default PeerAuthentication istio-system/default] []"
+	if got := fmtKeys(keys); got != want {
+		t.Fatalf("states = %s, want %s", got, want)
 	}
-	t.Fatal("no migration scenario")
+	if !s.MeshWide() {
+		t.Fatal("migration touches istio-system and must be mesh-wide")
+	}
 }
 
 func fmtKeys(keys [][]string) string {
@@ -174,33 +156,24 @@ func fmtKeys(keys [][]string) string {
 }
 
 func TestInjectionStep(t *testing.T) {
-	catalog, err := scenarios.Catalog()
+	s := catalogtest.Scenario(t, "utilities-injection")
+	topo := catalogtest.Topology(t)
+	if s.StateAt(topo, 0).Injected["utilities"] || !s.StateAt(topo, 1).Injected["utilities"] {
+		t.Fatal("utilities must be uninjected in step 0 and injected in step 1")
+	}
+	if !strings.Contains(strings.Join(s.Labels(), ","), "injection") {
+		t.Fatal("missing injection label")
+	}
+	// On the ambient topology the same change enrols utilities; nothing is injected.
+	ambient, err := fixtures.LoadFor(fixtures.Variant{Ambient: true})
 	if err != nil {
 		t.Fatal(err)
 	}
-	topo := topology(t)
-	for _, s := range catalog {
-		if s.Name == "utilities-injection" {
-			if s.StateAt(topo, 0).Injected["utilities"] || !s.StateAt(topo, 1).Injected["utilities"] {
-				t.Fatal("utilities must be uninjected in step 0 and injected in step 1")
-			}
-			if !strings.Contains(strings.Join(s.Labels(), ","), "injection") {
-				t.Fatal("missing injection label")
-			}
-			// On the ambient topology the same change enrols utilities; nothing is injected.
-			ambient, err := fixtures.LoadFor(fixtures.Variant{Ambient: true})
-			if err != nil {
-				t.Fatal(err)
-			}
-			st0, st1 := s.StateAt(ambient, 0), s.StateAt(ambient, 1)
-			if fmt.Sprint(st0.Enrolled) != "map[bar:true foo:true]" || fmt.Sprint(st1.Enrolled) != "map[bar:true foo:true utilities:true]" || len(st0.Injected)+len(st1.Injected) != 0 {
-				t.Fatalf("ambient: step 0 enrolled %v injected %v, step 1 enrolled %v injected %v", st0.Enrolled, st0.Injected, st1.Enrolled, st1.Injected)
-			}
-			if st := s.StateAt(topo, 1); len(st.Enrolled) != 0 {
-				t.Fatalf("sidecar topology: enrolled %v", st.Enrolled)
-			}
-			return
-		}
+	st0, st1 := s.StateAt(ambient, 0), s.StateAt(ambient, 1)
+	if fmt.Sprint(st0.Enrolled) != "map[bar:true foo:true]" || fmt.Sprint(st1.Enrolled) != "map[bar:true foo:true utilities:true]" || len(st0.Injected)+len(st1.Injected) != 0 {
+		t.Fatalf("ambient: step 0 enrolled %v injected %v, step 1 enrolled %v injected %v", st0.Enrolled, st0.Injected, st1.Enrolled, st1.Injected)
 	}
-	t.Fatal("no utilities-injection scenario")
+	if st := s.StateAt(topo, 1); len(st.Enrolled) != 0 {
+		t.Fatalf("sidecar topology: enrolled %v", st.Enrolled)
+	}
 }

@@ -6,21 +6,13 @@ import (
 
 	"github.com/mtls-conformance/mtls-conformance/fixtures"
 	"github.com/mtls-conformance/mtls-conformance/scenarios"
+	"github.com/mtls-conformance/mtls-conformance/suites/testsupport/catalogtest"
 )
 
 // WithTrustDomain may meet expectations already in the target trust domain (the oracle's, or a
 // step rewritten once already): it sets the trust domain of each SPIFFE ID, it never prefixes one.
 func TestWithTrustDomainIsIdempotent(t *testing.T) {
-	catalog, err := scenarios.Catalog()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var expect []scenarios.ProbeOutcome
-	for _, s := range catalog {
-		if s.Name == "baseline" {
-			expect = s.Steps[0].Expect
-		}
-	}
+	expect := catalogtest.Scenario(t, "baseline").Steps[0].Expect
 	once := scenarios.WithTrustDomain(expect, "example.org")
 	twice := scenarios.WithTrustDomain(once, "example.org")
 	if !reflect.DeepEqual(once, twice) {

@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/mtls-conformance/mtls-conformance/scenarios"
+	"github.com/mtls-conformance/mtls-conformance/suites/testsupport/catalogtest"
 )
 
 // withVersioned is valid plus versioned blocks for httpbin.bar.
@@ -21,7 +22,7 @@ func TestVersionedExpectations(t *testing.T) {
     ports: [8000]
     from: {sleep.foo: plaintext}
     until: "1.29"
-`)), topology(t))
+`)), catalogtest.Topology(t))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -102,7 +103,7 @@ func TestVersionedErrors(t *testing.T) {
 `, `unknown field "sinse"`},
 	} {
 		t.Run(name, func(t *testing.T) {
-			_, err := scenarios.Parse("t.yaml", []byte(withVersioned(tc.blocks)), topology(t))
+			_, err := scenarios.Parse("t.yaml", []byte(withVersioned(tc.blocks)), catalogtest.Topology(t))
 			if err == nil || !strings.Contains(err.Error(), tc.want) {
 				t.Errorf("error = %v, want it to contain %q", err, tc.want)
 			}
@@ -115,7 +116,7 @@ func TestVersionedErrors(t *testing.T) {
   - to: httpbin.bar
     from: {sleep.foo: "503"}
     since: "1.31"
-`)), topology(t)); err != nil {
+`)), catalogtest.Topology(t)); err != nil {
 		t.Errorf("disjoint ranges rejected: %v", err)
 	}
 }

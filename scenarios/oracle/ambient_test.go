@@ -7,12 +7,14 @@ import (
 
 	"github.com/mtls-conformance/mtls-conformance/fixtures"
 	"github.com/mtls-conformance/mtls-conformance/scenarios"
+	"github.com/mtls-conformance/mtls-conformance/scenarios/policy/policytest"
+	"github.com/mtls-conformance/mtls-conformance/suites/testsupport/catalogtest"
 )
 
 // TestAmbientDeniedPorts covers the PeerAuthentication → ztunnel conversion rules one at a time,
 // including the three places where ambient reads a port-level policy differently from a sidecar.
 func TestAmbientDeniedPorts(t *testing.T) {
-	topo := topology(t)
+	topo := catalogtest.Topology(t)
 	both := func(v bool) map[int]bool { return map[int]bool{8000: v, 8080: v} }
 	cases := []struct {
 		name   string
@@ -44,7 +46,7 @@ func TestAmbientDeniedPorts(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			got, err := AmbientDeniedPorts(Input{Topology: topo, Objects: objects(t, c.yaml)})
+			got, err := AmbientDeniedPorts(Input{Topology: topo, Objects: policytest.Objects(t, c.yaml)})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -59,11 +61,11 @@ func TestAmbientDeniedPorts(t *testing.T) {
 // client outside the mesh is reset exactly where plaintext is denied; a server outside the mesh
 // accepts plaintext from everyone; no probe carries XFCC.
 func TestPredictAmbient(t *testing.T) {
-	topo := topology(t)
+	topo := catalogtest.Topology(t)
 	yaml := pa("foo", "default", mode("STRICT")) + pa("bar", "default", mode("DISABLE")) +
 		dr("foo", "all-disable", "  host: '*.local'\n  trafficPolicy: {tls: {mode: DISABLE}}\n") +
 		dr("foo", "legacy-mtls", "  host: httpbin.legacy.svc.cluster.local\n  trafficPolicy: {tls: {mode: ISTIO_MUTUAL}}\n")
-	got, err := PredictAmbient(Input{Topology: topo, Objects: objects(t, yaml)})
+	got, err := PredictAmbient(Input{Topology: topo, Objects: policytest.Objects(t, yaml)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -94,8 +96,8 @@ func TestPredictAmbient(t *testing.T) {
 // TestPredictAmbientUtilitiesJoins: enrolling utilities (label, no restart) makes curl's
 // requests HBONE, so STRICT no longer resets them.
 func TestPredictAmbientUtilitiesJoins(t *testing.T) {
-	topo := topology(t)
-	in := Input{Topology: topo, Objects: objects(t, pa("istio-system", "default", mode("STRICT"))),
+	topo := catalogtest.Topology(t)
+	in := Input{Topology: topo, Objects: policytest.Objects(t, pa("istio-system", "default", mode("STRICT"))),
 		Injected: map[string]bool{"foo": true, "bar": true, "utilities": true}}
 	got, err := PredictAmbient(in)
 	if err != nil {
@@ -116,7 +118,7 @@ func TestPredictAmbientUtilitiesJoins(t *testing.T) {
 }
 
 func TestPredictAmbientRejectsEmptySelector(t *testing.T) {
-	_, err := PredictAmbient(Input{Topology: topology(t), Objects: objects(t, pa("foo", "x", "  selector: {matchLabels: {}}\n"+mode("STRICT")))})
+	_, err := PredictAmbient(Input{Topology: catalogtest.Topology(t), Objects: policytest.Objects(t, pa("foo", "x", "  selector: {matchLabels: {}}\n"+mode("STRICT")))})
 	if err == nil || !strings.Contains(err.Error(), "spec.selector") {
 		t.Fatalf("err = %v, want one naming spec.selector", err)
 	}
@@ -130,12 +132,12 @@ func TestPredictAmbientOnTheAmbientTopology(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	objs := objects(t, pa("foo", "default", mode("STRICT")))
+	objs := policytest.Objects(t, pa("foo", "default", mode("STRICT")))
 	got, err := PredictAmbient(Input{Topology: ambient, Objects: objs})
 	if err != nil {
 		t.Fatal(err)
 	}
-	want, err := PredictAmbient(Input{Topology: topology(t), Objects: objs})
+	want, err := PredictAmbient(Input{Topology: catalogtest.Topology(t), Objects: objs})
 	if err != nil {
 		t.Fatal(err)
 	}

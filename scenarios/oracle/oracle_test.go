@@ -11,28 +11,9 @@ import (
 	"github.com/mtls-conformance/mtls-conformance/fixtures"
 	"github.com/mtls-conformance/mtls-conformance/scenarios"
 	"github.com/mtls-conformance/mtls-conformance/scenarios/policy"
+	"github.com/mtls-conformance/mtls-conformance/scenarios/policy/policytest"
+	"github.com/mtls-conformance/mtls-conformance/suites/testsupport/catalogtest"
 )
-
-func topology(t *testing.T) *fixtures.Topology {
-	t.Helper()
-	topo, err := fixtures.Load()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return topo
-}
-
-func objects(t *testing.T, yaml string) []policy.Object {
-	t.Helper()
-	if yaml == "" {
-		return nil // no policy
-	}
-	objs, err := policy.Decode([]byte(yaml))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return objs
-}
 
 func pa(ns, name, body string) string {
 	return "---\napiVersion: security.istio.io/v1\nkind: PeerAuthentication\nmetadata: {name: " + name + ", namespace: " + ns + "}\nspec:\n" + body + "\n"
@@ -54,7 +35,7 @@ var (
 
 // TestEffectiveModes covers the PeerAuthentication composition rules one at a time.
 func TestEffectiveModes(t *testing.T) {
-	topo := topology(t)
+	topo := catalogtest.Topology(t)
 	cases := []struct {
 		name   string
 		yaml   string
@@ -82,7 +63,7 @@ func TestEffectiveModes(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			got, err := EffectiveModes(Input{Topology: topo, Objects: objects(t, c.yaml)})
+			got, err := EffectiveModes(Input{Topology: topo, Objects: policytest.Objects(t, c.yaml)})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -105,7 +86,7 @@ func TestNamespacePortLevelIgnored(t *testing.T) {
 	obj := &securityv1.PeerAuthentication{ObjectMeta: metav1.ObjectMeta{Name: "default", Namespace: "foo"}}
 	obj.Spec.Mtls = &securityv1beta1.PeerAuthentication_MutualTLS{Mode: securityv1beta1.PeerAuthentication_MutualTLS_STRICT}
 	obj.Spec.PortLevelMtls = map[uint32]*securityv1beta1.PeerAuthentication_MutualTLS{8080: {Mode: securityv1beta1.PeerAuthentication_MutualTLS_DISABLE}}
-	got, err := EffectiveModes(Input{Topology: topology(t), Objects: []policy.Object{{PeerAuthentication: obj}}})
+	got, err := EffectiveModes(Input{Topology: catalogtest.Topology(t), Objects: []policy.Object{{PeerAuthentication: obj}}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -122,7 +103,7 @@ func probe(from, to string, port int) scenarios.Probe {
 
 // TestPredict covers the client's TLS choice and what the server makes of it.
 func TestPredict(t *testing.T) {
-	topo := topology(t)
+	topo := catalogtest.Topology(t)
 	strictBar := pa("bar", "default", mode("STRICT"))
 	cases := []struct {
 		name     string
@@ -185,7 +166,7 @@ func TestPredict(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			got, err := Predict(Input{Topology: topo, Objects: objects(t, c.yaml), Injected: c.injected})
+			got, err := Predict(Input{Topology: topo, Objects: policytest.Objects(t, c.yaml), Injected: c.injected})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -203,7 +184,7 @@ func TestPredict(t *testing.T) {
 }
 
 func TestPredictXFCCIdentitiesFollowTrustDomain(t *testing.T) {
-	got, err := Predict(Input{Topology: topology(t), TrustDomain: "example.org"})
+	got, err := Predict(Input{Topology: catalogtest.Topology(t), TrustDomain: "example.org"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -223,7 +204,7 @@ func TestPredictXFCCIdentitiesFollowTrustDomain(t *testing.T) {
 }
 
 func TestPredictRejectsUnmodelledTLS(t *testing.T) {
-	_, err := Predict(Input{Topology: topology(t), Objects: objects(t, dr("bar", "d", "  host: httpbin.bar.svc.cluster.local\n  trafficPolicy: {tls: {mode: SIMPLE}}"))})
+	_, err := Predict(Input{Topology: catalogtest.Topology(t), Objects: policytest.Objects(t, dr("bar", "d", "  host: httpbin.bar.svc.cluster.local\n  trafficPolicy: {tls: {mode: SIMPLE}}"))})
 	if err == nil || !strings.Contains(err.Error(), "SIMPLE") {
 		t.Fatalf("want an error naming SIMPLE, got %v", err)
 	}
@@ -242,7 +223,7 @@ func TestPredictRejectsUnmodelledFields(t *testing.T) {
 	}
 	for name, c := range cases {
 		t.Run(name, func(t *testing.T) {
-			_, err := Predict(Input{Topology: topology(t), Objects: objects(t, c.yaml)})
+			_, err := Predict(Input{Topology: catalogtest.Topology(t), Objects: policytest.Objects(t, c.yaml)})
 			want := "DestinationRule bar/d: " + c.field + ": not modelled by the oracle"
 			if err == nil || !strings.HasPrefix(err.Error(), want) {
 				t.Fatalf("error = %v, want it to start with %q", err, want)
@@ -252,7 +233,7 @@ func TestPredictRejectsUnmodelledFields(t *testing.T) {
 }
 
 func TestMatrixSize(t *testing.T) {
-	got, err := Predict(Input{Topology: topology(t)})
+	got, err := Predict(Input{Topology: catalogtest.Topology(t)})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -4,6 +4,8 @@ import (
 	"testing"
 
 	"github.com/mtls-conformance/mtls-conformance/scenarios"
+	"github.com/mtls-conformance/mtls-conformance/scenarios/policy/policytest"
+	"github.com/mtls-conformance/mtls-conformance/suites/testsupport/catalogtest"
 )
 
 // classOf names an outcome's class, as scenario files do.
@@ -22,11 +24,8 @@ func classOf(o scenarios.Outcome) scenarios.Class {
 // Every step of the catalog: the wire prediction of each probe agrees with its predicted class
 // (mtls → TLS, plaintext and reset → plaintext), and the 503s split both ways somewhere.
 func TestWireAgreesWithClassesOverTheCatalog(t *testing.T) {
-	catalog, err := scenarios.Catalog()
-	if err != nil {
-		t.Fatal(err)
-	}
-	topo := topology(t)
+	catalog := catalogtest.Catalog(t)
+	topo := catalogtest.Topology(t)
 	seen := map[scenarios.Class]map[Wire]bool{}
 	for _, s := range catalog {
 		for i := range s.Steps {
@@ -61,7 +60,7 @@ func TestWireAgreesWithClassesOverTheCatalog(t *testing.T) {
 }
 
 func TestPredictTCP(t *testing.T) {
-	topo := topology(t)
+	topo := catalogtest.Topology(t)
 	type want struct {
 		wire Wire
 		echo bool
@@ -90,7 +89,7 @@ func TestPredictTCP(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			got, err := PredictTCP(Input{Topology: topo, Objects: objects(t, c.yaml)})
+			got, err := PredictTCP(Input{Topology: topo, Objects: policytest.Objects(t, c.yaml)})
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -9,20 +9,10 @@ import (
 
 	"istio.io/istio/istioctl/pkg/writer/ztunnel/configdump"
 
-	"github.com/mtls-conformance/mtls-conformance/fixtures"
-	"github.com/mtls-conformance/mtls-conformance/scenarios"
 	"github.com/mtls-conformance/mtls-conformance/scenarios/oracle"
 	"github.com/mtls-conformance/mtls-conformance/suites/framework/ztunnel"
+	"github.com/mtls-conformance/mtls-conformance/suites/testsupport/catalogtest"
 )
-
-func topology(t *testing.T) *fixtures.Topology {
-	t.Helper()
-	topo, err := fixtures.Load()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return topo
-}
 
 // check runs Istio's ambient control plane on one state and compares, probe by probe and port
 // by port, the engine's reading of what ztunnel would receive with the oracle's ambient rules.
@@ -72,11 +62,8 @@ func check(t *testing.T, name string, in oracle.Input) int {
 // PeerAuthentication → ztunnel conversion, read as ztunnel reads it, gives the oracle's ambient
 // outcome for every probe and the oracle's verdict for every enrolled server port.
 func TestCatalogAmbientAgainstIstio(t *testing.T) {
-	topo := topology(t)
-	catalog, err := scenarios.Catalog()
-	if err != nil {
-		t.Fatal(err)
-	}
+	topo := catalogtest.Topology(t)
+	catalog := catalogtest.Catalog(t)
 	probes := 0
 	for _, s := range catalog {
 		for i, step := range s.Steps {
@@ -90,7 +77,7 @@ func TestCatalogAmbientAgainstIstio(t *testing.T) {
 // TestAmbientRulesAgainstIstio: the oracle's rule cases, including the three places where the
 // ambient conversion reads port-level policies differently from sidecars, against Istio's code.
 func TestAmbientRulesAgainstIstio(t *testing.T) {
-	topo := topology(t)
+	topo := catalogtest.Topology(t)
 	pa := func(ns, name, body string) string {
 		return "---\napiVersion: security.istio.io/v1\nkind: PeerAuthentication\nmetadata: {name: " + name + ", namespace: " + ns + "}\nspec:\n" + body + "\n"
 	}
@@ -119,7 +106,7 @@ func TestAmbientRulesAgainstIstio(t *testing.T) {
 // TestConfigDumpIsZtunnelShaped: the dump the check writes is read by istioctl's own reader of
 // ztunnel dumps, and the engine reads the ztunnel dump Istio records for istioctl's tests.
 func TestConfigDumpIsZtunnelShaped(t *testing.T) {
-	topo := topology(t)
+	topo := catalogtest.Topology(t)
 	objs, err := decode("apiVersion: security.istio.io/v1\nkind: PeerAuthentication\nmetadata: {name: default, namespace: istio-system}\nspec: {mtls: {mode: STRICT}}\n")
 	if err != nil {
 		t.Fatal(err)

@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/mtls-conformance/mtls-conformance/scenarios/oracle"
+	"github.com/mtls-conformance/mtls-conformance/suites/testsupport/catalogtest"
 )
 
 var (
@@ -21,7 +22,7 @@ var (
 // ambient conversion and compared with the oracle probe by probe and port by port. A failure
 // prints the set's YAML and `-ambient-seed`/index to rerun it.
 func TestRandomAmbientPolicySets(t *testing.T) {
-	topo := topology(t)
+	topo := catalogtest.Topology(t)
 	for i := range *ambientSets {
 		r := rand.New(rand.NewPCG(*ambientSeed, uint64(i)))
 		yaml, enrolled := randomAmbientSet(r)

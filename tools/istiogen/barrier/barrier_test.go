@@ -10,9 +10,9 @@ import (
 	"time"
 
 	"github.com/mtls-conformance/mtls-conformance/fixtures"
-	"github.com/mtls-conformance/mtls-conformance/scenarios"
 	"github.com/mtls-conformance/mtls-conformance/scenarios/oracle"
 	"github.com/mtls-conformance/mtls-conformance/suites/framework/authcheck"
+	"github.com/mtls-conformance/mtls-conformance/suites/testsupport/catalogtest"
 	"github.com/mtls-conformance/mtls-conformance/tools/istiogen/harness"
 )
 
@@ -28,14 +28,8 @@ func (g generated) WorkloadDumps(_ context.Context, wl fixtures.Workload) ([]aut
 }
 
 func TestBarrierAcceptsWhatIstioGenerates(t *testing.T) {
-	topo, err := fixtures.Load()
-	if err != nil {
-		t.Fatal(err)
-	}
-	catalog, err := scenarios.Catalog()
-	if err != nil {
-		t.Fatal(err)
-	}
+	topo := catalogtest.Topology(t)
+	catalog := catalogtest.Catalog(t)
 	for _, s := range catalog {
 		for i, step := range s.Steps {
 			t.Run(s.Name+"/"+step.Name, func(t *testing.T) {

@@ -13,8 +13,9 @@ import (
 	"github.com/mtls-conformance/mtls-conformance/fixtures"
 	"github.com/mtls-conformance/mtls-conformance/scenarios"
 	"github.com/mtls-conformance/mtls-conformance/scenarios/oracle"
-	"github.com/mtls-conformance/mtls-conformance/scenarios/policy"
+	"github.com/mtls-conformance/mtls-conformance/scenarios/policy/policytest"
 	"github.com/mtls-conformance/mtls-conformance/suites/framework/authcheck"
+	"github.com/mtls-conformance/mtls-conformance/suites/testsupport/catalogtest"
 )
 
 func init() {
@@ -23,26 +24,14 @@ func init() {
 	}
 }
 
-func topology(t *testing.T) *fixtures.Topology {
-	t.Helper()
-	topo, err := fixtures.Load()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return topo
-}
-
 // TestCatalogAgainstIstio is the oracle's independent check: for every step of every catalog
 // scenario, the outcome the authcheck engine derives from the config Istio's own generator
 // produces must equal the oracle's prediction, probe by probe, and every sidecar server's
 // inbound mode per workload port must equal oracle.EffectiveModes. Istio's traffic simulator
 // (pilot/pkg/simulation) independently confirms what the engine reads from each inbound port.
 func TestCatalogAgainstIstio(t *testing.T) {
-	topo := topology(t)
-	catalog, err := scenarios.Catalog()
-	if err != nil {
-		t.Fatal(err)
-	}
+	topo := catalogtest.Topology(t)
+	catalog := catalogtest.Catalog(t)
 	if len(catalog) == 0 {
 		t.Fatal("empty catalog")
 	}
@@ -175,7 +164,7 @@ func checkEngineAgainstSimulation(t *testing.T, gen *Generated) {
 // PeerAuthentication mode on one workload, including port-level overrides, independent of the
 // catalog: a change in Istio's listener layout that the engine misreads fails here first.
 func TestEngineSeesEachMode(t *testing.T) {
-	topo := topology(t)
+	topo := catalogtest.Topology(t)
 	cases := []struct {
 		name string
 		yaml string
@@ -191,7 +180,7 @@ func TestEngineSeesEachMode(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			objs := decode(t, tc.yaml)
+			objs := policytest.Objects(t, tc.yaml)
 			gen, err := Generate(t, oracle.Input{Topology: topo, Objects: objs})
 			if err != nil {
 				t.Fatal(err)
@@ -228,18 +217,6 @@ func paYAML(ns, app, mode, portLevel string) string {
 		fmt.Fprintf(&b, "  portLevelMtls: {%s}\n", portLevel)
 	}
 	return b.String()
-}
-
-func decode(t *testing.T, yaml string) []policy.Object {
-	t.Helper()
-	if yaml == "" {
-		return nil // no policy
-	}
-	objs, err := policy.Decode([]byte(yaml))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return objs
 }
 
 func compareRefs(a, b fixtures.Ref) int { return strings.Compare(a.String(), b.String()) }

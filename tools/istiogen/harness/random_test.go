@@ -17,6 +17,7 @@ import (
 	"github.com/mtls-conformance/mtls-conformance/scenarios"
 	"github.com/mtls-conformance/mtls-conformance/scenarios/oracle"
 	"github.com/mtls-conformance/mtls-conformance/scenarios/policy"
+	"github.com/mtls-conformance/mtls-conformance/suites/testsupport/catalogtest"
 )
 
 // The random check's seed and size. The seed is fixed so that `make test` is reproducible; a
@@ -37,7 +38,7 @@ var (
 // failing set is shrunk to the fewest objects that still disagree and printed as YAML with the
 // differing probes and the command that reruns it.
 func TestRandomPolicySetsAgainstIstio(t *testing.T) {
-	topo := topology(t)
+	topo := catalogtest.Topology(t)
 	start := time.Now()
 	// Sets are independent: check them on every core, then report in set order.
 	type result struct {

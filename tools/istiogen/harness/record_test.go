@@ -21,7 +21,9 @@ import (
 
 	"github.com/mtls-conformance/mtls-conformance/fixtures"
 	"github.com/mtls-conformance/mtls-conformance/scenarios/oracle"
+	"github.com/mtls-conformance/mtls-conformance/scenarios/policy/policytest"
 	"github.com/mtls-conformance/mtls-conformance/suites/framework/authcheck"
+	"github.com/mtls-conformance/mtls-conformance/suites/testsupport/catalogtest"
 	"github.com/mtls-conformance/mtls-conformance/suites/testsupport/configdump"
 )
 
@@ -64,10 +66,10 @@ spec:
 // endpoints must be exactly what Istio's generator produces now. The workload certificates in
 // them are issued by Istio's own CA code (security/pkg/pki/util) at record time.
 func TestRecordedDumps(t *testing.T) {
-	topo := topology(t)
+	topo := catalogtest.Topology(t)
 	for _, st := range recordedStates {
 		t.Run(st.name, func(t *testing.T) {
-			gen, err := Generate(t, oracle.Input{Topology: topo, Objects: decode(t, st.yaml)})
+			gen, err := Generate(t, oracle.Input{Topology: topo, Objects: policytest.Objects(t, st.yaml)})
 			if err != nil {
 				t.Fatal(err)
 			}

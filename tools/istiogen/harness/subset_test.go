@@ -6,6 +6,7 @@ import (
 	"github.com/mtls-conformance/mtls-conformance/fixtures"
 	"github.com/mtls-conformance/mtls-conformance/scenarios/oracle"
 	"github.com/mtls-conformance/mtls-conformance/scenarios/policy"
+	"github.com/mtls-conformance/mtls-conformance/suites/testsupport/catalogtest"
 )
 
 // TestSubsetTLSFallback checks, on the generator linked here (Istio 1.31.0), what the 1.31 fix
@@ -41,7 +42,7 @@ func TestSubsetTLSFallback(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			gen, err := Generate(t, oracle.Input{Topology: topology(t), Objects: objs})
+			gen, err := Generate(t, oracle.Input{Topology: catalogtest.Topology(t), Objects: objs})
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -8,9 +8,9 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/mtls-conformance/mtls-conformance/fixtures"
 	"github.com/mtls-conformance/mtls-conformance/scenarios/oracle"
 	"github.com/mtls-conformance/mtls-conformance/scenarios/policy"
+	"github.com/mtls-conformance/mtls-conformance/suites/testsupport/catalogtest"
 )
 
 const policies = `apiVersion: security.istio.io/v1beta1
@@ -38,10 +38,7 @@ func TestSameDocumentAsOraclePredict(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("exit %d: %s", code, stderr.String())
 	}
-	topo, err := fixtures.Load()
-	if err != nil {
-		t.Fatal(err)
-	}
+	topo := catalogtest.Topology(t)
 	objs, err := policy.Decode([]byte(policies))
 	if err != nil {
 		t.Fatal(err)
