@@ -205,7 +205,7 @@ func TestSuitesReportAnEarlySetupFailureOnce(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	upgradeImage, err := upgrade.NodeImage(pins, up.From, up.To)
+	upgradeImage, err := pins.UpgradeNodeImage(up.From, up.To)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -138,12 +138,6 @@ func (o *Options) Revision() string { return RevisionFor(o.To) }
 // 1-31-0-rc-4.
 func RevisionFor(version string) string { return strings.ReplaceAll(version, ".", "-") }
 
-// NodeImage picks the kind node image for an upgrade: versions' UpgradeNodeImage, the newest
-// pinned image both releases support.
-func NodeImage(pins *versions.Versions, from, to string) (string, error) {
-	return pins.UpgradeNodeImage(from, to)
-}
-
 type modeValue Mode
 
 func (v *modeValue) String() string { return string(*v) }

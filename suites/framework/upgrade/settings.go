@@ -22,8 +22,8 @@ func (o Options) InstallFirst(fs *flag.FlagSet, s *settings.Settings) error {
 }
 
 // PickNodeImage sets s.NodeImage, in kind mode without --node-image, to the newest pinned node
-// image both releases support (NodeImage), which settings.KindNodeImage then keeps: the pin for
-// From alone could be outside To's support.
+// image both releases support (versions' UpgradeNodeImage), which settings.KindNodeImage then
+// keeps: the pin for From alone could be outside To's support.
 func (o Options) PickNodeImage(s *settings.Settings) error {
 	if s.ClusterMode != settings.ModeKind || s.NodeImage != "" {
 		return nil
@@ -32,7 +32,7 @@ func (o Options) PickNodeImage(s *settings.Settings) error {
 	if err != nil {
 		return err
 	}
-	image, err := NodeImage(pins, o.From, o.To)
+	image, err := pins.UpgradeNodeImage(o.From, o.To)
 	if err != nil {
 		return err
 	}

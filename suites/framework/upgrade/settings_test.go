@@ -55,7 +55,7 @@ func TestPickNodeImage(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	both, err := NodeImage(pins, o.From, o.To)
+	both, err := pins.UpgradeNodeImage(o.From, o.To)
 	if err != nil {
 		t.Fatal(err)
 	}
