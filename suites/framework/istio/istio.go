@@ -441,7 +441,11 @@ func (in *Installer) UpgradeBase(ctx context.Context) error {
 	return in.upgrade(ctx, BaseRelease, ch, in.BaseValues())
 }
 
-// upgrade runs `helm upgrade name <chart>` with exactly these values.
+// upgrade runs `helm upgrade name <chart>` with exactly these values and, as install does, the
+// Installer's TakeOwnership: a canary's UpgradeBase adopts what its install would. Like install
+// it puts no managed-by label on the release (the upgrade engine's own Helm client, replaced by
+// UpgradeBase, labelled its base upgrades only): Istio leaves through Uninstall, never through
+// the label-driven fixture cleanup (CreatedByAnnotation), and nothing selects releases by label.
 func (in *Installer) upgrade(ctx context.Context, name string, ch chartT, values map[string]any) error {
 	cfg, err := in.helmConfig()
 	if err != nil {
