@@ -243,6 +243,24 @@ func (d *Deployer) SetInjection(ctx context.Context, namespace, injection string
 	default:
 		return fmt.Errorf("deploy: injection %q: want enabled, disabled or none", injection)
 	}
+	return d.relabelNamespace(ctx, namespace, mesh.InjectionLabel, value)
+}
+
+// SetEnrolment enrols a namespace in the ambient data plane (istio.io/dataplane-mode=ambient) or
+// takes the label off. Only a namespace the suite manages is changed. No restart: the istio-cni
+// node agent captures or releases the running pods when their namespace's label changes (istio
+// cni/pkg/nodeagent informers.go reconcilePod; the pod annotation ambient.istio.io/redirection
+// says when it has).
+func (d *Deployer) SetEnrolment(ctx context.Context, namespace string, enrolled bool) error {
+	var value any // nil: a JSON merge patch null deletes the key
+	if enrolled {
+		value = fixtures.AmbientValue
+	}
+	return d.relabelNamespace(ctx, namespace, fixtures.AmbientLabel, value)
+}
+
+// relabelNamespace sets (or, value nil, removes) one label of a namespace the suite manages.
+func (d *Deployer) relabelNamespace(ctx context.Context, namespace, label string, value any) error {
 	ns, err := d.kube.CoreV1().Namespaces().Get(ctx, namespace, metav1.GetOptions{})
 	if err != nil {
 		return fmt.Errorf("deploy: namespace %s: %w", namespace, err)
@@ -250,11 +268,15 @@ func (d *Deployer) SetInjection(ctx context.Context, namespace, injection string
 	if ns.Labels[mesh.ManagedByLabel] != mesh.ManagedByValue {
 		return fmt.Errorf("deploy: namespace %s is not managed by mtls-conformance; not relabelling it", namespace)
 	}
-	patch, _ := json.Marshal(map[string]any{"metadata": map[string]any{"labels": map[string]any{mesh.InjectionLabel: value}}})
+	patch, _ := json.Marshal(map[string]any{"metadata": map[string]any{"labels": map[string]any{label: value}}})
 	if _, err := d.kube.CoreV1().Namespaces().Patch(ctx, namespace, types.MergePatchType, patch, metav1.PatchOptions{FieldManager: mesh.FieldManager}); err != nil {
 		return fmt.Errorf("deploy: relabelling namespace %s: %w", namespace, err)
 	}
-	d.logf("namespace %s: %s=%s", namespace, mesh.InjectionLabel, injection)
+	if value == nil {
+		d.logf("namespace %s: %s removed", namespace, label)
+	} else {
+		d.logf("namespace %s: %s=%v", namespace, label, value)
+	}
 	return nil
 }
 

@@ -37,11 +37,6 @@ func AmbientSkip(s settings.Settings, sc *scenarios.Scenario) error {
 		return errors.New("ambient: the scenario file gives no ambient outcome (no ambient: block)")
 	case sc.Ambient.Skip != "":
 		return errors.New("ambient: " + sc.Ambient.Skip)
-	case sc.ChangesInjection():
-		// The catalog says what enrolling a namespace does (utilities-injection's ambient steps,
-		// checked by the oracle and Istio's code); the deploy engine still relabels for sidecar
-		// injection and restarts, so on a cluster the scenario does not run in ambient yet.
-		return errors.New("ambient: enrolling a namespace (istio.io/dataplane-mode=ambient, no restart) during a run is not implemented by the deploy engine yet")
 	}
 	return nil
 }
@@ -160,31 +155,44 @@ func (w *World) awaitEnrolled(ctx context.Context) error {
 	if !w.Settings.Ambient() {
 		return nil
 	}
+	return w.awaitCapture(ctx, w.Topology.EnrolledNamespaces(), true)
+}
+
+// awaitCapture waits, for as long as a probe may take to converge, until every running pod of
+// namespaces is captured by ztunnel (captured) or released by it (!captured): the istio-cni node
+// agent writes ambient.istio.io/redirection=enabled once it has redirected a pod's traffic to its
+// node's ztunnel and removes it when the pod leaves the mesh (istio cni/pkg/util/podutil.go
+// AnnotateEnrolledPod, AnnotateUnenrollPod).
+func (w *World) awaitCapture(ctx context.Context, namespaces []string, captured bool) error {
 	kube, err := kubernetes.NewForConfig(w.Config)
 	if err != nil {
 		return err
 	}
 	var last string
 	err = wait.PollUntilContextTimeout(ctx, time.Second, w.Settings.Timeout, true, func(ctx context.Context) (bool, error) {
-		reason, err := uncaptured(ctx, kube, w.Topology.EnrolledNamespaces())
+		reason, err := captureMismatch(ctx, kube, namespaces, captured)
 		switch {
 		case err == nil:
 			last = reason
 		case last == "":
-			// A failed read says less than a pod seen uncaptured before (near the deadline
-			// client-go's rate limiter refuses to wait: that is no news about the pods).
+			// A failed read says less than a pod seen in the wrong state before (near the
+			// deadline client-go's rate limiter refuses to wait: that is no news about the pods).
 			last = err.Error()
 		}
 		return err == nil && reason == "", nil
 	})
-	if err != nil && last != "" {
+	if err == nil || last == "" {
+		return err
+	}
+	if captured {
 		return fmt.Errorf("DATAPLANE=ambient: the enrolled pods are not captured by ztunnel after %s: %s, want %q (the istio-cni node agent writes it once the pod's traffic goes to its node's ztunnel; is istio-cni running on that node?)", w.Settings.Timeout, last, RedirectionEnabled)
 	}
-	return err
+	return fmt.Errorf("DATAPLANE=ambient: pods of a namespace taken out of the mesh are still captured by ztunnel after %s: %s (the istio-cni node agent removes it once it has released the pod; is istio-cni running on that node?)", w.Settings.Timeout, last)
 }
 
-// uncaptured names the first pod of namespaces not captured by ztunnel yet; "" when there is none.
-func uncaptured(ctx context.Context, kube kubernetes.Interface, namespaces []string) (string, error) {
+// captureMismatch names the first running pod of namespaces whose capture is not the wanted
+// one; "" when there is none.
+func captureMismatch(ctx context.Context, kube kubernetes.Interface, namespaces []string, captured bool) (string, error) {
 	for _, ns := range namespaces {
 		pods, err := kube.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{})
 		if err != nil {
@@ -194,7 +202,7 @@ func uncaptured(ctx context.Context, kube kubernetes.Interface, namespaces []str
 			if p.DeletionTimestamp != nil {
 				continue
 			}
-			if got := p.Annotations[annotation.AmbientRedirection.Name]; got != RedirectionEnabled {
+			if got := p.Annotations[annotation.AmbientRedirection.Name]; (got == RedirectionEnabled) != captured {
 				return fmt.Sprintf("pod %s/%s has %s=%q", ns, p.Name, annotation.AmbientRedirection.Name, got), nil
 			}
 		}

@@ -3,9 +3,11 @@ package world
 import (
 	"context"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
+	"istio.io/api/annotation"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -81,7 +83,7 @@ func TestAmbientOnAnExistingIstio(t *testing.T) {
 	if err == nil || !strings.HasPrefix(err.Error(), "fixtures: DATAPLANE=ambient: the enrolled pods are not captured by ztunnel after 3s: pod ") || !strings.Contains(err.Error(), `has ambient.istio.io/redirection="", want "enabled"`) {
 		t.Fatalf("Setup without istio-cni capturing the pods: %v", err)
 	}
-	standInCNI(t, kube)
+	stopCNI := standInCNI(t, kube)
 	w, err := setup()
 	if err != nil {
 		t.Fatalf("Setup with a ready ztunnel: %v", err)
@@ -97,6 +99,43 @@ func TestAmbientOnAnExistingIstio(t *testing.T) {
 	}
 	if err := w.ResetScenario(ctx, catalogtest.Scenario(t, "namespace-strict")); err != nil {
 		t.Fatalf("ambient reset: %v", err)
+	}
+	// utilities-injection's second step enrols utilities: the label (its fixture's
+	// istio-injection=disabled stays: no injection in ambient), no restart, and the step
+	// waits until the node agent has captured the running curl pod; the reset takes it out again
+	// and waits until the pod is released.
+	curl := utilitiesPod(t, ctx, kube)
+	injection := catalogtest.Scenario(t, "utilities-injection")
+	for i := range injection.Steps {
+		if err := w.ApplyStep(ctx, injection, i); err != nil {
+			t.Fatalf("ambient utilities-injection step %d: %v", i, err)
+		}
+	}
+	ns, err := kube.CoreV1().Namespaces().Get(ctx, "utilities", metav1.GetOptions{})
+	if err != nil || ns.Labels[fixtures.AmbientLabel] != fixtures.AmbientValue || ns.Labels[fixtures.InjectionLabel] != "disabled" {
+		t.Fatalf("utilities after enrolment: labels %v, %v", ns.Labels, err)
+	}
+	if got := utilitiesPod(t, ctx, kube); got.UID != curl.UID || got.Annotations[annotation.AmbientRedirection.Name] != RedirectionEnabled {
+		t.Errorf("curl after enrolment: pod %s (was %s), annotations %v: want the same pod, captured", got.UID, curl.UID, got.Annotations)
+	}
+	if err := w.ResetScenario(ctx, injection); err != nil {
+		t.Fatalf("ambient utilities-injection reset: %v", err)
+	}
+	ns, err = kube.CoreV1().Namespaces().Get(ctx, "utilities", metav1.GetOptions{})
+	if err != nil || ns.Labels[fixtures.AmbientLabel] != "" || ns.Labels[fixtures.InjectionLabel] != "disabled" {
+		t.Fatalf("utilities after the reset: labels %v, %v", ns.Labels, err)
+	}
+	if got := utilitiesPod(t, ctx, kube); got.UID != curl.UID || got.Annotations[annotation.AmbientRedirection.Name] != "" {
+		t.Errorf("curl after the reset: pod %s (was %s), annotations %v: want the same pod, released", got.UID, curl.UID, got.Annotations)
+	}
+	// Without a node agent to release the pod, taking utilities out of the mesh fails naming it.
+	if err := w.ApplyStep(ctx, injection, 1); err != nil {
+		t.Fatalf("ambient utilities-injection step 2 again: %v", err)
+	}
+	stopCNI()
+	err = w.ResetScenario(ctx, injection)
+	if err == nil || !strings.Contains(err.Error(), "DATAPLANE=ambient: pods of a namespace taken out of the mesh are still captured by ztunnel after 3s: pod utilities/"+curl.Name+` has ambient.istio.io/redirection="enabled"`) {
+		t.Fatalf("reset without a node agent: %v", err)
 	}
 	if err := w.Teardown(2 * time.Minute); err != nil {
 		t.Fatalf("teardown: %v", err)
@@ -258,32 +297,52 @@ func standInDaemonSetController(t *testing.T, kube kubernetes.Interface, namespa
 }
 
 // standInCNI does what the istio-cni node agent does once it has redirected a pod's traffic to
-// its node's ztunnel, until the test ends: it annotates every pod of a namespace labelled
-// istio.io/dataplane-mode=ambient ambient.istio.io/redirection=enabled.
-func standInCNI(t *testing.T, kube kubernetes.Interface) {
+// its node's ztunnel, until the test ends or stop is called: it annotates every pod of a
+// namespace labelled istio.io/dataplane-mode=ambient ambient.istio.io/redirection=enabled, and
+// takes the annotation off a pod whose namespace is no longer labelled (istio
+// cni/pkg/util/podutil.go AnnotateEnrolledPod, AnnotateUnenrollPod).
+func standInCNI(t *testing.T, kube kubernetes.Interface) (stop func()) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
-	patch := []byte(`{"metadata":{"annotations":{"ambient.istio.io/redirection":"enabled"}}}`)
+	enrol := []byte(`{"metadata":{"annotations":{"ambient.istio.io/redirection":"enabled"}}}`)
+	release := []byte(`{"metadata":{"annotations":{"ambient.istio.io/redirection":null}}}`)
 	go func() {
 		defer close(done)
 		_ = wait.PollUntilContextCancel(ctx, 200*time.Millisecond, true, func(ctx context.Context) (bool, error) {
-			nss, err := kube.CoreV1().Namespaces().List(ctx, metav1.ListOptions{LabelSelector: fixtures.AmbientLabel + "=" + fixtures.AmbientValue})
+			nss, err := kube.CoreV1().Namespaces().List(ctx, metav1.ListOptions{})
 			if err != nil {
 				return false, nil
 			}
 			for _, ns := range nss.Items {
+				enrolled := ns.Labels[fixtures.AmbientLabel] == fixtures.AmbientValue
 				pods, err := kube.CoreV1().Pods(ns.Name).List(ctx, metav1.ListOptions{})
 				if err != nil {
 					continue
 				}
 				for _, p := range pods.Items {
-					if p.Annotations["ambient.istio.io/redirection"] != RedirectionEnabled {
-						_, _ = kube.CoreV1().Pods(ns.Name).Patch(ctx, p.Name, types.MergePatchType, patch, metav1.PatchOptions{})
+					switch captured := p.Annotations["ambient.istio.io/redirection"] == RedirectionEnabled; {
+					case enrolled && !captured:
+						_, _ = kube.CoreV1().Pods(ns.Name).Patch(ctx, p.Name, types.MergePatchType, enrol, metav1.PatchOptions{})
+					case !enrolled && captured:
+						_, _ = kube.CoreV1().Pods(ns.Name).Patch(ctx, p.Name, types.MergePatchType, release, metav1.PatchOptions{})
 					}
 				}
 			}
 			return false, nil
 		})
 	}()
-	t.Cleanup(func() { cancel(); <-done })
+	var once sync.Once
+	stop = func() { once.Do(func() { cancel(); <-done }) }
+	t.Cleanup(stop)
+	return stop
+}
+
+// utilitiesPod is the running curl pod of utilities.
+func utilitiesPod(t *testing.T, ctx context.Context, kube kubernetes.Interface) corev1.Pod {
+	t.Helper()
+	pods, err := kube.CoreV1().Pods("utilities").List(ctx, metav1.ListOptions{})
+	if err != nil || len(pods.Items) != 1 {
+		t.Fatalf("pods in utilities: %v, %v", pods, err)
+	}
+	return pods.Items[0]
 }

@@ -104,27 +104,63 @@ func TestAmbientRunTopology(t *testing.T) {
 	}
 }
 
-// TestAmbientSkippedExpectationsUseTheEnrolledSet: a scenario skipped in ambient is still named by
-// the ambient oracle's prediction for what the run enrols at each step (utilities-injection's
-// second step enrols utilities: curl reaches foo over HBONE), never for a mesh with nothing in it.
+// TestAmbientSkippedExpectationsUseTheEnrolledSet: a scenario skipped in ambient (a
+// DestinationRule one) is still named by the ambient oracle's prediction for what the run enrols
+// (foo and bar: sleep.foo reaches httpbin.bar over HBONE), never for a mesh with nothing in it.
 func TestAmbientSkippedExpectationsUseTheEnrolledSet(t *testing.T) {
 	s := ambientSettings()
-	sc := catalogtest.Scenario(t, "utilities-injection")
+	sc := catalogtest.Scenario(t, "dr-istio-mutual-to-legacy")
 	if AmbientSkip(s, sc) == nil {
-		t.Fatal("utilities-injection runs in ambient; this test needs a skipped scenario")
+		t.Fatal("dr-istio-mutual-to-legacy runs in ambient; this test needs a skipped scenario")
+	}
+	for i := range sc.Steps {
+		got, err := StepExpectations(s, sc, i)
+		if err != nil {
+			t.Fatal(err)
+		}
+		seen := false
+		for _, e := range got {
+			if e.From.String() == "sleep.foo" && e.To.String() == "httpbin.bar" {
+				seen = true
+				if e.Class() != scenarios.ClassHBONE {
+					t.Errorf("step %d: %s is %s, want hbone (foo and bar enrolled)", i, e.Probe, e.Class())
+				}
+			}
+		}
+		if !seen {
+			t.Errorf("step %d: no probe sleep.foo → httpbin.bar", i)
+		}
+	}
+}
+
+// TestAmbientEnrolmentScenarioRuns: utilities-injection runs in ambient (its second step enrols
+// utilities, no restart) with its file's ambient: outcomes — curl reaches foo over HBONE only
+// once enrolled.
+func TestAmbientEnrolmentScenarioRuns(t *testing.T) {
+	s := ambientSettings()
+	sc := catalogtest.Scenario(t, "utilities-injection")
+	if err := AmbientSkip(s, sc); err != nil {
+		t.Fatalf("utilities-injection skipped in ambient: %v", err)
+	}
+	if err := InjectionFixed(s, sc); err != nil {
+		t.Fatalf("utilities-injection skipped in ambient: %v", err)
 	}
 	for i, want := range []scenarios.Class{scenarios.ClassReset, scenarios.ClassHBONE} {
 		got, err := StepExpectations(s, sc, i)
 		if err != nil {
 			t.Fatal(err)
 		}
+		seen := false
 		for _, e := range got {
-			if e.From.String() == "curl.utilities" && e.To.String() == "httpbin.foo" && e.Class() != want {
-				t.Errorf("step %d: %s is %s, want %s", i, e.Probe, e.Class(), want)
+			if e.From.String() == "curl.utilities" && e.To.String() == "httpbin.foo" && e.Port == 8000 {
+				seen = true
+				if e.Class() != want {
+					t.Errorf("step %d: %s is %s, want %s", i, e.Probe, e.Class(), want)
+				}
 			}
-			if e.From.String() == "sleep.foo" && e.To.String() == "httpbin.bar" && e.Class() != scenarios.ClassHBONE {
-				t.Errorf("step %d: %s is %s, want hbone (foo and bar enrolled)", i, e.Probe, e.Class())
-			}
+		}
+		if !seen {
+			t.Errorf("step %d: no probe curl.utilities → httpbin.foo:8000", i)
 		}
 	}
 }

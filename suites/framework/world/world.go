@@ -345,10 +345,7 @@ func (w *World) ApplyStep(ctx context.Context, s *scenarios.Scenario, i int) err
 		return err
 	}
 	for _, c := range step.Namespaces {
-		if err := w.Deployer.SetInjection(ctx, c.Name, c.Injection); err != nil {
-			return err
-		}
-		if err := w.Deployer.RestartNamespace(ctx, c.Name, w.revisions); err != nil {
+		if err := w.changeNamespace(ctx, c.Name, c.Injection); err != nil {
 			return err
 		}
 	}
@@ -386,14 +383,13 @@ func (w *World) ResetScenario(ctx context.Context, s *scenarios.Scenario) error 
 	for ns := range relabelled {
 		fixture, _ := w.Topology.Namespace(ns)
 		injection := fixture.Labels[fixtures.InjectionLabel]
-		if injection == "" {
+		switch {
+		case w.Settings.Ambient() && fixture.Enrolled():
+			injection = "enabled"
+		case w.Settings.Ambient(), injection == "":
 			injection = "none"
 		}
-		if err := w.Deployer.SetInjection(ctx, ns, injection); err != nil {
-			errs = append(errs, err)
-			continue
-		}
-		if err := w.Deployer.RestartNamespace(ctx, ns, w.revisions); err != nil {
+		if err := w.changeNamespace(ctx, ns, injection); err != nil {
 			errs = append(errs, err)
 		}
 	}
@@ -401,6 +397,25 @@ func (w *World) ResetScenario(ctx context.Context, s *scenarios.Scenario) error 
 		errs = append(errs, w.awaitInForce(ctx, s.Name, report.ResetStep, len(s.Steps), BaselineState(w.Topology), before))
 	}
 	return errors.Join(errs...)
+}
+
+// changeNamespace makes one of a step's namespace changes (injection: enabled, disabled or
+// none). On the sidecar data plane it relabels the namespace's injection and restarts its pods:
+// the webhook acts on pod CREATE only. On the ambient one "enabled" enrols the namespace and
+// anything else takes it out, without a restart, and it waits until the istio-cni node agent has
+// captured (or released) every running pod: until then a probe would see the old data plane.
+func (w *World) changeNamespace(ctx context.Context, ns, injection string) error {
+	if !w.Settings.Ambient() {
+		if err := w.Deployer.SetInjection(ctx, ns, injection); err != nil {
+			return err
+		}
+		return w.Deployer.RestartNamespace(ctx, ns, w.revisions)
+	}
+	enrolled := injection == "enabled"
+	if err := w.Deployer.SetEnrolment(ctx, ns, enrolled); err != nil {
+		return err
+	}
+	return w.awaitCapture(ctx, []string{ns}, enrolled)
 }
 
 // anyPresent says whether any of the objects ("Kind namespace/name") exists: deleting only
