@@ -208,12 +208,17 @@ func (s *Suite) ProbeVerdict(ctx SpecContext, record Recorder, sc *scenarios.Sce
 		Fail("not probed: the step before it did not run")
 	}
 	rec := report.FromProbeResult(sc.Name, sc.Steps[i].Name, i, r)
+	if !r.Converged && rec.Message == "" {
+		// probe.RunMatrix gives every unconverged probe an Err, but a Result is the caller's and
+		// its record must still say why it failed.
+		rec.Message = "did not converge"
+	}
 	Expect(record(rec)).To(Succeed())
 	AddReportEntry("attempts", rec.Attempts)
 	AddReportEntry("convergeMs", rec.ConvergeMs)
 	if !r.Converged {
-		s.CollectDiagnostics(ctx, p, r.Err.Error())
-		Fail(r.Err.Error())
+		s.CollectDiagnostics(ctx, p, rec.Message)
+		Fail(rec.Message)
 	}
 }
 

@@ -58,6 +58,20 @@ func TestGinkgoSuiteHelper(t *testing.T) {
 	ginkgo.RunSpecs(t, "mTLS conformance")
 }
 
+// runHelper runs the helper test named in a child process of this test binary, with env naming
+// dir, and returns its output; the helper's suite must fail.
+func runHelper(t *testing.T, helper, env, dir string) string {
+	t.Helper()
+	cmd := exec.Command(os.Args[0], "-test.run=^"+helper+"$", "-test.count=1", "-ginkgo.no-color")
+	cmd.Env = append(os.Environ(), env+"="+dir)
+	out, err := cmd.CombinedOutput()
+	var exitErr *exec.ExitError
+	if !errors.As(err, &exitErr) {
+		t.Fatalf("the helper suite %s must fail, got %v:\n%s", helper, err, out)
+	}
+	return string(out)
+}
+
 // A real Ginkgo run whose setup fails leaves a JUnit file with a failed testcase naming the step,
 // not a bare crash, plus results.json and summary.md saying the same.
 func TestInfrastructureFailureInRealGinkgoSuite(t *testing.T) {
@@ -65,13 +79,7 @@ func TestInfrastructureFailureInRealGinkgoSuite(t *testing.T) {
 		t.Skip("inside the helper")
 	}
 	dir := t.TempDir()
-	cmd := exec.Command(os.Args[0], "-test.run=^TestGinkgoSuiteHelper$", "-test.count=1", "-ginkgo.no-color")
-	cmd.Env = append(os.Environ(), helperEnv+"="+dir)
-	out, err := cmd.CombinedOutput()
-	var exitErr *exec.ExitError
-	if !errors.As(err, &exitErr) {
-		t.Fatalf("the helper suite must fail (its setup fails), got %v:\n%s", err, out)
-	}
+	out := runHelper(t, "TestGinkgoSuiteHelper", helperEnv, dir)
 	runDir, err := report.Latest(dir)
 	if err != nil {
 		t.Fatalf("no run folder: %v\n%s", err, out)
@@ -99,11 +107,11 @@ func TestInfrastructureFailureInRealGinkgoSuite(t *testing.T) {
 		t.Fatalf("properties %+v", suite.Properties)
 	}
 	// The console says the error's own text, not Gomega's dump of its structs.
-	if !strings.Contains(string(out), "[FAILED] create kind cluster: no container runtime: neither docker nor podman is on PATH\n") {
+	if !strings.Contains(out, "[FAILED] create kind cluster: no container runtime: neither docker nor podman is on PATH\n") {
 		t.Errorf("the setup failure is not the error's own line:\n%s", out)
 	}
 	for _, dump := range []string{"<*fmt.wrapError", "Expected success", "{msg:"} {
-		if strings.Contains(string(out), dump) {
+		if strings.Contains(out, dump) {
 			t.Errorf("the setup failure prints Gomega's error dump (%q):\n%s", dump, out)
 		}
 	}
