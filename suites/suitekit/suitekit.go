@@ -56,9 +56,9 @@ type Hooks struct {
 	// AfterSetup runs on process 1 once the world is set up. Its DeferCleanups run before the
 	// world's teardown.
 	AfterSetup func(ctx SpecContext)
-	// Writes names what the suite's report writes (ReportAfterSuite's text); BeforeFinish runs
-	// before results.json, summary.md and junit.xml are written.
-	Writes       string
+	// AlsoWrites names the files the suite's BeforeFinish writes, for ReportAfterSuite's text;
+	// BeforeFinish runs before the run's own files (report.FinishWrites) are written.
+	AlsoWrites   []string
 	BeforeFinish func()
 }
 
@@ -91,11 +91,7 @@ func (s *Suite) RunSpecs(t *testing.T, hooks Hooks) {
 		}
 	}
 	SynchronizedBeforeSuite(s.setup, s.open, GracePeriod(SetupGracePeriod))
-	writes := hooks.Writes
-	if writes == "" {
-		writes = "results.json, summary.md and junit.xml"
-	}
-	ReportAfterSuite(writes, s.finish)
+	ReportAfterSuite(report.FinishWrites(hooks.AlsoWrites...), s.finish)
 	RunSpecs(t, s.name)
 }
 

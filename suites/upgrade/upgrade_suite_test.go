@@ -17,6 +17,7 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"path"
 	"testing"
 
 	. "github.com/onsi/ginkgo/v2"
@@ -63,7 +64,7 @@ func TestUpgrade(t *testing.T) {
 		Resolve:      resolve,
 		BeforeWorld:  checkTarget,
 		AfterSetup:   prepare,
-		Writes:       "results.json, phases/*/results.json, summary.md and junit.xml",
+		AlsoWrites:   []string{path.Join(engine.PhasesDir, "*", report.ResultsFile)},
 		BeforeFinish: writePhases,
 	})
 }

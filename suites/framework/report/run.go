@@ -260,6 +260,14 @@ func readJournal(file string) ([]journalEntry, error) {
 	return out, nil
 }
 
+// FinishWrites names, for a ReportAfterSuite node's text, the files Finish writes, with the
+// paths in also (a suite's own, written before Finish) after the results: "results.json, <also>,
+// summary.md and junit.xml".
+func FinishWrites(also ...string) string {
+	files := append(append([]string{ResultsFile}, also...), SummaryFile)
+	return strings.Join(files, ", ") + " and " + JUnitFile
+}
+
 // Finish writes results.json and summary.md from the journals and, given Ginkgo's report (in
 // ReportAfterSuite), junit.xml. It may be called again; each call rewrites the files.
 func (r *Run) Finish(ginkgoReport *types.Report) error {

@@ -300,6 +300,22 @@ func TestResultsRoundTrip(t *testing.T) {
 	}
 }
 
+// FinishWrites names the files Finish writes, a suite's own among them, as ReportAfterSuite's
+// text reads them.
+func TestFinishWrites(t *testing.T) {
+	for _, c := range []struct {
+		also []string
+		want string
+	}{
+		{nil, "results.json, summary.md and junit.xml"},
+		{[]string{"phases/*/results.json"}, "results.json, phases/*/results.json, summary.md and junit.xml"},
+	} {
+		if got := FinishWrites(c.also...); got != c.want {
+			t.Errorf("FinishWrites(%q) = %q, want %q", c.also, got, c.want)
+		}
+	}
+}
+
 // A JWT in the shape of a projected service account token.
 const token = "eyJhbGciOiJSUzI1NiIsImtpZCI6IjZ0dEp4c0VfTjZXYkZ0In0.eyJpc3MiOiJodHRwczovL2t1YmVybmV0ZXMuZGVmYXVsdC5zdmMifQ.c2lnbmF0dXJlLXNoYXBlZC1ieXRlcw"
 
