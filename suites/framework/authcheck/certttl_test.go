@@ -1,12 +1,8 @@
 package authcheck
 
 import (
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/x509"
 	"crypto/x509/pkix"
-	"encoding/pem"
 	"math/big"
 	"net/url"
 	"strings"
@@ -15,6 +11,8 @@ import (
 
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	tlsv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/transport_sockets/tls/v3"
+
+	"github.com/mtls-conformance/mtls-conformance/suites/testsupport/certtest"
 )
 
 // issuedLikeIstioCA returns a dump holding a workload certificate made the way Istio's CA makes
@@ -26,48 +24,23 @@ import (
 // TestIstioCACertificatePassesCheck runs Istio's CA itself.
 func issuedLikeIstioCA(t *testing.T, spiffe string, ttl time.Duration) *Dump {
 	t.Helper()
-	caKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
 	now := time.Now()
-	ca := &x509.Certificate{
+	ca := certtest.Issue(t, &x509.Certificate{
 		SerialNumber: big.NewInt(1), Subject: pkix.Name{Organization: []string{"cluster.local"}},
 		NotBefore: now.Add(-time.Hour), NotAfter: now.Add(10 * 365 * 24 * time.Hour),
 		IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign,
-	}
-	caDER, err := x509.CreateCertificate(rand.Reader, ca, ca, &caKey.PublicKey, caKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	caCert, err := x509.ParseCertificate(caDER)
-	if err != nil {
-		t.Fatal(err)
-	}
-	leafKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	uri, err := url.Parse(spiffe)
-	if err != nil {
-		t.Fatal(err)
-	}
+	}, nil)
 	const clockSkewGracePeriod = 2 * time.Minute // generate_cert.go ClockSkewGracePeriod
-	leaf := &x509.Certificate{
+	leaf := certtest.Issue(t, &x509.Certificate{
 		SerialNumber:          big.NewInt(2),
 		NotBefore:             now.Add(-clockSkewGracePeriod),
 		NotAfter:              now.Add(ttl),
 		KeyUsage:              x509.KeyUsageDigitalSignature | x509.KeyUsageKeyEncipherment,
 		ExtKeyUsage:           []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth},
 		BasicConstraintsValid: true,
-		URIs:                  []*url.URL{uri},
-	}
-	leafDER, err := x509.CreateCertificate(rand.Reader, leaf, caCert, &leafKey.PublicKey, caKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	chain := append(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: leafDER}),
-		pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: caDER})...)
+		URIs:                  []*url.URL{certtest.URI(t, spiffe)},
+	}, ca)
+	chain := append(leaf.CertPEM(), ca.CertPEM()...)
 	return &Dump{Secrets: []Secret{{Name: sdsWorkloadCert, Secret: &tlsv3.Secret{Name: sdsWorkloadCert,
 		Type: &tlsv3.Secret_TlsCertificate{TlsCertificate: &tlsv3.TlsCertificate{
 			CertificateChain: &corev3.DataSource{Specifier: &corev3.DataSource_InlineBytes{InlineBytes: chain}},

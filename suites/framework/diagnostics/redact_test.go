@@ -2,50 +2,31 @@ package diagnostics
 
 import (
 	"bytes"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/base64"
 	"encoding/json"
-	"encoding/pem"
 	"math/big"
 	"net/url"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/mtls-conformance/mtls-conformance/suites/testsupport/certtest"
 )
 
 // workloadCert makes a real key pair and certificate like the ones istiod issues: an EC key and
 // a certificate whose URI SAN is the workload's SPIFFE ID.
 func workloadCert(t *testing.T, spiffeID string) (certPEM, keyPEM []byte) {
 	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	u, err := url.Parse(spiffeID)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
+	c := certtest.Issue(t, &x509.Certificate{
 		SerialNumber: big.NewInt(1),
 		Subject:      pkix.Name{Organization: []string{"cluster.local"}},
 		NotBefore:    time.Now().Add(-time.Hour),
 		NotAfter:     time.Now().Add(24 * time.Hour),
-		URIs:         []*url.URL{u},
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	keyDER, err := x509.MarshalPKCS8PrivateKey(key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}),
-		pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: keyDER})
+		URIs:         []*url.URL{certtest.URI(t, spiffeID)},
+	}, nil)
+	return c.CertPEM(), c.KeyPEM(t)
 }
 
 // keyBody is the base64 body of a PEM key, the part that must never appear.

@@ -2,9 +2,6 @@ package probe
 
 import (
 	"bufio"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/sha256"
 	"crypto/tls"
 	"crypto/x509"
@@ -33,6 +30,7 @@ import (
 
 	"github.com/mtls-conformance/mtls-conformance/fixtures"
 	"github.com/mtls-conformance/mtls-conformance/suites/framework/xfcc"
+	"github.com/mtls-conformance/mtls-conformance/suites/testsupport/certtest"
 )
 
 // Real servers on 127.0.0.1 that produce each outcome class for a real curl.
@@ -176,8 +174,7 @@ type pki struct {
 func newPKI(t *testing.T) *pki {
 	t.Helper()
 	dir := t.TempDir()
-	caKey := newKey(t)
-	caTmpl := &x509.Certificate{
+	ca := certtest.Issue(t, &x509.Certificate{
 		SerialNumber:          big.NewInt(1),
 		Subject:               pkix.Name{Organization: []string{"mtls-conformance test CA"}},
 		NotBefore:             time.Now().Add(-time.Hour),
@@ -185,66 +182,39 @@ func newPKI(t *testing.T) *pki {
 		IsCA:                  true,
 		BasicConstraintsValid: true,
 		KeyUsage:              x509.KeyUsageCertSign,
-	}
-	caDER, err := x509.CreateCertificate(rand.Reader, caTmpl, caTmpl, &caKey.PublicKey, caKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ca, err := x509.ParseCertificate(caDER)
-	if err != nil {
-		t.Fatal(err)
-	}
-	issue := func(serial int64, spiffe string, dns []string, usage x509.ExtKeyUsage) ([]byte, *ecdsa.PrivateKey) {
-		key := newKey(t)
-		u, err := url.Parse(spiffe)
-		if err != nil {
-			t.Fatal(err)
-		}
-		tmpl := &x509.Certificate{
+	}, nil)
+	issue := func(serial int64, spiffe string, dns []string, usage x509.ExtKeyUsage) *certtest.Issued {
+		return certtest.Issue(t, &x509.Certificate{
 			SerialNumber: big.NewInt(serial),
 			NotBefore:    time.Now().Add(-time.Hour),
 			NotAfter:     time.Now().Add(time.Hour),
 			KeyUsage:     x509.KeyUsageDigitalSignature,
 			ExtKeyUsage:  []x509.ExtKeyUsage{usage},
-			URIs:         []*url.URL{u},
+			URIs:         []*url.URL{certtest.URI(t, spiffe)},
 			DNSNames:     dns,
-		}
-		der, err := x509.CreateCertificate(rand.Reader, tmpl, ca, &key.PublicKey, caKey)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return der, key
+		}, ca)
 	}
 	// curl checks the host name, so the server certificate also names httpbin.foo.
-	serverDER, serverKey := issue(2, serverID, []string{"httpbin.foo"}, x509.ExtKeyUsageServerAuth)
-	clientDER, clientKey := issue(3, clientID, nil, x509.ExtKeyUsageClientAuth)
+	server := issue(2, serverID, []string{"httpbin.foo"}, x509.ExtKeyUsageServerAuth)
+	client := issue(3, clientID, nil, x509.ExtKeyUsageClientAuth)
 
 	p := &pki{
 		caFile:         filepath.Join(dir, "ca.pem"),
 		clientCertFile: filepath.Join(dir, "client.pem"),
 		clientKeyFile:  filepath.Join(dir, "client-key.pem"),
-		clientDER:      clientDER,
-		serverCert:     tls.Certificate{Certificate: [][]byte{serverDER}, PrivateKey: serverKey},
+		clientDER:      client.DER,
+		serverCert:     tls.Certificate{Certificate: [][]byte{server.DER}, PrivateKey: server.Key},
 		pool:           x509.NewCertPool(),
 	}
-	p.pool.AddCert(ca)
-	writePEM(t, p.caFile, "CERTIFICATE", caDER)
-	writePEM(t, p.clientCertFile, "CERTIFICATE", clientDER)
-	keyDER, err := x509.MarshalECPrivateKey(clientKey)
+	p.pool.AddCert(ca.Cert)
+	writePEM(t, p.caFile, "CERTIFICATE", ca.DER)
+	writePEM(t, p.clientCertFile, "CERTIFICATE", client.DER)
+	keyDER, err := x509.MarshalECPrivateKey(client.Key)
 	if err != nil {
 		t.Fatal(err)
 	}
 	writePEM(t, p.clientKeyFile, "EC PRIVATE KEY", keyDER)
 	return p
-}
-
-func newKey(t *testing.T) *ecdsa.PrivateKey {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return key
 }
 
 func writePEM(t *testing.T, path, typ string, der []byte) {
