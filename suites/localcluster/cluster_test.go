@@ -11,13 +11,11 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/client-go/kubernetes"
 
 	"github.com/mtls-conformance/mtls-conformance/suites/framework/cluster"
 )
 
 func TestNodesReady(t *testing.T) {
-	kube := kubernetes.NewForConfigOrDie(w.Config)
 	nodes, err := kube.CoreV1().Nodes().List(ctxFor(t, time.Minute), metav1.ListOptions{})
 	if err != nil {
 		t.Fatal(err)

@@ -13,7 +13,6 @@ import (
 
 	"github.com/onsi/ginkgo/v2/reporters"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/client-go/kubernetes"
 	kindcluster "sigs.k8s.io/kind/pkg/cluster"
 
 	"github.com/mtls-conformance/mtls-conformance/suites/framework/report"
@@ -34,7 +33,6 @@ func TestInterrupt(t *testing.T) {
 		if left := managedLeft(t); len(left) != 0 {
 			t.Errorf("the interrupted run left %d managed objects: %v", len(left), left)
 		}
-		kube := kubernetes.NewForConfigOrDie(w.Config)
 		if _, err := kube.AppsV1().Deployments("istio-system").Get(ctxFor(t, time.Minute), "istiod", metav1.GetOptions{}); err != nil {
 			t.Errorf("istiod, which the run did not install, is gone: %v", err)
 		}

@@ -15,14 +15,12 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
-	"k8s.io/client-go/kubernetes"
 
 	"github.com/mtls-conformance/mtls-conformance/fixtures"
 	"github.com/mtls-conformance/mtls-conformance/suites/framework/mesh"
 )
 
 func TestIstiodAvailable(t *testing.T) {
-	kube := kubernetes.NewForConfigOrDie(w.Config)
 	dep, err := kube.AppsV1().Deployments("istio-system").Get(ctxFor(t, time.Minute), "istiod", metav1.GetOptions{})
 	if err != nil {
 		t.Fatal(err)
@@ -59,7 +57,6 @@ func TestInjectionWebhook(t *testing.T) {
 	// the sleep fixture's own namespace is legacy, checked below with its ServiceAccount.
 	inCheckNS := pod.DeepCopy()
 	inCheckNS.Spec.ServiceAccountName = ""
-	kube := kubernetes.NewForConfigOrDie(w.Config)
 	var got *corev1.Pod
 	g.Eventually(func() error {
 		var err error

@@ -23,6 +23,8 @@ import (
 	"testing"
 	"time"
 
+	"k8s.io/client-go/kubernetes"
+
 	"github.com/mtls-conformance/mtls-conformance/suites/framework/report"
 	"github.com/mtls-conformance/mtls-conformance/suites/framework/settings"
 	"github.com/mtls-conformance/mtls-conformance/suites/framework/world"
@@ -36,6 +38,8 @@ var timeouts = struct {
 var (
 	cfg settings.Settings
 	w   *world.World
+	// kube is a clientset of the run's cluster (w.Config), made once setup has passed.
+	kube kubernetes.Interface
 	// userKubeconfig is ~/.kube/config before the run: the run must leave it as it was.
 	userKubeconfig = userKubeconfigState()
 )
@@ -82,6 +86,7 @@ func run(m *testing.M) int {
 		code = 1
 	} else {
 		fmt.Printf("setup (cluster, Istio, fixtures): %s\n", time.Since(start).Round(time.Second))
+		kube = kubernetes.NewForConfigOrDie(w.Config)
 		code = m.Run()
 	}
 	if err := w.Teardown(timeouts.Teardown); err != nil {

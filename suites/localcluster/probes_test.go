@@ -9,7 +9,6 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/client-go/kubernetes"
 
 	"github.com/mtls-conformance/mtls-conformance/fixtures"
 	"github.com/mtls-conformance/mtls-conformance/scenarios"
@@ -19,7 +18,6 @@ import (
 
 // Every fixture pod runs the local images, Ready, and without a sidecar (INJECT=none).
 func TestFixturesReadyUninjected(t *testing.T) {
-	kube := kubernetes.NewForConfigOrDie(w.Config)
 	images, err := fixtures.RunImages(mustVariant(t))
 	if err != nil {
 		t.Fatal(err)
@@ -85,7 +83,6 @@ func TestProbesThroughKubelet(t *testing.T) {
 // pod's kernel) and a server that does not answer within --max-time (exit 28; go-httpbin's
 // /delay/10 against a 2 s limit). Both stay inside the cluster.
 func TestRealFailuresThroughKubelet(t *testing.T) {
-	kube := kubernetes.NewForConfigOrDie(w.Config)
 	ctx := ctxFor(t, timeouts.Probe)
 	pods, err := kube.CoreV1().Pods("legacy").List(ctx, metav1.ListOptions{LabelSelector: "app=httpbin"})
 	if err != nil || len(pods.Items) == 0 || pods.Items[0].Status.PodIP == "" {

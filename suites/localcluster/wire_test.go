@@ -43,7 +43,6 @@ import (
 //     interface that does not exist fails Start with tcpdump's own words.
 func TestWire(t *testing.T) {
 	ctx := ctxFor(t, 5*time.Minute)
-	kube := kubernetes.NewForConfigOrDie(w.Config)
 	client := podOf(t, kube, "legacy", "app=sleep")
 	server := podOf(t, kube, "legacy", "app=httpbin")
 	node := server.Spec.NodeName

@@ -9,7 +9,6 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/client-go/kubernetes"
 
 	"github.com/mtls-conformance/mtls-conformance/suites/framework/report"
 	"github.com/mtls-conformance/mtls-conformance/suites/framework/settings"
@@ -21,7 +20,6 @@ import (
 // and nothing else: istiod and the user's objects stay. Runs last (go test runs files in name
 // order): it replaces the fixtures.
 func TestZExistingClusterLeavesNothing(t *testing.T) {
-	kube := kubernetes.NewForConfigOrDie(w.Config)
 	ctx := ctxFor(t, timeouts.Setup)
 	// Something of the user's, in a namespace the suite does not own.
 	userCM := "users-own"
