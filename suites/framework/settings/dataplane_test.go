@@ -1,7 +1,6 @@
 package settings
 
 import (
-	"flag"
 	"strings"
 	"testing"
 
@@ -9,46 +8,37 @@ import (
 )
 
 func TestDataplane(t *testing.T) {
-	resolve := func(args []string, env map[string]string) (Settings, error) {
-		s := Defaults()
-		fs := flag.NewFlagSet("t", flag.ContinueOnError)
-		s.Bind(fs)
-		if err := fs.Parse(args); err != nil {
-			return s, err
-		}
-		return s, s.Resolve(fs, func(k string) string { return env[k] })
-	}
-	s, err := resolve(nil, nil)
+	s, err := resolve(t, nil, nil)
 	if err != nil || s.Dataplane != DataplaneSidecar || s.Ambient() {
 		t.Fatalf("default: %q %v", s.Dataplane, err)
 	}
-	s, err = resolve(nil, map[string]string{"DATAPLANE": "ambient"})
+	s, err = resolve(t, nil, map[string]string{"DATAPLANE": "ambient"})
 	if err != nil || !s.Ambient() {
 		t.Fatalf("DATAPLANE=ambient: %q %v", s.Dataplane, err)
 	}
-	s, err = resolve([]string{"--dataplane=sidecar"}, map[string]string{"DATAPLANE": "ambient"})
+	s, err = resolve(t, []string{"--dataplane=sidecar"}, map[string]string{"DATAPLANE": "ambient"})
 	if err != nil || s.Ambient() {
 		t.Fatalf("flag must win over env: %q %v", s.Dataplane, err)
 	}
-	if _, err = resolve(nil, map[string]string{"DATAPLANE": "cilium"}); err == nil || !strings.Contains(err.Error(), `dataplane "cilium": want sidecar or ambient`) {
+	if _, err = resolve(t, nil, map[string]string{"DATAPLANE": "cilium"}); err == nil || !strings.Contains(err.Error(), `dataplane "cilium": want sidecar or ambient`) {
 		t.Errorf("DATAPLANE=cilium: %v", err)
 	}
 	// INJECT chooses sidecar namespaces: with ambient it is one clear line, not the set enrolled.
 	for _, inject := range []string{"utilities", "none", "foo,bar"} {
-		_, err = resolve(nil, map[string]string{"DATAPLANE": "ambient", "INJECT": inject})
+		_, err = resolve(t, nil, map[string]string{"DATAPLANE": "ambient", "INJECT": inject})
 		if err == nil || err.Error() != "inject chooses sidecar namespaces; with dataplane ambient foo and bar are enrolled and no pod has a sidecar (leave INJECT unset)" {
 			t.Errorf("ambient + INJECT=%s: %v", inject, err)
 		}
 	}
-	if _, err = resolve(nil, map[string]string{"DATAPLANE": "ambient", "LOAD_IMAGES": "1"}); err == nil || !strings.HasPrefix(err.Error(), "load-images loads the sidecar data plane's images") {
+	if _, err = resolve(t, nil, map[string]string{"DATAPLANE": "ambient", "LOAD_IMAGES": "1"}); err == nil || !strings.HasPrefix(err.Error(), "load-images loads the sidecar data plane's images") {
 		t.Errorf("ambient + LOAD_IMAGES: %v", err)
 	}
 	// The wire specs skip in ambient, even on the run's own kind cluster.
-	s, _ = resolve(nil, map[string]string{"DATAPLANE": "ambient"})
+	s, _ = resolve(t, nil, map[string]string{"DATAPLANE": "ambient"})
 	if err := s.CaptureAllowed(); err == nil || !strings.HasPrefix(err.Error(), "ambient: the wire specs capture a sidecar's traffic") {
 		t.Errorf("ambient capture: %v", err)
 	}
-	s, _ = resolve(nil, nil)
+	s, _ = resolve(t, nil, nil)
 	if err := s.CaptureAllowed(); err != nil {
 		t.Errorf("sidecar capture on kind: %v", err)
 	}

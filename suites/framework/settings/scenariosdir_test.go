@@ -1,7 +1,6 @@
 package settings
 
 import (
-	"flag"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -11,25 +10,18 @@ import (
 // suite's folder) and read when resolved: a folder without valid scenario files is bad input
 // naming the setting, before anything is created.
 func TestScenariosDir(t *testing.T) {
-	resolve := func(env map[string]string) (Settings, error) {
-		s := Defaults()
-		fs := flag.NewFlagSet("t", flag.ContinueOnError)
-		s.Bind(fs)
-		err := s.Resolve(fs, func(k string) string { return env[k] })
-		return s, err
-	}
-	s, err := resolve(map[string]string{"SCENARIOS_DIR": "scenarios/testdata/failing"})
+	s, err := resolve(t, nil, map[string]string{"SCENARIOS_DIR": "scenarios/testdata/failing"})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if want, _ := filepath.Abs("../../../scenarios/testdata/failing"); s.ScenariosDir != want {
 		t.Errorf("ScenariosDir %q, want %q", s.ScenariosDir, want)
 	}
-	_, err = resolve(map[string]string{"SCENARIOS_DIR": "scenarios/testdata/invalid"})
+	_, err = resolve(t, nil, map[string]string{"SCENARIOS_DIR": "scenarios/testdata/invalid"})
 	if err == nil || !strings.HasPrefix(err.Error(), "scenarios-dir: ") {
 		t.Errorf("a folder of invalid policies: err = %v, want one naming scenarios-dir", err)
 	}
-	if s, err := resolve(nil); err != nil || s.ScenariosDir != "" {
+	if s, err := resolve(t, nil, nil); err != nil || s.ScenariosDir != "" {
 		t.Errorf("unset: %q, %v", s.ScenariosDir, err)
 	}
 }
