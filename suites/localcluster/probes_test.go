@@ -4,6 +4,7 @@ package localcluster
 
 import (
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -12,6 +13,7 @@ import (
 
 	"github.com/mtls-conformance/mtls-conformance/fixtures"
 	"github.com/mtls-conformance/mtls-conformance/scenarios"
+	"github.com/mtls-conformance/mtls-conformance/suites/framework/kubeexec"
 	"github.com/mtls-conformance/mtls-conformance/suites/framework/mesh"
 	"github.com/mtls-conformance/mtls-conformance/suites/framework/probe"
 )
@@ -96,5 +98,40 @@ func TestRealFailuresThroughKubelet(t *testing.T) {
 	slow := probe.Target{Client: client, Host: "httpbin.legacy", Port: 8000, Path: "/delay/10"}
 	if obs := probe.Once(ctx, w.Exec, slow, probe.Options{MaxTime: 2 * time.Second}); obs.ExitCode != 28 || obs.HTTPCode != 0 {
 		t.Errorf("no answer within --max-time: %s, want curl exit 28 and HTTP 000", obs)
+	}
+}
+
+// PortForwardGet through the real kubelet, as the ambient barrier reads ztunnel's admin port:
+// httpbin.legacy's pod answers on its workload port; a status other than 200 and a port nothing
+// listens on are errors naming the pod.
+func TestPortForwardGet(t *testing.T) {
+	ctx := ctxFor(t, 2*time.Minute)
+	server, ok := w.Topology.Workload(fixtures.Ref{Name: "httpbin", Namespace: "legacy"})
+	if !ok {
+		t.Fatal("no workload httpbin.legacy")
+	}
+	pods, err := kube.CoreV1().Pods(server.Namespace).List(ctx, metav1.ListOptions{LabelSelector: mesh.ManagedSelector})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var pod string
+	for _, p := range pods.Items {
+		if p.DeletionTimestamp == nil && p.Labels["app"] == "httpbin" {
+			pod = p.Name
+		}
+	}
+	if pod == "" {
+		t.Fatal("no httpbin pod in legacy")
+	}
+	port := server.ContainerPorts[0]
+	body, err := kubeexec.PortForwardGet(ctx, w.Config, server.Namespace, pod, port, "/headers")
+	if err != nil || !strings.Contains(string(body), `"headers"`) {
+		t.Errorf("GET /headers on %s port %d: %v, body %.200q", pod, port, err, body)
+	}
+	if _, err := kubeexec.PortForwardGet(ctx, w.Config, server.Namespace, pod, port, "/status/503"); err == nil || !strings.Contains(err.Error(), "status 503") {
+		t.Errorf("GET /status/503: %v, want an error naming the status", err)
+	}
+	if _, err := kubeexec.PortForwardGet(ctx, w.Config, server.Namespace, pod, 15000, "/config_dump"); err == nil || !strings.Contains(err.Error(), pod) {
+		t.Errorf("GET on a port nothing listens on: %v, want an error naming the pod", err)
 	}
 }

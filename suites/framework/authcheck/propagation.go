@@ -84,6 +84,9 @@ type Propagation struct {
 // PropagationError is a step not in force on every sidecar when the barrier gave up.
 type PropagationError struct {
 	Timeout time.Duration
+	// Proxy names what the step must be in force on: "" (sidecars), or "ztunnel" (the ambient
+	// data plane's node proxies, whose configuration the world's ambient barrier reads).
+	Proxy string
 	// Problems are the last read's unmet expectations, one line each, naming the sidecar.
 	Problems []string
 	// unreadable counts the problems that are sidecars which could not be read at all.
@@ -94,7 +97,11 @@ type PropagationError struct {
 
 func (e *PropagationError) Error() string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "the step is not in force on every sidecar within %s", e.Timeout)
+	proxy := e.Proxy
+	if proxy == "" {
+		proxy = "sidecar"
+	}
+	fmt.Fprintf(&b, "the step is not in force on every %s within %s", proxy, e.Timeout)
 	if e.Cause != nil && !errors.Is(e.Cause, context.DeadlineExceeded) {
 		fmt.Fprintf(&b, " (%v)", e.Cause)
 	}

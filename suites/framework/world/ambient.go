@@ -87,6 +87,7 @@ func (w *World) installAmbient(ctx context.Context, inst ambientInstaller) error
 	}
 	// Set before: Helm leaves what it created when an install fails, and Teardown removes it.
 	w.installedAmbient = true
+	w.ztunnelNamespace = w.istioOptions().Namespace
 	if err := inst.InstallAmbient(ctx); err != nil {
 		return err
 	}
@@ -128,6 +129,7 @@ func (w *World) checkAmbientInstalled(ctx context.Context, found *cluster.IstioI
 			if reason := mesh.DaemonSetPending(ds); reason != "" {
 				return fmt.Errorf("DATAPLANE=ambient: ztunnel DaemonSet %s/%s is not ready (%s): the ambient data plane must run on every node before the run probes it", ds.Namespace, ds.Name, reason)
 			}
+			w.ztunnelNamespace = ds.Namespace
 			return nil
 		}
 	}

@@ -2,12 +2,15 @@ package world
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"istio.io/api/annotation"
+	securityv1beta1 "istio.io/api/security/v1beta1"
+	istioclient "istio.io/client-go/pkg/clientset/versioned"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -20,6 +23,7 @@ import (
 	"github.com/mtls-conformance/mtls-conformance/suites/framework/istio"
 	"github.com/mtls-conformance/mtls-conformance/suites/framework/mesh"
 	"github.com/mtls-conformance/mtls-conformance/suites/framework/settings"
+	"github.com/mtls-conformance/mtls-conformance/suites/framework/ztunnel"
 	"github.com/mtls-conformance/mtls-conformance/suites/testsupport/catalogtest"
 	"github.com/mtls-conformance/mtls-conformance/suites/testsupport/deploytest"
 	"github.com/mtls-conformance/mtls-conformance/suites/testsupport/envtestenv"
@@ -92,8 +96,10 @@ func TestAmbientOnAnExistingIstio(t *testing.T) {
 	if w.Env.Topology != "documented ambient (foo, bar enrolled)" {
 		t.Errorf("report topology %q", w.Env.Topology)
 	}
-	// No sidecar anywhere, so nothing for the propagation barrier to wait for: the step's
-	// policy is applied and the step counts as in force at once (probes converge on it).
+	// No sidecar anywhere: the barrier reads ztunnel's configuration, here a stand-in built
+	// from the apiserver's objects (no ztunnel runs on this tier), so a step is in force only
+	// once its policy is stored and the pods' capture is what the step says.
+	w.ztunnels = standInZtunnels{w: w, istio: istioClient(t, env)}
 	if err := w.ApplyStep(ctx, catalogtest.Scenario(t, "namespace-strict"), 0); err != nil {
 		t.Fatalf("ambient step: %v", err)
 	}
@@ -129,8 +135,10 @@ func TestAmbientOnAnExistingIstio(t *testing.T) {
 		t.Errorf("curl after the reset: pod %s (was %s), annotations %v: want the same pod, released", got.UID, curl.UID, got.Annotations)
 	}
 	// Without a node agent to release the pod, taking utilities out of the mesh fails naming it.
-	if err := w.ApplyStep(ctx, injection, 1); err != nil {
-		t.Fatalf("ambient utilities-injection step 2 again: %v", err)
+	for i := range injection.Steps {
+		if err := w.ApplyStep(ctx, injection, i); err != nil {
+			t.Fatalf("ambient utilities-injection step %d again: %v", i, err)
+		}
 	}
 	stopCNI()
 	err = w.ResetScenario(ctx, injection)
@@ -345,4 +353,60 @@ func utilitiesPod(t *testing.T, ctx context.Context, kube kubernetes.Interface) 
 		t.Fatalf("pods in utilities: %v, %v", pods, err)
 	}
 	return pods.Items[0]
+}
+
+// standInZtunnels is what a ztunnel would hold for the cluster's objects, read from the real
+// apiserver (no istiod or ztunnel runs on this tier): captured pods HBONE, the others TCP, and
+// each pod a STRICT PeerAuthentication covers referencing the static strict policy. It models
+// STRICT policies without port-level modes only (the scenarios this test runs) and fails on
+// any other.
+type standInZtunnels struct {
+	w     *World
+	istio istioclient.Interface
+}
+
+func (s standInZtunnels) Pods(ctx context.Context) (map[fixtures.Ref]corev1.Pod, error) {
+	return clusterZtunnels{s.w}.Pods(ctx)
+}
+
+func (s standInZtunnels) Dumps(ctx context.Context) (*ztunnel.NodeDumps, error) {
+	byRef, err := s.Pods(ctx)
+	if err != nil {
+		return nil, err
+	}
+	pas, err := s.istio.SecurityV1().PeerAuthentications("").List(ctx, metav1.ListOptions{})
+	if err != nil {
+		return nil, err
+	}
+	for _, pa := range pas.Items {
+		if pa.Spec.GetMtls().GetMode() != securityv1beta1.PeerAuthentication_MutualTLS_STRICT || len(pa.Spec.PortLevelMtls) > 0 {
+			return nil, fmt.Errorf("stand-in ztunnel: PeerAuthentication %s/%s is not a plain STRICT policy", pa.Namespace, pa.Name)
+		}
+	}
+	strict := func(p corev1.Pod) bool {
+		for _, pa := range pas.Items {
+			sel := pa.Spec.GetSelector().GetMatchLabels()
+			if (pa.Namespace == "istio-system" && len(sel) == 0) || (pa.Namespace == p.Namespace && matchesLabels(sel, p.Labels)) {
+				return true
+			}
+		}
+		return false
+	}
+	captured := func(p corev1.Pod) bool {
+		return p.Annotations[annotation.AmbientRedirection.Name] == RedirectionEnabled
+	}
+	var pods []corev1.Pod
+	for _, p := range byRef {
+		pods = append(pods, p)
+	}
+	return &ztunnel.NodeDumps{ByNode: map[string]*ztunnel.Dump{"": standInDump(pods, captured, strict)}, Pods: []string{"stand-in.istio-system"}}, nil
+}
+
+func istioClient(t *testing.T, env *envtestenv.Env) istioclient.Interface {
+	t.Helper()
+	ic, err := istioclient.NewForConfig(env.Config)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ic
 }

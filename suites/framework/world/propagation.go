@@ -52,6 +52,9 @@ func (w *World) pushSnapshot(ctx context.Context, changesIstioObjects bool) auth
 // awaitInForce waits until st is in force on every sidecar (the propagation barrier) and records
 // how long that took for the step; the error is a *authcheck.PropagationError when it is not.
 func (w *World) awaitInForce(ctx context.Context, scenario, step string, stepIndex int, st scenarios.State, before authcheck.PushVersions) error {
+	if w.Settings.Ambient() {
+		return w.awaitZtunnel(ctx, scenario, step, stepIndex, st)
+	}
 	want, err := authcheck.Expectations(w.Topology, st)
 	if err != nil {
 		return err
@@ -69,11 +72,17 @@ func (w *World) awaitExpectations(ctx context.Context, scenario, step string, st
 		rec.Proxies = append(rec.Proxies, p.Proxies...)
 		rec.DurationMs, rec.PushSeenOn, rec.Note = p.Elapsed.Milliseconds(), p.PushSeenOn, p.Note
 	}
+	return w.recordPropagation(rec, err)
+}
+
+// recordPropagation writes a barrier's record (err, when not nil, is its message) and prints
+// its line; it returns err.
+func (w *World) recordPropagation(rec report.PropagationRecord, err error) error {
 	if err != nil {
 		rec.Message = err.Error()
 	}
 	if w.out != nil {
-		fmt.Fprintf(w.out, "%s / %s: %s\n", scenario, step, propagationLine(rec))
+		fmt.Fprintf(w.out, "%s / %s: %s\n", rec.Scenario, rec.Step, propagationLine(rec))
 	}
 	if w.run != nil {
 		if rerr := w.run.RecordPropagation(rec); rerr != nil {
@@ -84,13 +93,17 @@ func (w *World) awaitExpectations(ctx context.Context, scenario, step string, st
 }
 
 func propagationLine(r report.PropagationRecord) string {
+	proxy := "sidecar"
+	if r.Note == ztunnelNote {
+		proxy = "ztunnel"
+	}
 	switch {
 	case !r.InForce:
-		return fmt.Sprintf("not in force on every sidecar after %s", time.Duration(r.DurationMs)*time.Millisecond)
+		return fmt.Sprintf("not in force on every %s after %s", proxy, time.Duration(r.DurationMs)*time.Millisecond)
 	case len(r.Proxies) == 0:
 		return "no sidecar to wait on (" + r.Note + ")"
 	}
-	return fmt.Sprintf("in force on %d sidecars after %s", len(r.Proxies), time.Duration(r.DurationMs)*time.Millisecond)
+	return fmt.Sprintf("in force on %d %ss after %s", len(r.Proxies), proxy, time.Duration(r.DurationMs)*time.Millisecond)
 }
 
 // clusterDumps reads the sidecars of the cluster the world runs on.

@@ -64,7 +64,11 @@ type World struct {
 	// its time between reads (0: authcheck.DefaultBarrierInterval).
 	dumps           authcheck.DumpSource
 	barrierInterval time.Duration
-	provider        *cluster.Provider
+	// ztunnels replaces the cluster's ztunnels and pods as the ambient barrier's source (tests);
+	// ztunnelNamespace is where the run's ztunnels run (DATAPLANE=ambient).
+	ztunnels         ztunnelSource
+	ztunnelNamespace string
+	provider         *cluster.Provider
 	// variant is how the run's fixtures differ from the manifests (settings.FixtureVariant).
 	variant        fixtures.Variant
 	installer      *istio.Installer

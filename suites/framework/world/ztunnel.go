@@ -1,0 +1,178 @@
+package world
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/wait"
+	"k8s.io/client-go/kubernetes"
+
+	"github.com/mtls-conformance/mtls-conformance/fixtures"
+	"github.com/mtls-conformance/mtls-conformance/scenarios"
+	"github.com/mtls-conformance/mtls-conformance/scenarios/oracle"
+	"github.com/mtls-conformance/mtls-conformance/suites/framework/authcheck"
+	"github.com/mtls-conformance/mtls-conformance/suites/framework/report"
+	"github.com/mtls-conformance/mtls-conformance/suites/framework/ztunnel"
+)
+
+// ztunnelNote marks a propagation record of the ambient barrier: its proxies are ztunnels.
+const ztunnelNote = "ztunnel"
+
+// ztunnelSource is what the ambient barrier reads: the cluster's ztunnels and fixture pods, or
+// a test's.
+type ztunnelSource interface {
+	// Dumps is each node's ztunnel configuration.
+	Dumps(ctx context.Context) (*ztunnel.NodeDumps, error)
+	// Pods is the one running pod of each fixture workload.
+	Pods(ctx context.Context) (map[fixtures.Ref]corev1.Pod, error)
+}
+
+// awaitZtunnel is the propagation barrier of the ambient data plane, where no sidecar holds the
+// step's configuration: it reads every node's ztunnel configuration until, for every probe of
+// the matrix, the ztunnel engine's judgement — the workloads' protocol (HBONE: mTLS between
+// ztunnels) and the authorization istiod converted from the PeerAuthentications, evaluated as
+// ztunnel does — is the outcome class the ambient oracle predicts for st. Each probe is judged
+// on the dump of the ztunnel on its server pod's node, the one that enforces. This is also how
+// an hbone probe's mTLS is established: its 200 carries no XFCC, so the probe alone cannot tell.
+// The engine and the oracle agree on every catalog step on what Istio's own control plane
+// generates (tools/istiogen/ambient). The wait is recorded like the sidecar barrier's.
+func (w *World) awaitZtunnel(ctx context.Context, scenario, step string, stepIndex int, st scenarios.State) error {
+	want, err := oracle.PredictAmbient(oracle.Input{Topology: w.Topology, Objects: st.Objects, Injected: st.Enrolled, TrustDomain: w.Settings.TrustDomain})
+	if err != nil {
+		return err
+	}
+	var src ztunnelSource = clusterZtunnels{w}
+	if w.ztunnels != nil {
+		src = w.ztunnels
+	}
+	interval := w.barrierInterval
+	if interval <= 0 {
+		interval = authcheck.DefaultBarrierInterval
+	}
+	start := time.Now()
+	var problems, proxies []string
+	err = wait.PollUntilContextTimeout(ctx, interval, w.Settings.Timeout, true, func(ctx context.Context) (bool, error) {
+		// A failed read says less than a judgement seen before (near the deadline client-go's
+		// rate limiter refuses to wait: that is no news about the mesh).
+		nodes, err := src.Dumps(ctx)
+		var pods map[fixtures.Ref]corev1.Pod
+		if err == nil {
+			pods, err = src.Pods(ctx)
+		}
+		if err != nil {
+			if problems == nil {
+				problems = []string{err.Error()}
+			}
+			return false, nil
+		}
+		proxies = slices.Sorted(slices.Values(nodes.Pods))
+		problems, err = ztunnelProblems(w.Topology, nodes, pods, want)
+		return err == nil && len(problems) == 0, err
+	})
+	rec := report.PropagationRecord{
+		Scenario: scenario, Step: step, StepIndex: stepIndex, Proxies: append([]string{}, proxies...),
+		InForce: err == nil, DurationMs: time.Since(start).Milliseconds(), Note: ztunnelNote, Time: time.Now().UTC(),
+	}
+	if err != nil && problems != nil {
+		err = &authcheck.PropagationError{Timeout: w.Settings.Timeout, Proxy: "ztunnel", Problems: problems, Cause: err}
+	}
+	return w.recordPropagation(rec, err)
+}
+
+// ztunnelProblems judges every probe of want on the ztunnel of its server pod's node and names
+// each that differs, one line each. An error is a dump the engine cannot judge (a protocol it
+// does not model): waiting would not change it.
+func ztunnelProblems(topo *fixtures.Topology, nodes *ztunnel.NodeDumps, pods map[fixtures.Ref]corev1.Pod, want []scenarios.ProbeOutcome) ([]string, error) {
+	var problems []string
+	podName := func(wl fixtures.Workload) (string, error) {
+		p, ok := pods[wl.Ref]
+		if !ok {
+			return "", fmt.Errorf("no running pod of %s", wl.Ref)
+		}
+		return p.Name, nil
+	}
+	for _, e := range want {
+		zp, server, err := ztunnel.MatrixProbe(topo, e.Probe, podName)
+		if err != nil {
+			problems = append(problems, err.Error())
+			continue
+		}
+		node := pods[server.Ref].Spec.NodeName
+		dump, ok := nodes.ByNode[node]
+		if !ok {
+			problems = append(problems, fmt.Sprintf("%s: no ztunnel read on node %q, where %s runs", e.Probe, node, zp.ServerPod))
+			continue
+		}
+		if unknown := unknownPod(dump, zp); unknown != "" {
+			problems = append(problems, fmt.Sprintf("%s: the ztunnel on %s does not know pod %s yet", e.Probe, node, unknown))
+			continue
+		}
+		j, err := dump.Judge(zp)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", e.Probe, err)
+		}
+		if j.Class != e.Class() {
+			problems = append(problems, fmt.Sprintf("%s: ztunnel on %s gives %s (%s), the step expects %s", e.Probe, node, j.Class, j.Reason, e.Class()))
+		}
+	}
+	return problems, nil
+}
+
+// unknownPod names the probe's pod the dump has no workload for ("" when it knows both).
+func unknownPod(d *ztunnel.Dump, p ztunnel.Probe) string {
+	if _, ok := d.Workload(p.ClientNamespace, p.ClientPod); !ok {
+		return p.ClientNamespace + "/" + p.ClientPod
+	}
+	if _, ok := d.Workload(p.ServerNamespace, p.ServerPod); !ok {
+		return p.ServerNamespace + "/" + p.ServerPod
+	}
+	return ""
+}
+
+// clusterZtunnels reads the ztunnels and fixture pods of the cluster the world runs on.
+type clusterZtunnels struct{ w *World }
+
+func (c clusterZtunnels) Dumps(ctx context.Context) (*ztunnel.NodeDumps, error) {
+	f, err := ztunnel.NewFetcher(c.w.Config)
+	if err != nil {
+		return nil, err
+	}
+	return f.Dumps(ctx, c.w.ztunnelNamespace)
+}
+
+// Pods finds each fixture workload's running pod; more than one (a rollout in progress) is a
+// problem to wait out, since ztunnel may know either.
+func (c clusterZtunnels) Pods(ctx context.Context) (map[fixtures.Ref]corev1.Pod, error) {
+	kube, err := kubernetes.NewForConfig(c.w.Config)
+	if err != nil {
+		return nil, err
+	}
+	out := map[fixtures.Ref]corev1.Pod{}
+	byNamespace := map[string][]corev1.Pod{}
+	for _, wl := range c.w.workloads() {
+		pods, ok := byNamespace[wl.Namespace]
+		if !ok {
+			list, err := kube.CoreV1().Pods(wl.Namespace).List(ctx, metav1.ListOptions{})
+			if err != nil {
+				return nil, fmt.Errorf("listing pods in %s: %w", wl.Namespace, err)
+			}
+			pods = list.Items
+			byNamespace[wl.Namespace] = pods
+		}
+		var running []corev1.Pod
+		for _, p := range pods {
+			if p.DeletionTimestamp == nil && p.Status.Phase == corev1.PodRunning && matchesLabels(wl.PodLabels, p.Labels) {
+				running = append(running, p)
+			}
+		}
+		if len(running) != 1 {
+			return nil, fmt.Errorf("%s has %d running pods, want 1", wl.Ref, len(running))
+		}
+		out[wl.Ref] = running[0]
+	}
+	return out, nil
+}

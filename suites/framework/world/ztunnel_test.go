@@ -1,0 +1,182 @@
+package world
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/mtls-conformance/mtls-conformance/fixtures"
+	"github.com/mtls-conformance/mtls-conformance/suites/framework/authcheck"
+	"github.com/mtls-conformance/mtls-conformance/suites/framework/ztunnel"
+	"github.com/mtls-conformance/mtls-conformance/suites/testsupport/catalogtest"
+)
+
+// staticStrict is the policy istiod sends every ztunnel once any PeerAuthentication exists,
+// which the workloads a STRICT policy covers reference (pilot/pkg/serviceregistry/ambient
+// policies.go DefaultPolicy, authorization.go convertedSelectorPeerAuthentications): deny a
+// connection without a peer identity. tools/istiogen/ambient reads the same from Istio's code.
+var staticStrict = ztunnel.Policy{
+	Name: "istio_converted_static_strict", Namespace: "istio-system", Scope: ztunnel.ScopeWorkloadSelector,
+	Action: ztunnel.ActionDeny, Rules: [][][]ztunnel.Match{{{{NotPrincipals: []ztunnel.StringMatch{{Presence: &presence}}}}}},
+}
+
+var presence = json.RawMessage("[]")
+
+// standInDump is a ztunnel's config dump for pods: a captured pod is HBONE, any other TCP; a pod
+// strict says a STRICT policy covers references staticStrict. It models STRICT policies only,
+// enough for the scenarios these tests run.
+func standInDump(pods []corev1.Pod, captured, strict func(corev1.Pod) bool) *ztunnel.Dump {
+	d := &ztunnel.Dump{Policies: []ztunnel.Policy{staticStrict}}
+	for _, p := range pods {
+		wl := ztunnel.Workload{UID: "Kubernetes//Pod/" + p.Namespace + "/" + p.Name, Name: p.Name, Namespace: p.Namespace,
+			ServiceAccount: p.Spec.ServiceAccountName, Protocol: ztunnel.ProtocolTCP}
+		if captured(p) {
+			wl.Protocol = ztunnel.ProtocolHBONE
+		}
+		if strict(p) {
+			wl.AuthorizationPolicies = []string{staticStrict.Key()}
+		}
+		d.Workloads = append(d.Workloads, wl)
+	}
+	return d
+}
+
+// fixturePods are one running pod per fixture workload of topo, on node-a.
+func fixturePods(topo *fixtures.Topology) map[fixtures.Ref]corev1.Pod {
+	out := map[fixtures.Ref]corev1.Pod{}
+	for _, wl := range append(append([]fixtures.Workload{}, topo.Clients...), topo.Servers...) {
+		out[wl.Ref] = corev1.Pod{
+			ObjectMeta: metav1.ObjectMeta{Name: wl.Ref.Name + "-0", Namespace: wl.Namespace},
+			Spec:       corev1.PodSpec{NodeName: "node-a", ServiceAccountName: wl.ServiceAccount},
+		}
+	}
+	return out
+}
+
+// fakeZtunnels serves dumps[min(read, len-1)] on node-a: a push arriving after some reads.
+type fakeZtunnels struct {
+	pods  map[fixtures.Ref]corev1.Pod
+	dumps []*ztunnel.Dump
+	reads atomic.Int32
+}
+
+func (f *fakeZtunnels) Dumps(context.Context) (*ztunnel.NodeDumps, error) {
+	i := min(int(f.reads.Add(1))-1, len(f.dumps)-1)
+	return &ztunnel.NodeDumps{ByNode: map[string]*ztunnel.Dump{"node-a": f.dumps[i]}, Pods: []string{"ztunnel-a.istio-system"}}, nil
+}
+
+func (f *fakeZtunnels) Pods(context.Context) (map[fixtures.Ref]corev1.Pod, error) { return f.pods, nil }
+
+func podList(m map[fixtures.Ref]corev1.Pod) []corev1.Pod {
+	var out []corev1.Pod
+	for _, p := range m {
+		out = append(out, p)
+	}
+	return out
+}
+
+// TestAwaitZtunnel: in ambient a step is in force once every probe's judgement on the ztunnel
+// of its server's node is what the step expects — here namespace-strict (foo STRICT): a dump
+// without the policy is waited on and, if it never changes, the step is not in force, naming
+// each probe ztunnel would judge otherwise; once istiod's push arrives it is in force and
+// recorded with the ztunnels read.
+func TestAwaitZtunnel(t *testing.T) {
+	s := ambientSettings()
+	s.Timeout = 2 * time.Second
+	w := newWorld(t, s)
+	w.barrierInterval = 50 * time.Millisecond
+	sc := catalogtest.Scenario(t, "namespace-strict")
+	st := sc.StateAt(w.Topology, 0)
+	pods := fixturePods(w.Topology)
+	enrolled := func(p corev1.Pod) bool { return st.Enrolled[p.Namespace] }
+	before := standInDump(podList(pods), enrolled, func(corev1.Pod) bool { return false })
+	after := standInDump(podList(pods), enrolled, func(p corev1.Pod) bool { return p.Namespace == "foo" })
+	ctx := context.Background()
+
+	// The push never arrives: not in force, and why.
+	w.ztunnels = &fakeZtunnels{pods: pods, dumps: []*ztunnel.Dump{before}}
+	err := w.awaitZtunnel(ctx, sc.Name, sc.Steps[0].Name, 0, st)
+	var pe *authcheck.PropagationError
+	if !errors.As(err, &pe) || pe.Proxy != "ztunnel" {
+		t.Fatalf("without the push: %v, want a ztunnel PropagationError", err)
+	}
+	want := "sleep.legacy → httpbin.foo:8000: ztunnel on node-a gives plaintext (client not in the mesh, plaintext without identity; no DENY policy matches and there is no ALLOW policy), the step expects reset"
+	if !strings.HasPrefix(err.Error(), "the step is not in force on every ztunnel within 2s:") || !strings.Contains(err.Error(), "\n  "+want+"\n") {
+		t.Errorf("error:\n%v\nwant a line %q", err, want)
+	}
+	// Every probe into foo from outside the mesh, and nothing else: 2 clients × 3 ports.
+	if len(pe.Problems) != 6 {
+		t.Errorf("%d problems, want 6: %q", len(pe.Problems), pe.Problems)
+	}
+
+	// The push arrives on the third read.
+	src := &fakeZtunnels{pods: pods, dumps: []*ztunnel.Dump{before, before, after}}
+	w.ztunnels = src
+	if err := w.awaitZtunnel(ctx, sc.Name, sc.Steps[0].Name, 0, st); err != nil {
+		t.Fatalf("with the push: %v", err)
+	}
+	if got := src.reads.Load(); got != 3 {
+		t.Errorf("%d reads, want 3", got)
+	}
+	res, err := w.run.Results()
+	if err != nil {
+		t.Fatal(err)
+	}
+	// One record per step: the later wait's replaces the earlier one's.
+	recs := res.Propagation
+	if len(recs) != 1 || !recs[0].InForce || recs[0].Note != "ztunnel" || strings.Join(recs[0].Proxies, ",") != "ztunnel-a.istio-system" || recs[0].Message != "" {
+		t.Errorf("propagation records: %+v", recs)
+	}
+
+	// A pod ztunnel does not know yet is waited for, and named.
+	var known []corev1.Pod
+	for _, p := range podList(pods) {
+		if p.Name != "curl-0" {
+			known = append(known, p)
+		}
+	}
+	w.ztunnels = &fakeZtunnels{pods: pods, dumps: []*ztunnel.Dump{standInDump(known, enrolled, func(p corev1.Pod) bool { return p.Namespace == "foo" })}}
+	err = w.awaitZtunnel(ctx, sc.Name, sc.Steps[0].Name, 0, st)
+	if err == nil || !strings.Contains(err.Error(), "curl.utilities → httpbin.foo:8000: the ztunnel on node-a does not know pod utilities/curl-0 yet") {
+		t.Errorf("an unknown pod: %v", err)
+	}
+
+	// A protocol the engine does not model is an error at once, not a wait.
+	odd := standInDump(podList(pods), enrolled, func(corev1.Pod) bool { return false })
+	for i := range odd.Workloads {
+		odd.Workloads[i].Protocol = "DOUBLE_HBONE"
+	}
+	w.ztunnels = &fakeZtunnels{pods: pods, dumps: []*ztunnel.Dump{odd}}
+	start := time.Now()
+	err = w.awaitZtunnel(ctx, sc.Name, sc.Steps[0].Name, 0, st)
+	if err == nil || errors.As(err, &pe) || !strings.Contains(err.Error(), `protocol "DOUBLE_HBONE" is neither HBONE nor TCP`) || time.Since(start) > time.Second {
+		t.Errorf("an unmodelled protocol: %v after %s", err, time.Since(start))
+	}
+}
+
+// TestAwaitInForceInAmbientReadsZtunnel: in ambient the step barrier is the ztunnel one (no
+// sidecar to read), and the baseline it awaits is the ambient oracle's.
+func TestAwaitInForceInAmbientReadsZtunnel(t *testing.T) {
+	s := ambientSettings()
+	s.Timeout = 2 * time.Second
+	w := newWorld(t, s)
+	w.barrierInterval = 50 * time.Millisecond
+	pods := fixturePods(w.Topology)
+	st := BaselineState(w.Topology)
+	w.ztunnels = &fakeZtunnels{pods: pods, dumps: []*ztunnel.Dump{standInDump(podList(pods), func(p corev1.Pod) bool { return st.Enrolled[p.Namespace] }, func(corev1.Pod) bool { return false })}}
+	if err := w.awaitInForce(context.Background(), "baseline", "reset", 0, st, nil); err != nil {
+		t.Fatalf("baseline: %v", err)
+	}
+	// The same dump is not the namespace-strict step.
+	sc := catalogtest.Scenario(t, "namespace-strict")
+	if err := w.awaitInForce(context.Background(), sc.Name, sc.Steps[0].Name, 0, sc.StateAt(w.Topology, 0), nil); err == nil {
+		t.Fatal("namespace-strict in force on a dump without its policy")
+	}
+}
