@@ -185,16 +185,14 @@ func (g *Generated) Predict(trustDomain string) ([]scenarios.ProbeOutcome, []ztu
 	topo := g.World.Topology
 	var out []scenarios.ProbeOutcome
 	var why []ztunnel.Judgement
+	podName := func(w fixtures.Workload) (string, error) { return g.World.PodNames[w.Ref], nil }
 	for _, p := range scenarios.Matrix(topo) {
+		zp, server, err := ztunnel.MatrixProbe(topo, p, podName)
+		if err != nil {
+			return nil, nil, err
+		}
 		client, _ := topo.Workload(p.From)
-		svc, _ := topo.Service(p.To)
-		server := topo.ServiceWorkloads(svc)[0]
-		sp := svc.Ports[slices.IndexFunc(svc.Ports, func(x fixtures.ServicePort) bool { return x.Port == p.Port })]
-		j, err := g.Dump.Judge(ztunnel.Probe{
-			ClientNamespace: client.Namespace, ClientPod: g.World.PodNames[client.Ref],
-			ServerNamespace: server.Namespace, ServerPod: g.World.PodNames[server.Ref],
-			TargetPort: sp.TargetPort,
-		})
+		j, err := g.Dump.Judge(zp)
 		if err != nil {
 			return nil, nil, fmt.Errorf("probe %s: %w", p, err)
 		}
