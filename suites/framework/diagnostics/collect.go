@@ -26,6 +26,7 @@ import (
 	"github.com/mtls-conformance/mtls-conformance/fixtures"
 	"github.com/mtls-conformance/mtls-conformance/scenarios"
 	"github.com/mtls-conformance/mtls-conformance/suites/framework/mesh"
+	"github.com/mtls-conformance/mtls-conformance/suites/framework/settings"
 )
 
 // EmptyLog is written for a container whose log is empty.
@@ -73,22 +74,13 @@ const (
 )
 
 func (l Limits) withDefaults() Limits {
-	set := func(v *int, d int) {
-		if *v <= 0 {
-			*v = d
-		}
-	}
-	set(&l.MaxSpecs, DefaultMaxSpecs)
-	set(&l.MaxFileBytes, DefaultMaxFileBytes)
-	set(&l.MaxSpecBytes, DefaultMaxSpecBytes)
-	set(&l.MaxPodsPerWorkload, DefaultMaxPodsPerWorkload)
-	set(&l.MaxEvents, DefaultMaxEvents)
-	if l.LogTailLines <= 0 {
-		l.LogTailLines = DefaultLogTailLines
-	}
-	if l.Timeout <= 0 {
-		l.Timeout = DefaultTimeout
-	}
+	settings.OrDefault(&l.MaxSpecs, DefaultMaxSpecs)
+	settings.OrDefault(&l.MaxFileBytes, DefaultMaxFileBytes)
+	settings.OrDefault(&l.MaxSpecBytes, DefaultMaxSpecBytes)
+	settings.OrDefault(&l.MaxPodsPerWorkload, DefaultMaxPodsPerWorkload)
+	settings.OrDefault(&l.MaxEvents, DefaultMaxEvents)
+	settings.OrDefault(&l.LogTailLines, DefaultLogTailLines)
+	settings.OrDefault(&l.Timeout, DefaultTimeout)
 	return l
 }
 

@@ -46,23 +46,13 @@ const (
 )
 
 func (o Options) withDefaults() Options {
-	set := func(v *time.Duration, d time.Duration) {
-		if *v <= 0 {
-			*v = d
-		}
-	}
-	setInt := func(v *int, d int) {
-		if *v <= 0 {
-			*v = d
-		}
-	}
-	setInt(&o.Consecutive, DefaultConsecutive)
-	set(&o.Timeout, DefaultTimeout)
-	set(&o.Interval, DefaultInterval)
-	set(&o.ConnectTimeout, DefaultConnectTimeout)
-	set(&o.MaxTime, DefaultMaxTime)
-	set(&o.ExecGrace, DefaultExecGrace)
-	setInt(&o.History, DefaultHistory)
+	settings.OrDefault(&o.Consecutive, DefaultConsecutive)
+	settings.OrDefault(&o.Timeout, DefaultTimeout)
+	settings.OrDefault(&o.Interval, DefaultInterval)
+	settings.OrDefault(&o.ConnectTimeout, DefaultConnectTimeout)
+	settings.OrDefault(&o.MaxTime, DefaultMaxTime)
+	settings.OrDefault(&o.ExecGrace, DefaultExecGrace)
+	settings.OrDefault(&o.History, DefaultHistory)
 	return o
 }
 

@@ -11,6 +11,7 @@ import (
 	"github.com/mtls-conformance/mtls-conformance/fixtures"
 	"github.com/mtls-conformance/mtls-conformance/scenarios"
 	"github.com/mtls-conformance/mtls-conformance/suites/framework/probe"
+	"github.com/mtls-conformance/mtls-conformance/suites/framework/settings"
 )
 
 // Pair is one request the background prober repeats, and the outcome every repetition must see.
@@ -69,12 +70,8 @@ type ProberOptions struct {
 const DefaultSamples = 20
 
 func (o ProberOptions) withDefaults() ProberOptions {
-	if o.Interval <= 0 {
-		o.Interval = DefaultProbeInterval
-	}
-	if o.Samples <= 0 {
-		o.Samples = DefaultSamples
-	}
+	settings.OrDefault(&o.Interval, DefaultProbeInterval)
+	settings.OrDefault(&o.Samples, DefaultSamples)
 	return o
 }
 
@@ -147,12 +144,8 @@ func (p *Prober) Mark(phase string) {
 func (p *Prober) loop(ctx context.Context, i int, pr Pair) {
 	popts := p.opts.Probe
 	maxTime, grace := popts.MaxTime, popts.ExecGrace
-	if maxTime <= 0 {
-		maxTime = probe.DefaultMaxTime
-	}
-	if grace <= 0 {
-		grace = probe.DefaultExecGrace
-	}
+	settings.OrDefault(&maxTime, probe.DefaultMaxTime)
+	settings.OrDefault(&grace, probe.DefaultExecGrace)
 	bound := maxTime + grace
 	timer := time.NewTimer(0)
 	defer timer.Stop()
