@@ -7,7 +7,6 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/client-go/kubernetes"
 	"sigs.k8s.io/e2e-framework/klient"
 
 	"github.com/mtls-conformance/mtls-conformance/suites/testsupport/envtestenv"
@@ -23,10 +22,7 @@ func TestWaitForControlPlaneOnRealAPIServer(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	kube, err := kubernetes.NewForConfig(env.Config)
-	if err != nil {
-		t.Fatal(err)
-	}
+	kube := env.Kube(t)
 	p := &Provider{name: "mtls-conformance", workers: 1, controlPlaneTimeout: 2 * time.Second, controlPlanePoll: 100 * time.Millisecond}
 
 	err = p.waitForControlPlane(ctx, client)
