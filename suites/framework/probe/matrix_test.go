@@ -118,13 +118,20 @@ func client(i int) fixtures.Workload {
 	return w
 }
 
-func TestRunMatrixBoundsConcurrency(t *testing.T) {
-	t.Parallel()
-	exec := &latencyExecutor{latency: 20 * time.Millisecond}
-	probes := make([]Probe, 20)
+// ownClientProbes are n probes expecting plaintext, each from a client of its own (client(i)), to
+// port 8000+i.
+func ownClientProbes(t *testing.T, n int) []Probe {
+	probes := make([]Probe, n)
 	for i := range probes {
 		probes[i] = Probe{Target: Target{Client: client(i), Host: "httpbin.foo", Port: 8000 + i}, Expected: outcome(t, scenarios.ClassPlaintext)}
 	}
+	return probes
+}
+
+func TestRunMatrixBoundsConcurrency(t *testing.T) {
+	t.Parallel()
+	exec := &latencyExecutor{latency: 20 * time.Millisecond}
+	probes := ownClientProbes(t, 20)
 	results := RunMatrix(t.Context(), exec, probes, Options{Consecutive: 1, Parallel: 5})
 	if got := exec.maxSeen.Load(); got != 5 {
 		t.Errorf("at most %d execs ran at once, want exactly the pool size 5", got)
@@ -139,10 +146,7 @@ func TestRunMatrixBoundsConcurrency(t *testing.T) {
 func TestRunMatrixUnboundedByDefault(t *testing.T) {
 	t.Parallel()
 	exec := &latencyExecutor{latency: 50 * time.Millisecond}
-	probes := make([]Probe, 12)
-	for i := range probes {
-		probes[i] = Probe{Target: Target{Client: client(i), Host: "httpbin.foo", Port: 8000 + i}, Expected: outcome(t, scenarios.ClassPlaintext)}
-	}
+	probes := ownClientProbes(t, 12)
 	RunMatrix(t.Context(), exec, probes, Options{Consecutive: 1})
 	if got := exec.maxSeen.Load(); got != int32(len(probes)) {
 		t.Errorf("at most %d execs ran at once, want all %d (one per client)", got, len(probes))

@@ -6,8 +6,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"net/http"
-	"net/http/httptest"
 	"reflect"
 	"strings"
 	"sync/atomic"
@@ -200,18 +198,8 @@ func TestConvergeAfterFlip(t *testing.T) {
 	requireCurl(t)
 	t.Parallel()
 	const flipDelay = 1500 * time.Millisecond
-	bin := httpbinHandler()
 	var flipAt atomic.Int64 // unix nanoseconds, set when convergence starts
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if time.Now().UnixNano() < flipAt.Load() {
-			bin.ServeHTTP(w, r)
-			return
-		}
-		if err := hijackReset(w); err != nil {
-			t.Error(err)
-		}
-	}))
-	t.Cleanup(srv.Close)
+	srv := okOrReset(t, func() bool { return time.Now().UnixNano() < flipAt.Load() })
 
 	opts := fast
 	opts.History = 50
@@ -288,18 +276,8 @@ func TestConvergeNeverFailsClearly(t *testing.T) {
 func TestConvergeNeedsConsecutive(t *testing.T) {
 	requireCurl(t)
 	t.Parallel()
-	bin := httpbinHandler()
 	var n atomic.Int64
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if n.Add(1)%2 == 1 {
-			bin.ServeHTTP(w, r)
-			return
-		}
-		if err := hijackReset(w); err != nil {
-			t.Error(err)
-		}
-	}))
-	t.Cleanup(srv.Close)
+	srv := okOrReset(t, func() bool { return n.Add(1)%2 == 1 })
 	opts := fast
 	opts.Timeout = 1200 * time.Millisecond
 	res := Converge(t.Context(), LocalExecutor{}, localTarget(t, srv.Listener.Addr().String()), outcome(t, scenarios.ClassPlaintext), opts)

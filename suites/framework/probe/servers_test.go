@@ -282,6 +282,24 @@ func (w testWriter) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
+// okOrReset is an httpbin server while ok() holds for a request, and resets the request's
+// connection when it does not.
+func okOrReset(t *testing.T, ok func() bool) *httptest.Server {
+	t.Helper()
+	bin := httpbinHandler()
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if ok() {
+			bin.ServeHTTP(w, r)
+			return
+		}
+		if err := hijackReset(w); err != nil {
+			t.Error(err)
+		}
+	}))
+	t.Cleanup(srv.Close)
+	return srv
+}
+
 // hijackReset answers a request by resetting its connection.
 func hijackReset(w http.ResponseWriter) error {
 	hj, ok := w.(http.Hijacker)
