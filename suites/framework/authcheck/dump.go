@@ -132,36 +132,36 @@ func ParseConfigDump(data []byte) (*Dump, error) {
 			d.NodeIPs = ips
 		case *adminv3.ListenersConfigDump:
 			for _, s := range c.GetStaticListeners() {
-				if err := d.addListener(s.GetListener()); err != nil {
+				if err := appendAny(&d.Listeners, s.GetListener(), "listener"); err != nil {
 					return nil, err
 				}
 			}
 			for _, dl := range c.GetDynamicListeners() {
 				// The active state is what serves traffic; a listener still warming has none.
-				if err := d.addListener(dl.GetActiveState().GetListener()); err != nil {
+				if err := appendAny(&d.Listeners, dl.GetActiveState().GetListener(), "listener"); err != nil {
 					return nil, err
 				}
 			}
 		case *adminv3.ClustersConfigDump:
 			d.ClustersVersion = c.GetVersionInfo()
 			for _, s := range c.GetStaticClusters() {
-				if err := d.addCluster(s.GetCluster()); err != nil {
+				if err := appendAny(&d.Clusters, s.GetCluster(), "cluster"); err != nil {
 					return nil, err
 				}
 			}
 			for _, dc := range c.GetDynamicActiveClusters() {
-				if err := d.addCluster(dc.GetCluster()); err != nil {
+				if err := appendAny(&d.Clusters, dc.GetCluster(), "cluster"); err != nil {
 					return nil, err
 				}
 			}
 		case *adminv3.EndpointsConfigDump:
 			for _, s := range c.GetStaticEndpointConfigs() {
-				if err := d.addEndpoints(s.GetEndpointConfig()); err != nil {
+				if err := appendAny(&d.Endpoints, s.GetEndpointConfig(), "endpoints"); err != nil {
 					return nil, err
 				}
 			}
 			for _, de := range c.GetDynamicEndpointConfigs() {
-				if err := d.addEndpoints(de.GetEndpointConfig()); err != nil {
+				if err := appendAny(&d.Endpoints, de.GetEndpointConfig(), "endpoints"); err != nil {
 					return nil, err
 				}
 			}
@@ -181,39 +181,20 @@ func ParseConfigDump(data []byte) (*Dump, error) {
 	return d, nil
 }
 
-func (d *Dump) addListener(a *anypb.Any) error {
+// appendAny unmarshals a into a new T and appends it to list; a nil a is none. what names the
+// resource in the error.
+func appendAny[T any, PT interface {
+	*T
+	proto.Message
+}](list *[]PT, a *anypb.Any, what string) error {
 	if a == nil {
 		return nil
 	}
-	l := &listenerv3.Listener{}
-	if err := unmarshalAny(a, l); err != nil {
-		return fmt.Errorf("listener: %w", err)
+	m := PT(new(T))
+	if err := unmarshalAny(a, m); err != nil {
+		return fmt.Errorf("%s: %w", what, err)
 	}
-	d.Listeners = append(d.Listeners, l)
-	return nil
-}
-
-func (d *Dump) addCluster(a *anypb.Any) error {
-	if a == nil {
-		return nil
-	}
-	c := &clusterv3.Cluster{}
-	if err := unmarshalAny(a, c); err != nil {
-		return fmt.Errorf("cluster: %w", err)
-	}
-	d.Clusters = append(d.Clusters, c)
-	return nil
-}
-
-func (d *Dump) addEndpoints(a *anypb.Any) error {
-	if a == nil {
-		return nil
-	}
-	e := &endpointv3.ClusterLoadAssignment{}
-	if err := unmarshalAny(a, e); err != nil {
-		return fmt.Errorf("endpoints: %w", err)
-	}
-	d.Endpoints = append(d.Endpoints, e)
+	*list = append(*list, m)
 	return nil
 }
 

@@ -7,6 +7,7 @@ import (
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	tlsv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/transport_sockets/tls/v3"
 	matcherv3 "github.com/envoyproxy/go-control-plane/envoy/type/matcher/v3"
+	"google.golang.org/protobuf/proto"
 )
 
 // SDS resource names istio-agent serves: the workload certificate and the mesh root
@@ -48,32 +49,40 @@ const (
 // downstreamTLS decodes a listener transport socket; nil means plaintext (no socket, or one
 // that does not terminate TLS such as raw_buffer).
 func downstreamTLS(ts *corev3.TransportSocket) (*tlsSide, error) {
-	a := ts.GetTypedConfig()
-	if a == nil || a.GetTypeUrl() != typeDownstreamTLS {
-		return nil, nil
+	ctx, side, err := decodeTLS[tlsv3.DownstreamTlsContext](ts, typeDownstreamTLS)
+	if side == nil || err != nil {
+		return nil, err
 	}
-	var ctx tlsv3.DownstreamTlsContext
-	if err := unmarshalAny(a, &ctx); err != nil {
-		return nil, fmt.Errorf("DownstreamTlsContext: %w", err)
-	}
-	side := commonTLS(ctx.GetCommonTlsContext())
 	side.RequireClientCert = ctx.GetRequireClientCertificate().GetValue()
 	return side, nil
 }
 
 // upstreamTLS decodes a cluster transport socket; nil means plaintext.
 func upstreamTLS(ts *corev3.TransportSocket) (*tlsSide, error) {
-	a := ts.GetTypedConfig()
-	if a == nil || a.GetTypeUrl() != typeUpstreamTLS {
-		return nil, nil
+	ctx, side, err := decodeTLS[tlsv3.UpstreamTlsContext](ts, typeUpstreamTLS)
+	if side == nil || err != nil {
+		return nil, err
 	}
-	var ctx tlsv3.UpstreamTlsContext
-	if err := unmarshalAny(a, &ctx); err != nil {
-		return nil, fmt.Errorf("UpstreamTlsContext: %w", err)
-	}
-	side := commonTLS(ctx.GetCommonTlsContext())
 	side.SNI = ctx.GetSni()
 	return side, nil
+}
+
+// decodeTLS decodes a transport socket whose typed config is typeURL into a T and what its common
+// TLS context says; a socket of another type (or none) is plaintext: a nil side.
+func decodeTLS[T any, PT interface {
+	*T
+	proto.Message
+	GetCommonTlsContext() *tlsv3.CommonTlsContext
+}](ts *corev3.TransportSocket, typeURL string) (PT, *tlsSide, error) {
+	a := ts.GetTypedConfig()
+	if a == nil || a.GetTypeUrl() != typeURL {
+		return nil, nil, nil
+	}
+	ctx := PT(new(T))
+	if err := unmarshalAny(a, ctx); err != nil {
+		return nil, nil, fmt.Errorf("%s: %w", ctx.ProtoReflect().Descriptor().Name(), err)
+	}
+	return ctx, commonTLS(ctx.GetCommonTlsContext()), nil
 }
 
 func commonTLS(c *tlsv3.CommonTlsContext) *tlsSide {
