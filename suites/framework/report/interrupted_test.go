@@ -34,14 +34,13 @@ func interruptedReport() types.Report {
 	return rep
 }
 
-// A run stopped by Ctrl-C (or SIGTERM) says so in all three files: results.json's header,
-// summary.md's headline and a JUnit suite property, not merely "no probe was recorded".
-func TestFinishSaysInterrupted(t *testing.T) {
+// finishedRun is a new run finished with Ginkgo's report rep, and its results.json.
+func finishedRun(t *testing.T, rep types.Report) (*Run, *Results) {
+	t.Helper()
 	run, err := NewRun(t.TempDir())
 	if err != nil {
 		t.Fatal(err)
 	}
-	rep := interruptedReport()
 	if err := run.Finish(&rep); err != nil {
 		t.Fatal(err)
 	}
@@ -49,6 +48,13 @@ func TestFinishSaysInterrupted(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return run, res
+}
+
+// A run stopped by Ctrl-C (or SIGTERM) says so in all three files: results.json's header,
+// summary.md's headline and a JUnit suite property, not merely "no probe was recorded".
+func TestFinishSaysInterrupted(t *testing.T) {
+	run, res := finishedRun(t, interruptedReport())
 	if !res.Header.Interrupted || res.Header.InterruptedBy != "Interrupted by User" {
 		t.Errorf("results.json header: interrupted=%v interruptedBy=%q, want true and Ginkgo's cause", res.Header.Interrupted, res.Header.InterruptedBy)
 	}
@@ -76,18 +82,7 @@ func TestInterruptionFromASpec(t *testing.T) {
 
 // A run that ended on its own is not interrupted, failed or not.
 func TestFinishNotInterrupted(t *testing.T) {
-	run, err := NewRun(t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	rep := failedSetupReport()
-	if err := run.Finish(&rep); err != nil {
-		t.Fatal(err)
-	}
-	res, err := ReadResults(filepath.Join(run.Dir, ResultsFile))
-	if err != nil {
-		t.Fatal(err)
-	}
+	run, res := finishedRun(t, failedSetupReport())
 	if res.Header.Interrupted || res.Header.InterruptedBy != "" {
 		t.Errorf("results.json header says interrupted (%q)", res.Header.InterruptedBy)
 	}

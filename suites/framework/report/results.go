@@ -241,6 +241,8 @@ type PropagationRecord struct {
 	PushSeenOn string `json:"pushSeenOn,omitempty"`
 	// Note is what the barrier could not confirm although the step was in force.
 	Note string `json:"note,omitempty"`
+	// Proxy is what Proxies are: "ztunnel" on the ambient data plane, else sidecars.
+	Proxy string `json:"proxy,omitempty"`
 	// Message names every sidecar, port and cluster that disagreed when the step was not in force.
 	Message string    `json:"message,omitempty"`
 	Time    time.Time `json:"time"`
@@ -265,16 +267,21 @@ func (r *PropagationRecord) validate() error {
 	return nil
 }
 
+// ProxyKind is what the record's proxies are: "sidecar", or "ztunnel" on the ambient data plane.
+func (r *PropagationRecord) ProxyKind() string {
+	if r.Proxy == "" {
+		return "sidecar"
+	}
+	return r.Proxy
+}
+
 // RecordPropagation adds one step's propagation record; a later one for the same step (a
 // retried step) replaces it.
 func (r *Run) RecordPropagation(rec PropagationRecord) error {
 	if err := rec.validate(); err != nil {
 		return fmt.Errorf("propagation record %s: %w", rec.key(), err)
 	}
-	if rec.Time.IsZero() {
-		rec.Time = time.Now().UTC()
-	}
-	rec.Message = redact(rec.Message)
+	stamp(&rec.Time, &rec.Message)
 	return r.append(journalEntry{Propagation: &rec})
 }
 
@@ -282,19 +289,8 @@ func (r *Run) RecordPropagation(rec PropagationRecord) error {
 // by step.
 func SortPropagation(records []PropagationRecord) {
 	info := catalog()
-	rank := func(name string) int {
-		if i, ok := info.scenarioIndex[name]; ok {
-			return i
-		}
-		return len(info.scenarioIndex)
-	}
 	slices.SortStableFunc(records, func(a, b PropagationRecord) int {
-		return cmp.Or(
-			cmp.Compare(rank(a.Scenario), rank(b.Scenario)),
-			cmp.Compare(a.Scenario, b.Scenario),
-			cmp.Compare(a.StepIndex, b.StepIndex),
-			cmp.Compare(a.Step, b.Step),
-		)
+		return info.compareSteps(a.Scenario, a.StepIndex, a.Step, b.Scenario, b.StepIndex, b.Step)
 	})
 }
 
@@ -396,12 +392,6 @@ var catalog = sync.OnceValue(func() catalogInfo {
 // after them by name.
 func Sort(records []ProbeRecord) {
 	info := catalog()
-	scenarioRank := func(name string) int {
-		if i, ok := info.scenarioIndex[name]; ok {
-			return i
-		}
-		return len(info.scenarioIndex)
-	}
 	probeRank := func(p scenarios.Probe) int {
 		if i, ok := info.probeIndex[p]; ok {
 			return i
@@ -410,12 +400,26 @@ func Sort(records []ProbeRecord) {
 	}
 	slices.SortStableFunc(records, func(a, b ProbeRecord) int {
 		return cmp.Or(
-			cmp.Compare(scenarioRank(a.Scenario), scenarioRank(b.Scenario)),
-			cmp.Compare(a.Scenario, b.Scenario),
-			cmp.Compare(a.StepIndex, b.StepIndex),
-			cmp.Compare(a.Step, b.Step),
+			info.compareSteps(a.Scenario, a.StepIndex, a.Step, b.Scenario, b.StepIndex, b.Step),
 			cmp.Compare(probeRank(a.Probe()), probeRank(b.Probe())),
 			cmp.Compare(a.Probe().String(), b.Probe().String()),
 		)
 	})
+}
+
+// compareSteps orders two records' steps (Sort, SortPropagation): catalog scenarios in catalog
+// order, then any other scenario by name; steps by index, then by name.
+func (info catalogInfo) compareSteps(aScenario string, aIndex int, aStep string, bScenario string, bIndex int, bStep string) int {
+	rank := func(name string) int {
+		if i, ok := info.scenarioIndex[name]; ok {
+			return i
+		}
+		return len(info.scenarioIndex)
+	}
+	return cmp.Or(
+		cmp.Compare(rank(aScenario), rank(bScenario)),
+		cmp.Compare(aScenario, bScenario),
+		cmp.Compare(aIndex, bIndex),
+		cmp.Compare(aStep, bStep),
+	)
 }

@@ -135,17 +135,22 @@ func (r *Run) Record(rec ProbeRecord) error {
 	if err := rec.validate(); err != nil {
 		return fmt.Errorf("record %s: %w", rec.Key(), err)
 	}
-	if rec.Time.IsZero() {
-		rec.Time = time.Now().UTC()
-	}
-	// Reports never hold credentials: messages quote curl's stderr and response bodies.
-	rec.Message = redact(rec.Message)
+	stamp(&rec.Time, &rec.Message)
 	if rec.Observed != nil {
 		observed := *rec.Observed
 		observed.Stderr = redact(observed.Stderr)
 		rec.Observed = &observed
 	}
 	return r.append(journalEntry{Probe: &rec})
+}
+
+// stamp readies a record for the journal: its time, when unset, is now, and its message is
+// redacted (reports never hold credentials: messages quote curl's stderr and response bodies).
+func stamp(at *time.Time, message *string) {
+	if at.IsZero() {
+		*at = time.Now().UTC()
+	}
+	*message = redact(*message)
 }
 
 // SetEnvironment records what the run runs on; non-empty fields override earlier calls.
