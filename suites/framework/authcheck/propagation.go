@@ -89,8 +89,8 @@ type PropagationError struct {
 	Proxy string
 	// Problems are the last read's unmet expectations, one line each, naming the sidecar.
 	Problems []string
-	// unreadable counts the problems that are sidecars which could not be read at all.
-	unreadable int
+	// UnreadableProblems counts the problems that are proxies which could not be read at all.
+	UnreadableProblems int
 	// Cause is why the wait ended (the timeout, or the caller's context).
 	Cause error
 }
@@ -117,7 +117,7 @@ func (e *PropagationError) Unwrap() error { return e.Cause }
 // Unreadable says whether every problem was a sidecar that could not be read (an exec, pod or
 // API failure): nothing was learnt about the mesh's configuration.
 func (e *PropagationError) Unreadable() bool {
-	return len(e.Problems) > 0 && e.unreadable == len(e.Problems)
+	return len(e.Problems) > 0 && e.UnreadableProblems == len(e.Problems)
 }
 
 func (b Barrier) interval() time.Duration {
@@ -206,7 +206,7 @@ func (b Barrier) Await(ctx context.Context, want []ProxyExpectation, before Push
 	res.Proxies = last.proxies
 	res.PushSeenOn = last.pushSeenOn
 	if len(last.problems) > 0 {
-		return res, &PropagationError{Timeout: b.Timeout, Problems: last.problems, unreadable: last.unreadable, Cause: err}
+		return res, &PropagationError{Timeout: b.Timeout, Problems: last.problems, UnreadableProblems: last.unreadable, Cause: err}
 	}
 	switch {
 	case before == nil || last.pushSeenOn != "":

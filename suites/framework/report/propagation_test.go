@@ -72,6 +72,11 @@ func TestPropagationText(t *testing.T) {
 			"In force on 1 sidecars 2m0s after the change (no sidecar received a new push from istiod within 2m0s)"},
 		{PropagationRecord{Proxies: []string{"a.foo"}, DurationMs: 120000, Message: "the step is not in force on every sidecar within 2m0s:\n  a.foo inbound :8000 is PERMISSIVE, want STRICT"},
 			"✘ Not in force on every sidecar after 2m0s"},
+		// The ambient barrier's records name ztunnels.
+		{PropagationRecord{InForce: true, Proxy: "ztunnel", Proxies: []string{"ztunnel-x.istio-system"}, DurationMs: 1500},
+			"In force on 1 ztunnels 1.5s after the change"},
+		{PropagationRecord{Proxy: "ztunnel", Proxies: []string{"ztunnel-x.istio-system"}, DurationMs: 120000},
+			"✘ Not in force on every ztunnel after 2m0s"},
 	} {
 		if got := propagationText(&tc.rec); got != tc.want {
 			t.Errorf("propagationText(%+v) = %q, want %q", tc.rec, got, tc.want)

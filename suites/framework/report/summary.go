@@ -183,11 +183,11 @@ func propagationText(r *PropagationRecord) string {
 	}
 	switch {
 	case r.InForce && len(r.Proxies) == 0:
-		return "No sidecar to wait on" + suffix
+		return "No " + r.ProxyKind() + " to wait on" + suffix
 	case r.InForce:
-		return fmt.Sprintf("In force on %d sidecars %s after the change%s", len(r.Proxies), msText(r.DurationMs), suffix)
+		return fmt.Sprintf("In force on %d %ss %s after the change%s", len(r.Proxies), r.ProxyKind(), msText(r.DurationMs), suffix)
 	}
-	return fmt.Sprintf("✘ Not in force on every sidecar after %s", msText(r.DurationMs))
+	return fmt.Sprintf("✘ Not in force on every %s after %s", r.ProxyKind(), msText(r.DurationMs))
 }
 
 // writeStepPropagation writes, under a step's heading, how the step reached the sidecars.

@@ -93,15 +93,12 @@ func (w *World) recordPropagation(rec report.PropagationRecord, err error) error
 }
 
 func propagationLine(r report.PropagationRecord) string {
-	proxy := "sidecar"
-	if r.Note == ztunnelNote {
-		proxy = "ztunnel"
-	}
+	proxy := r.ProxyKind()
 	switch {
 	case !r.InForce:
 		return fmt.Sprintf("not in force on every %s after %s", proxy, time.Duration(r.DurationMs)*time.Millisecond)
 	case len(r.Proxies) == 0:
-		return "no sidecar to wait on (" + r.Note + ")"
+		return "no " + proxy + " to wait on (" + r.Note + ")"
 	}
 	return fmt.Sprintf("in force on %d %ss after %s", len(r.Proxies), proxy, time.Duration(r.DurationMs)*time.Millisecond)
 }

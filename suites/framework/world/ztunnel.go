@@ -19,8 +19,8 @@ import (
 	"github.com/mtls-conformance/mtls-conformance/suites/framework/ztunnel"
 )
 
-// ztunnelNote marks a propagation record of the ambient barrier: its proxies are ztunnels.
-const ztunnelNote = "ztunnel"
+// ztunnelProxy is what the ambient barrier's records and errors name as their proxies.
+const ztunnelProxy = "ztunnel"
 
 // ztunnelSource is what the ambient barrier reads: the cluster's ztunnels and fixture pods, or
 // a test's.
@@ -55,6 +55,8 @@ func (w *World) awaitZtunnel(ctx context.Context, scenario, step string, stepInd
 	}
 	start := time.Now()
 	var problems, proxies []string
+	// unreadable: the last problems are reads that failed, which say nothing about the mesh.
+	unreadable := false
 	err = wait.PollUntilContextTimeout(ctx, interval, w.Settings.Timeout, true, func(ctx context.Context) (bool, error) {
 		// A failed read says less than a judgement seen before (near the deadline client-go's
 		// rate limiter refuses to wait: that is no news about the mesh).
@@ -65,20 +67,25 @@ func (w *World) awaitZtunnel(ctx context.Context, scenario, step string, stepInd
 		}
 		if err != nil {
 			if problems == nil {
-				problems = []string{err.Error()}
+				problems, unreadable = []string{err.Error()}, true
 			}
 			return false, nil
 		}
 		proxies = slices.Sorted(slices.Values(nodes.Pods))
+		unreadable = false
 		problems, err = ztunnelProblems(w.Topology, nodes, pods, want)
 		return err == nil && len(problems) == 0, err
 	})
 	rec := report.PropagationRecord{
 		Scenario: scenario, Step: step, StepIndex: stepIndex, Proxies: append([]string{}, proxies...),
-		InForce: err == nil, DurationMs: time.Since(start).Milliseconds(), Note: ztunnelNote, Time: time.Now().UTC(),
+		InForce: err == nil, DurationMs: time.Since(start).Milliseconds(), Proxy: ztunnelProxy, Time: time.Now().UTC(),
 	}
 	if err != nil && problems != nil {
-		err = &authcheck.PropagationError{Timeout: w.Settings.Timeout, Proxy: "ztunnel", Problems: problems, Cause: err}
+		pe := &authcheck.PropagationError{Timeout: w.Settings.Timeout, Proxy: ztunnelProxy, Problems: problems, Cause: err}
+		if unreadable {
+			pe.UnreadableProblems = len(problems)
+		}
+		err = pe
 	}
 	return w.recordPropagation(rec, err)
 }

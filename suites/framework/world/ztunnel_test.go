@@ -131,7 +131,7 @@ func TestAwaitZtunnel(t *testing.T) {
 	}
 	// One record per step: the later wait's replaces the earlier one's.
 	recs := res.Propagation
-	if len(recs) != 1 || !recs[0].InForce || recs[0].Note != "ztunnel" || strings.Join(recs[0].Proxies, ",") != "ztunnel-a.istio-system" || recs[0].Message != "" {
+	if len(recs) != 1 || !recs[0].InForce || recs[0].Proxy != "ztunnel" || strings.Join(recs[0].Proxies, ",") != "ztunnel-a.istio-system" || recs[0].Message != "" {
 		t.Errorf("propagation records: %+v", recs)
 	}
 
@@ -146,6 +146,14 @@ func TestAwaitZtunnel(t *testing.T) {
 	err = w.awaitZtunnel(ctx, sc.Name, sc.Steps[0].Name, 0, st)
 	if err == nil || !strings.Contains(err.Error(), "curl.utilities → httpbin.foo:8000: the ztunnel on node-a does not know pod utilities/curl-0 yet") {
 		t.Errorf("an unknown pod: %v", err)
+	}
+
+	// No ztunnel can be read: not in force, and nothing learnt about the mesh (an
+	// infrastructure error, not a failed probe).
+	w.ztunnels = unreadableZtunnels{}
+	err = w.awaitZtunnel(ctx, sc.Name, sc.Steps[0].Name, 0, st)
+	if !errors.As(err, &pe) || !pe.Unreadable() || !strings.Contains(err.Error(), "\n  port-forward refused") {
+		t.Errorf("unreadable ztunnels: %v", err)
 	}
 
 	// A protocol the engine does not model is an error at once, not a wait.
@@ -179,4 +187,15 @@ func TestAwaitInForceInAmbientReadsZtunnel(t *testing.T) {
 	if err := w.awaitInForce(context.Background(), sc.Name, sc.Steps[0].Name, 0, sc.StateAt(w.Topology, 0), nil); err == nil {
 		t.Fatal("namespace-strict in force on a dump without its policy")
 	}
+}
+
+// unreadableZtunnels is a cluster whose ztunnels cannot be read.
+type unreadableZtunnels struct{}
+
+func (unreadableZtunnels) Dumps(context.Context) (*ztunnel.NodeDumps, error) {
+	return nil, errors.New("port-forward refused")
+}
+
+func (unreadableZtunnels) Pods(context.Context) (map[fixtures.Ref]corev1.Pod, error) {
+	return nil, errors.New("not reached")
 }
