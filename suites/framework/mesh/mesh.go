@@ -5,6 +5,8 @@
 package mesh
 
 import (
+	"slices"
+
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 
@@ -83,30 +85,21 @@ func sidecar(pod *corev1.Pod) *corev1.Container {
 // PodReady reports the pod's Ready condition, which covers every container, the sidecar
 // included: a probe through a sidecar that is not ready yet would observe startup, not policy.
 func PodReady(pod *corev1.Pod) bool {
-	for _, c := range pod.Status.Conditions {
-		if c.Type == corev1.PodReady {
-			return c.Status == corev1.ConditionTrue
-		}
-	}
-	return false
+	conds := pod.Status.Conditions
+	i := slices.IndexFunc(conds, func(c corev1.PodCondition) bool { return c.Type == corev1.PodReady })
+	return i >= 0 && conds[i].Status == corev1.ConditionTrue
 }
 
 // DeploymentAvailable reports the Deployment's Available condition.
 func DeploymentAvailable(d *appsv1.Deployment) bool {
-	for _, c := range d.Status.Conditions {
-		if c.Type == appsv1.DeploymentAvailable {
-			return c.Status == corev1.ConditionTrue
-		}
-	}
-	return false
+	conds := d.Status.Conditions
+	i := slices.IndexFunc(conds, func(c appsv1.DeploymentCondition) bool { return c.Type == appsv1.DeploymentAvailable })
+	return i >= 0 && conds[i].Status == corev1.ConditionTrue
 }
 
 // NodeReady reports the node's Ready condition.
 func NodeReady(n *corev1.Node) bool {
-	for _, c := range n.Status.Conditions {
-		if c.Type == corev1.NodeReady {
-			return c.Status == corev1.ConditionTrue
-		}
-	}
-	return false
+	conds := n.Status.Conditions
+	i := slices.IndexFunc(conds, func(c corev1.NodeCondition) bool { return c.Type == corev1.NodeReady })
+	return i >= 0 && conds[i].Status == corev1.ConditionTrue
 }
