@@ -14,7 +14,9 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/kubernetes"
 
@@ -57,46 +59,24 @@ func NamespaceFinalizer(t testing.TB, cs kubernetes.Interface) {
 
 // empty reports whether the namespace holds none of the namespaced objects a test creates.
 func empty(ctx context.Context, cs kubernetes.Interface, ns string) bool {
-	opts := metav1.ListOptions{Limit: 1}
-	counts := []func() (int, error){
-		func() (int, error) {
-			l, err := cs.CoreV1().Pods(ns).List(ctx, opts)
-			return count(err, func() int { return len(l.Items) })
-		},
-		func() (int, error) {
-			l, err := cs.CoreV1().Services(ns).List(ctx, opts)
-			return count(err, func() int { return len(l.Items) })
-		},
-		func() (int, error) {
-			l, err := cs.CoreV1().ServiceAccounts(ns).List(ctx, opts)
-			return count(err, func() int { return len(l.Items) })
-		},
-		func() (int, error) {
-			l, err := cs.CoreV1().ConfigMaps(ns).List(ctx, opts)
-			return count(err, func() int { return len(l.Items) })
-		},
-		func() (int, error) {
-			l, err := cs.AppsV1().Deployments(ns).List(ctx, opts)
-			return count(err, func() int { return len(l.Items) })
-		},
-		func() (int, error) {
-			l, err := cs.AppsV1().ReplicaSets(ns).List(ctx, opts)
-			return count(err, func() int { return len(l.Items) })
-		},
-	}
-	for _, c := range counts {
-		if n, err := c(); err != nil || n > 0 {
+	for _, list := range []func(context.Context, metav1.ListOptions) (runtime.Object, error){
+		listOf(cs.CoreV1().Pods(ns).List),
+		listOf(cs.CoreV1().Services(ns).List),
+		listOf(cs.CoreV1().ServiceAccounts(ns).List),
+		listOf(cs.CoreV1().ConfigMaps(ns).List),
+		listOf(cs.AppsV1().Deployments(ns).List),
+		listOf(cs.AppsV1().ReplicaSets(ns).List),
+	} {
+		if l, err := list(ctx, metav1.ListOptions{Limit: 1}); err != nil || meta.LenList(l) > 0 {
 			return false
 		}
 	}
 	return true
 }
 
-func count(err error, n func() int) (int, error) {
-	if err != nil {
-		return 0, err
-	}
-	return n(), nil
+// listOf is a typed client's List as one returning a runtime.Object, for meta.LenList.
+func listOf[L runtime.Object](list func(context.Context, metav1.ListOptions) (L, error)) func(context.Context, metav1.ListOptions) (runtime.Object, error) {
+	return func(ctx context.Context, opts metav1.ListOptions) (runtime.Object, error) { return list(ctx, opts) }
 }
 
 // Sidecar says what the stand-in for Istio's injector puts into a pod.
