@@ -91,15 +91,9 @@ func runPredict(args []string, stdout, stderr io.Writer) int {
 		}
 		objs = append(objs, more...)
 	}
-	injected := map[string]bool{}
-	for _, ns := range topo.InjectedNamespaces() {
-		injected[ns] = true
-	}
-	for _, ns := range inject {
-		if _, ok := topo.Namespace(ns); !ok {
-			return fail(2, "--inject %q: not a fixture namespace", ns)
-		}
-		injected[ns] = true
+	injected, err := topo.InjectedWith(inject)
+	if err != nil {
+		return fail(2, "--inject %v", err)
 	}
 
 	var probes []scenarios.ProbeOutcome

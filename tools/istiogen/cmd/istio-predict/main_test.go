@@ -9,7 +9,7 @@ import (
 	"testing"
 
 	"github.com/mtls-conformance/mtls-conformance/scenarios/oracle"
-	"github.com/mtls-conformance/mtls-conformance/scenarios/policy"
+	"github.com/mtls-conformance/mtls-conformance/scenarios/policy/policytest"
 	"github.com/mtls-conformance/mtls-conformance/suites/testsupport/catalogtest"
 )
 
@@ -39,13 +39,10 @@ func TestSameDocumentAsOraclePredict(t *testing.T) {
 		t.Fatalf("exit %d: %s", code, stderr.String())
 	}
 	topo := catalogtest.Topology(t)
-	objs, err := policy.Decode([]byte(policies))
+	objs := policytest.Objects(t, policies)
+	injected, err := topo.InjectedWith([]string{"utilities"})
 	if err != nil {
 		t.Fatal(err)
-	}
-	injected := map[string]bool{"utilities": true}
-	for _, ns := range topo.InjectedNamespaces() {
-		injected[ns] = true
 	}
 	want, err := oracle.Predict(oracle.Input{Topology: topo, Objects: objs, Injected: injected, TrustDomain: "example.org"})
 	if err != nil {
