@@ -9,6 +9,7 @@ import (
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/util/wait"
 
@@ -61,14 +62,11 @@ func (o ManagedObject) String() string {
 func (d *Deployer) ListManaged(ctx context.Context) ([]ManagedObject, error) {
 	var out []ManagedObject
 	for _, gvr := range managedResources {
-		list, err := d.dyn.Resource(gvr).List(ctx, metav1.ListOptions{LabelSelector: mesh.ManagedSelector})
-		if apierrors.IsNotFound(err) {
-			continue
-		}
+		items, err := d.listLabelled(ctx, gvr)
 		if err != nil {
-			return nil, fmt.Errorf("deploy: listing %s: %w", gvr.Resource, err)
+			return nil, fmt.Errorf("deploy: %w", err)
 		}
-		for _, item := range list.Items {
+		for _, item := range items {
 			out = append(out, ManagedObject{
 				Resource:    gvr.Resource,
 				Namespace:   item.GetNamespace(),
@@ -86,16 +84,13 @@ func (d *Deployer) ListManaged(ctx context.Context) ([]ManagedObject, error) {
 func (d *Deployer) Cleanup(ctx context.Context) error {
 	var errs []error
 	for _, gvr := range managedResources {
-		list, err := d.dyn.Resource(gvr).List(ctx, metav1.ListOptions{LabelSelector: mesh.ManagedSelector})
-		if apierrors.IsNotFound(err) {
-			continue
-		}
+		items, err := d.listLabelled(ctx, gvr)
 		if err != nil {
-			errs = append(errs, fmt.Errorf("listing %s: %w", gvr.Resource, err))
+			errs = append(errs, err)
 			continue
 		}
 		background := metav1.DeletePropagationBackground
-		for _, item := range list.Items {
+		for _, item := range items {
 			// Re-check the label on the object itself: the list came from a selector, and a
 			// cleanup must never touch anything else.
 			if item.GetLabels()[mesh.ManagedByLabel] != mesh.ManagedByValue || item.GetDeletionTimestamp() != nil {
@@ -130,6 +125,19 @@ func (d *Deployer) Cleanup(ctx context.Context) error {
 	}
 	d.logf("cleanup: no managed objects left")
 	return nil
+}
+
+// listLabelled lists the objects of one resource the managed-by selector matches; a resource the
+// cluster does not serve (Istio's, without Istio) holds none.
+func (d *Deployer) listLabelled(ctx context.Context, gvr schema.GroupVersionResource) ([]unstructured.Unstructured, error) {
+	list, err := d.dyn.Resource(gvr).List(ctx, metav1.ListOptions{LabelSelector: mesh.ManagedSelector})
+	if apierrors.IsNotFound(err) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("listing %s: %w", gvr.Resource, err)
+	}
+	return list.Items, nil
 }
 
 func summarize(objs []ManagedObject) string {
