@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -14,6 +13,8 @@ import (
 	"time"
 
 	"k8s.io/client-go/tools/clientcmd"
+
+	"github.com/mtls-conformance/mtls-conformance/suites/testsupport/closedport"
 )
 
 func writeKubeconfig(t *testing.T, server string, contexts ...string) string {
@@ -33,21 +34,8 @@ func writeKubeconfig(t *testing.T, server string, contexts ...string) string {
 	return path
 }
 
-// closedPort returns a 127.0.0.1 port nothing listens on.
-func closedPort(t *testing.T) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	port := l.Addr().(*net.TCPAddr).Port
-	l.Close()
-	return port
-}
-
 func TestConnectUnreachable(t *testing.T) {
-	port := closedPort(t)
-	server := fmt.Sprintf("https://127.0.0.1:%d", port)
+	server := "https://" + closedport.Addr(t)
 	kc := writeKubeconfig(t, server, "dead")
 	start := time.Now()
 	_, err := Connect(context.Background(), ConnectOptions{Kubeconfig: kc, Context: "dead"})

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"encoding/pem"
 	"io"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"reflect"
@@ -14,9 +13,9 @@ import (
 	"testing"
 	"time"
 
+	release "helm.sh/helm/v4/pkg/release/v1"
 	admissionv1 "k8s.io/api/admission/v1"
 	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
-	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	apiextensionsclient "k8s.io/apiextensions-apiserver/pkg/client/clientset/clientset"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -26,6 +25,7 @@ import (
 	"github.com/mtls-conformance/mtls-conformance/suites/framework/cluster"
 	"github.com/mtls-conformance/mtls-conformance/suites/framework/mesh"
 	"github.com/mtls-conformance/mtls-conformance/suites/framework/settings"
+	"github.com/mtls-conformance/mtls-conformance/suites/testsupport/closedport"
 	"github.com/mtls-conformance/mtls-conformance/suites/testsupport/deploytest"
 	"github.com/mtls-conformance/mtls-conformance/suites/testsupport/envtestenv"
 )
@@ -155,13 +155,7 @@ func injector(t *testing.T, image func() string) (url string, caPEM []byte) {
 func TestIstiodValuesAndReadiness(t *testing.T) {
 	in, kube, env := installer(t, Options{Revision: "canary", Hub: "localhost:5000/istio", Tag: "1.31.1", ReadyTimeout: 3 * time.Second})
 	ctx := context.Background()
-	if _, err := in.InstallBase(ctx); err != nil {
-		t.Fatal(err)
-	}
-	rel, err := in.InstallIstiod(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
+	rel := installBaseAndIstiod(ctx, t, in)
 	if rel.Name != "istiod-canary" || rel.Config["revision"] != "canary" {
 		t.Errorf("release %s config %v", rel.Name, rel.Config)
 	}
@@ -210,7 +204,7 @@ func TestIstiodValuesAndReadiness(t *testing.T) {
 		t.Fatal(err)
 	}
 	url, ca := injector(t, func() string { return "localhost:5000/istio/proxyv2:1.31.1" })
-	closed := "https://" + closedAddr(t) + "/inject"
+	closed := "https://" + closedport.Addr(t) + "/inject"
 	setWebhooks := func(url string) {
 		t.Helper()
 		pointWebhooks(t, kube, "istio-sidecar-injector-canary", url, ca)
@@ -257,18 +251,6 @@ func pointWebhooks(t *testing.T, kube kubernetes.Interface, name, url string, ca
 	}
 }
 
-// closedAddr is a local address nothing listens on.
-func closedAddr(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := l.Addr().String()
-	l.Close()
-	return addr
-}
-
 func admissionClientConfig(url string, ca []byte) admissionregistrationv1.WebhookClientConfig {
 	return admissionregistrationv1.WebhookClientConfig{URL: &url, CABundle: ca}
 }
@@ -278,12 +260,7 @@ func admissionClientConfig(url string, ca []byte) admissionregistrationv1.Webhoo
 func TestUpgradeAndUninstall(t *testing.T) {
 	in, kube, _ := installer(t, Options{Version: "1.31.0", Tag: "1.31.0", ReadyTimeout: 10 * time.Second})
 	ctx := context.Background()
-	if _, err := in.InstallBase(ctx); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := in.InstallIstiod(ctx); err != nil {
-		t.Fatal(err)
-	}
+	installBaseAndIstiod(ctx, t, in)
 	// The injector answers with the proxy image of the istiod version that runs.
 	var proxyImage atomic.Value
 	proxyImage.Store("registry.istio.io/testing/proxyv2:1.31.0")
@@ -404,6 +381,19 @@ func TestUninstallKeepsForeignNamespace(t *testing.T) {
 	}
 }
 
+// installBaseAndIstiod installs base, then istiod without waiting, and returns istiod's release.
+func installBaseAndIstiod(ctx context.Context, t *testing.T, in *Installer) *release.Release {
+	t.Helper()
+	if _, err := in.InstallBase(ctx); err != nil {
+		t.Fatal(err)
+	}
+	rel, err := in.InstallIstiod(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return rel
+}
+
 // rolloutAt stands in for the Deployment controller at one point of a rollout of istiod's
 // current generation: replicas pods in all, updated of them from the new template, available of
 // them available, and the Available condition True (the controller sets it once
@@ -414,18 +404,7 @@ func rolloutAt(ctx context.Context, t *testing.T, kube kubernetes.Interface, nam
 	if err != nil {
 		t.Fatal(err)
 	}
-	now := metav1.Now()
-	dep.Status = appsv1.DeploymentStatus{
-		ObservedGeneration: dep.Generation,
-		Replicas:           replicas,
-		UpdatedReplicas:    updated,
-		ReadyReplicas:      available,
-		AvailableReplicas:  available,
-		Conditions: []appsv1.DeploymentCondition{
-			{Type: appsv1.DeploymentAvailable, Status: corev1.ConditionTrue, Reason: "MinimumReplicasAvailable", LastUpdateTime: now, LastTransitionTime: now},
-			{Type: appsv1.DeploymentProgressing, Status: corev1.ConditionTrue, Reason: "ReplicaSetUpdated", LastUpdateTime: now, LastTransitionTime: now},
-		},
-	}
+	deploytest.SetRolloutStatus(dep, replicas, updated, available, "ReplicaSetUpdated")
 	if _, err := kube.AppsV1().Deployments("istio-system").UpdateStatus(ctx, dep, metav1.UpdateOptions{}); err != nil {
 		t.Fatal(err)
 	}
@@ -440,12 +419,7 @@ func rolloutAt(ctx context.Context, t *testing.T, kube kubernetes.Interface, nam
 func TestWaitReadyWaitsForTheRollout(t *testing.T) {
 	in, kube, _ := installer(t, Options{Version: "1.31.0", Tag: "1.31.0", ReadyTimeout: 2 * time.Second})
 	ctx := context.Background()
-	if _, err := in.InstallBase(ctx); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := in.InstallIstiod(ctx); err != nil {
-		t.Fatal(err)
-	}
+	installBaseAndIstiod(ctx, t, in)
 	dep, err := kube.AppsV1().Deployments("istio-system").Get(ctx, "istiod", metav1.GetOptions{})
 	if err != nil {
 		t.Fatal(err)
@@ -537,12 +511,7 @@ func renderedRequests(ctx context.Context, t *testing.T, kube kubernetes.Interfa
 func TestResourceRequests(t *testing.T) {
 	in, kube, env := installer(t, Options{Tag: "1.31.1"})
 	ctx := context.Background()
-	if _, err := in.InstallBase(ctx); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := in.InstallIstiod(ctx); err != nil {
-		t.Fatal(err)
-	}
+	installBaseAndIstiod(ctx, t, in)
 	istiod, proxy := renderedRequests(ctx, t, kube, "")
 	if got := istiod.Requests; got.Cpu().String() != "10m" || got.Memory().String() != "100Mi" || len(istiod.Limits) != 0 {
 		t.Errorf("istiod resources %v, want requests cpu 10m memory 100Mi and no limits", istiod)

@@ -346,32 +346,28 @@ func (in *Installer) Install(ctx context.Context) error {
 
 // InstallBase installs only the base chart (CRDs, cluster roles, the default validator).
 func (in *Installer) InstallBase(ctx context.Context) (*release.Release, error) {
-	ch, err := in.LoadChart(BaseChart)
-	if err != nil {
-		return nil, err
-	}
-	if err := in.ensureNamespace(ctx); err != nil {
-		return nil, err
-	}
-	if err := in.install(ctx, BaseRelease, ch, in.BaseValues()); err != nil {
-		return nil, err
-	}
-	return in.Release(BaseRelease)
+	return in.installRelease(ctx, BaseChart, BaseRelease, in.BaseValues())
 }
 
 // InstallIstiod installs only the istiod chart of this Installer's revision, without waiting.
 func (in *Installer) InstallIstiod(ctx context.Context) (*release.Release, error) {
-	ch, err := in.LoadChart(IstiodChart)
+	return in.installRelease(ctx, IstiodChart, in.IstiodRelease(), in.IstiodValues())
+}
+
+// installRelease installs one chart as the release name, in the Istio namespace (created when
+// absent), and returns the release.
+func (in *Installer) installRelease(ctx context.Context, chart, name string, values map[string]any) (*release.Release, error) {
+	ch, err := in.LoadChart(chart)
 	if err != nil {
 		return nil, err
 	}
 	if err := in.ensureNamespace(ctx); err != nil {
 		return nil, err
 	}
-	if err := in.install(ctx, in.IstiodRelease(), ch, in.IstiodValues()); err != nil {
+	if err := in.install(ctx, name, ch, values); err != nil {
 		return nil, err
 	}
-	return in.Release(in.IstiodRelease())
+	return in.Release(name)
 }
 
 func (in *Installer) install(ctx context.Context, name string, ch chartT, values map[string]any) error {

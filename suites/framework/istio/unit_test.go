@@ -16,6 +16,7 @@ import (
 	"testing"
 
 	"github.com/mtls-conformance/mtls-conformance/suites/framework/settings"
+	"github.com/mtls-conformance/mtls-conformance/suites/testsupport/closedport"
 	"github.com/mtls-conformance/mtls-conformance/versions"
 	"helm.sh/helm/v4/pkg/chart/v2/loader"
 	chartutil "helm.sh/helm/v4/pkg/chart/v2/util"
@@ -77,7 +78,7 @@ func defaultIstio(t *testing.T) string {
 // offlineKubeconfig is a kubeconfig for a server that is never contacted by these tests.
 func offlineKubeconfig(t *testing.T) string {
 	t.Helper()
-	addr := closedAddr(t)
+	addr := closedport.Addr(t)
 	path := filepath.Join(t.TempDir(), "kubeconfig")
 	data := fmt.Sprintf("apiVersion: v1\nkind: Config\nclusters:\n- name: c\n  cluster:\n    server: https://%s\ncontexts:\n- name: c\n  context:\n    cluster: c\n    user: u\nusers:\n- name: u\n  user: {}\ncurrent-context: c\n", addr)
 	if err := os.WriteFile(path, []byte(data), 0o600); err != nil {

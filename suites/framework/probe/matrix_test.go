@@ -13,6 +13,7 @@ import (
 
 	"github.com/mtls-conformance/mtls-conformance/fixtures"
 	"github.com/mtls-conformance/mtls-conformance/scenarios"
+	"github.com/mtls-conformance/mtls-conformance/suites/testsupport/closedport"
 )
 
 // TestRunMatrixRealCurl runs a mixed matrix against real servers: every probe gets its own
@@ -33,7 +34,7 @@ func TestRunMatrixRealCurl(t *testing.T) {
 		{httpbinAddr, outcome(t, scenarios.ClassPlaintext), true, ResultOK},
 		{resetAddr, outcome(t, scenarios.ClassReset), true, ResultReset},
 		{addr503, outcome(t, scenarios.ClassUpstreamError), true, ResultHTTPError},
-		{closedPort(t), scenarios.Outcome{ExitCode: 7}, true, ResultRefused},
+		{closedport.Addr(t), scenarios.Outcome{ExitCode: 7}, true, ResultRefused},
 		// Wrong on purpose: plaintext observed where a reset is expected.
 		{httpbinAddr, outcome(t, scenarios.ClassReset), false, ResultOK},
 	}
@@ -268,7 +269,7 @@ func TestOnceBatchRealCurl(t *testing.T) {
 	targets := []Target{
 		localTarget(t, startResetter(t).Addr().String()),
 		localTarget(t, startHTTPBin(t).Listener.Addr().String()),
-		localTarget(t, closedPort(t)),
+		localTarget(t, closedport.Addr(t)),
 		localTarget(t, start503(t).Listener.Addr().String()),
 	}
 	batch := OnceBatch(t.Context(), LocalExecutor{}, targets, opts)

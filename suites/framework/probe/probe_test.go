@@ -14,6 +14,7 @@ import (
 
 	"github.com/mtls-conformance/mtls-conformance/fixtures"
 	"github.com/mtls-conformance/mtls-conformance/scenarios"
+	"github.com/mtls-conformance/mtls-conformance/suites/testsupport/closedport"
 )
 
 func outcome(t *testing.T, c scenarios.Class) scenarios.Outcome {
@@ -139,7 +140,7 @@ func TestOutcomeClasses(t *testing.T) {
 
 	t.Run("refused exit 7", func(t *testing.T) {
 		t.Parallel()
-		obs := Once(ctx, exec, localTarget(t, closedPort(t)), fast)
+		obs := Once(ctx, exec, localTarget(t, closedport.Addr(t)), fast)
 		checkObservation(t, obs, ResultRefused, 7, 0)
 		err := Match(outcome(t, scenarios.ClassReset), obs)
 		if err == nil || err.Error() != "curl exit code 7, want 56" {
@@ -168,7 +169,7 @@ func TestOutcomeClasses(t *testing.T) {
 
 	t.Run("infrastructure error when the binary is missing", func(t *testing.T) {
 		t.Parallel()
-		obs := Once(ctx, renameExecutor{"/nonexistent/curl"}, localTarget(t, closedPort(t)), fast)
+		obs := Once(ctx, renameExecutor{"/nonexistent/curl"}, localTarget(t, closedport.Addr(t)), fast)
 		if obs.Class() != ResultInfraError || !errors.Is(obs.Err, ErrInfrastructure) {
 			t.Fatalf("observed %s, want an infrastructure error", obs)
 		}
@@ -180,7 +181,7 @@ func TestOutcomeClasses(t *testing.T) {
 	t.Run("infrastructure error when the command is not curl", func(t *testing.T) {
 		t.Parallel()
 		// "true" exits 0 without the write-out line: exit 0 must not pass for a curl result.
-		obs := Once(ctx, renameExecutor{"true"}, localTarget(t, closedPort(t)), fast)
+		obs := Once(ctx, renameExecutor{"true"}, localTarget(t, closedport.Addr(t)), fast)
 		if obs.Class() != ResultInfraError || !strings.Contains(obs.Err.Error(), "printed no result line for request 1 of 1 (exit 0)") {
 			t.Fatalf("observed %s, want an infrastructure error", obs)
 		}

@@ -150,18 +150,6 @@ func startBlackHole(t *testing.T) net.Listener {
 	return listen(t, func(net.Conn) {})
 }
 
-// closedPort returns an address nothing listens on: bound, then released.
-func closedPort(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
-	return addr
-}
-
 // pki is a test CA with a server and a client certificate shaped like Istio's: empty subject,
 // SPIFFE ID as the URI SAN.
 type pki struct {

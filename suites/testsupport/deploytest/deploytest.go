@@ -165,20 +165,28 @@ func CompleteRollout(ctx context.Context, cs kubernetes.Interface, namespace, na
 	if dep.Spec.Replicas != nil {
 		replicas = *dep.Spec.Replicas
 	}
+	SetRolloutStatus(dep, replicas, replicas, replicas, "NewReplicaSetAvailable")
+	_, err = cs.AppsV1().Deployments(namespace).UpdateStatus(ctx, dep, metav1.UpdateOptions{})
+	return err
+}
+
+// SetRolloutStatus sets dep's status as the Deployment controller reports a point of the rollout
+// of its current generation: replicas pods in all, updated of them from the current template,
+// available of them ready and available, Available True, and Progressing True for the reason
+// given (NewReplicaSetAvailable once complete, ReplicaSetUpdated before).
+func SetRolloutStatus(dep *appsv1.Deployment, replicas, updated, available int32, progressing string) {
 	now := metav1.Now()
 	dep.Status = appsv1.DeploymentStatus{
 		ObservedGeneration: dep.Generation,
 		Replicas:           replicas,
-		UpdatedReplicas:    replicas,
-		ReadyReplicas:      replicas,
-		AvailableReplicas:  replicas,
+		UpdatedReplicas:    updated,
+		ReadyReplicas:      available,
+		AvailableReplicas:  available,
 		Conditions: []appsv1.DeploymentCondition{
 			{Type: appsv1.DeploymentAvailable, Status: corev1.ConditionTrue, Reason: "MinimumReplicasAvailable", LastUpdateTime: now, LastTransitionTime: now},
-			{Type: appsv1.DeploymentProgressing, Status: corev1.ConditionTrue, Reason: "NewReplicaSetAvailable", LastUpdateTime: now, LastTransitionTime: now},
+			{Type: appsv1.DeploymentProgressing, Status: corev1.ConditionTrue, Reason: progressing, LastUpdateTime: now, LastTransitionTime: now},
 		},
 	}
-	_, err = cs.AppsV1().Deployments(namespace).UpdateStatus(ctx, dep, metav1.UpdateOptions{})
-	return err
 }
 
 // StandInControllers does what the Deployment controller, scheduler, kubelet and Istio's
