@@ -324,29 +324,31 @@ func ParseResults(data []byte) (*Results, error) {
 	if r.SchemaVersion != SchemaVersion {
 		return nil, fmt.Errorf("schemaVersion %d is not supported (want %d)", r.SchemaVersion, SchemaVersion)
 	}
-	seen := map[Key]bool{}
-	for i := range r.Probes {
-		p := &r.Probes[i]
-		if err := p.validate(); err != nil {
-			return nil, fmt.Errorf("probes[%d]: %v", i, err)
-		}
-		if seen[p.Key()] {
-			return nil, fmt.Errorf("probes[%d]: %s is recorded twice", i, p.Key())
-		}
-		seen[p.Key()] = true
+	if err := checkRecords("probes", r.Probes, (*ProbeRecord).validate, (*ProbeRecord).Key); err != nil {
+		return nil, err
 	}
-	steps := map[string]bool{}
-	for i := range r.Propagation {
-		p := &r.Propagation[i]
-		if err := p.validate(); err != nil {
-			return nil, fmt.Errorf("propagation[%d]: %v", i, err)
-		}
-		if steps[p.key()] {
-			return nil, fmt.Errorf("propagation[%d]: %s is recorded twice", i, p.key())
-		}
-		steps[p.key()] = true
+	if err := checkRecords("propagation", r.Propagation, (*PropagationRecord).validate, (*PropagationRecord).key); err != nil {
+		return nil, err
 	}
 	return &r, nil
+}
+
+// checkRecords validates each of a results file's records (field names their list) and rejects
+// one whose key was recorded before: the journal keeps the last record of a key.
+func checkRecords[R any, K comparable](field string, records []R, validate func(*R) error, key func(*R) K) error {
+	seen := map[K]bool{}
+	for i := range records {
+		rec := &records[i]
+		if err := validate(rec); err != nil {
+			return fmt.Errorf("%s[%d]: %v", field, i, err)
+		}
+		k := key(rec)
+		if seen[k] {
+			return fmt.Errorf("%s[%d]: %v is recorded twice", field, i, k)
+		}
+		seen[k] = true
+	}
+	return nil
 }
 
 // Marshal renders results.json: indented, probes in report order, a trailing newline.
