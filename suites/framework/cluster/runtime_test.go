@@ -24,6 +24,19 @@ func fakeCLI(t *testing.T, dir, name, script string) {
 	}
 }
 
+// dockerCLI puts on a fresh PATH a docker whose -v answers as docker 28.2.2's and which runs
+// engine for every other command (docker info, the engine check).
+func dockerCLI(t *testing.T, engine string) {
+	t.Helper()
+	dir := t.TempDir()
+	fakeCLI(t, dir, "docker", `case "$1" in
+-v) echo "Docker version 28.2.2, build e6534b4";;
+*) `+engine+`;;
+esac
+`)
+	pathWith(t, dir)
+}
+
 // pathWith makes a PATH holding only dir plus the directory of sh (the scripts need a shell).
 func pathWith(t *testing.T, dir string) {
 	t.Helper()
@@ -89,13 +102,7 @@ func TestRealDockerCLIWithoutDaemon(t *testing.T) {
 // "Cannot connect to the Docker daemon at unix:///var/run/docker.sock. Is the docker daemon
 // running?" on stderr (docker 28.2.2 on this machine).
 func TestDockerDaemonDown(t *testing.T) {
-	dir := t.TempDir()
-	fakeCLI(t, dir, "docker", `case "$1" in
--v) echo "Docker version 28.2.2, build e6534b4";;
-*) echo "Cannot connect to the Docker daemon at unix:///var/run/docker.sock. Is the docker daemon running?" >&2; exit 1;;
-esac
-`)
-	pathWith(t, dir)
+	dockerCLI(t, `echo "Cannot connect to the Docker daemon at unix:///var/run/docker.sock. Is the docker daemon running?" >&2; exit 1`)
 	_, err := DetectRuntime(context.Background(), "")
 	want := "no usable container runtime: docker is installed but its engine is not running: Cannot connect to the Docker daemon at unix:///var/run/docker.sock. Is the docker daemon running?"
 	if err == nil || err.Error() != want {
@@ -105,13 +112,7 @@ esac
 
 // TestHungEngine: an engine that never answers is reported within the promise, not waited for.
 func TestHungEngine(t *testing.T) {
-	dir := t.TempDir()
-	fakeCLI(t, dir, "docker", `case "$1" in
--v) echo "Docker version 28.2.2, build e6534b4";;
-*) exec sleep 60;;
-esac
-`)
-	pathWith(t, dir)
+	dockerCLI(t, `exec sleep 60`)
 	start := time.Now()
 	_, err := DetectRuntime(context.Background(), "")
 	elapsed := time.Since(start)
