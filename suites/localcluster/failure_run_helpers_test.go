@@ -8,6 +8,7 @@ import (
 	"crypto/rand"
 	"encoding/base64"
 	"encoding/hex"
+	"encoding/xml"
 	"io"
 	"io/fs"
 	"os"
@@ -19,6 +20,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/onsi/ginkgo/v2/reporters"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
@@ -305,4 +307,18 @@ func managedLeft(t *testing.T) []string {
 		out = append(out, o.String())
 	}
 	return out
+}
+
+// readJUnit reads the junit.xml of the run folder run.
+func readJUnit(t *testing.T, run string) reporters.JUnitTestSuites {
+	t.Helper()
+	data, err := os.ReadFile(filepath.Join(run, report.JUnitFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var junit reporters.JUnitTestSuites
+	if err := xml.Unmarshal(data, &junit); err != nil {
+		t.Fatal(err)
+	}
+	return junit
 }

@@ -3,14 +3,11 @@
 package localcluster
 
 import (
-	"encoding/xml"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/onsi/ginkgo/v2/reporters"
 
 	"github.com/mtls-conformance/mtls-conformance/suites/framework/diagnostics"
 	"github.com/mtls-conformance/mtls-conformance/suites/framework/report"
@@ -40,14 +37,7 @@ func TestFailureRunOnTheLocalCluster(t *testing.T) {
 	run := runFolder(t, reports)
 
 	// Exactly one failed spec, the wrong expectation; no errors (interrupted, panicked).
-	data, err := os.ReadFile(filepath.Join(run, report.JUnitFile))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var junit reporters.JUnitTestSuites
-	if err := xml.Unmarshal(data, &junit); err != nil {
-		t.Fatal(err)
-	}
+	junit := readJUnit(t, run)
 	var failed []string
 	for _, tc := range junit.TestSuites[0].TestCases {
 		if tc.Failure != nil || tc.Error != nil {

@@ -3,7 +3,6 @@
 package localcluster
 
 import (
-	"encoding/xml"
 	"os"
 	"path/filepath"
 	"strings"
@@ -11,7 +10,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/onsi/ginkgo/v2/reporters"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	kindcluster "sigs.k8s.io/kind/pkg/cluster"
 
@@ -87,14 +85,7 @@ func checkInterruptedReport(t *testing.T, run string) {
 	if !strings.Contains(string(md), "**⚠ interrupted (Interrupted by User): the run did not finish**") {
 		t.Errorf("summary.md's headline does not say interrupted:\n%s", md)
 	}
-	data, err := os.ReadFile(filepath.Join(run, report.JUnitFile))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var junit reporters.JUnitTestSuites
-	if err := xml.Unmarshal(data, &junit); err != nil {
-		t.Fatal(err)
-	}
+	junit := readJUnit(t, run)
 	suite := junit.TestSuites[0]
 	if got := suite.Properties.WithName(report.PropertyInterrupted); got != "true" {
 		t.Errorf("junit.xml property %s = %q, want true", report.PropertyInterrupted, got)
