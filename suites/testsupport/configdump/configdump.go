@@ -10,7 +10,10 @@ import (
 
 	adminv3 "github.com/envoyproxy/go-control-plane/envoy/admin/v3"
 	bootstrapv3 "github.com/envoyproxy/go-control-plane/envoy/config/bootstrap/v3"
+	clusterv3 "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
+	endpointv3 "github.com/envoyproxy/go-control-plane/envoy/config/endpoint/v3"
+	listenerv3 "github.com/envoyproxy/go-control-plane/envoy/config/listener/v3"
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/anypb"
@@ -37,40 +40,34 @@ func Marshal(d *authcheck.Dump) ([]byte, error) {
 			return nil, err
 		}
 	}
+	var err error
 	lcd := &adminv3.ListenersConfigDump{}
-	for _, l := range d.Listeners {
-		a, err := anypb.New(l)
-		if err != nil {
-			return nil, err
-		}
-		lcd.DynamicListeners = append(lcd.DynamicListeners, &adminv3.ListenersConfigDump_DynamicListener{
-			Name:        l.GetName(),
-			ActiveState: &adminv3.ListenersConfigDump_DynamicListenerState{Listener: a},
-		})
+	if lcd.DynamicListeners, err = packAll(d.Listeners, func(l *listenerv3.Listener) proto.Message { return l },
+		func(l *listenerv3.Listener, a *anypb.Any) *adminv3.ListenersConfigDump_DynamicListener {
+			return &adminv3.ListenersConfigDump_DynamicListener{Name: l.GetName(), ActiveState: &adminv3.ListenersConfigDump_DynamicListenerState{Listener: a}}
+		}); err != nil {
+		return nil, err
 	}
 	ccd := &adminv3.ClustersConfigDump{VersionInfo: d.ClustersVersion}
-	for _, c := range d.Clusters {
-		a, err := anypb.New(c)
-		if err != nil {
-			return nil, err
-		}
-		ccd.DynamicActiveClusters = append(ccd.DynamicActiveClusters, &adminv3.ClustersConfigDump_DynamicCluster{Cluster: a})
+	if ccd.DynamicActiveClusters, err = packAll(d.Clusters, func(c *clusterv3.Cluster) proto.Message { return c },
+		func(_ *clusterv3.Cluster, a *anypb.Any) *adminv3.ClustersConfigDump_DynamicCluster {
+			return &adminv3.ClustersConfigDump_DynamicCluster{Cluster: a}
+		}); err != nil {
+		return nil, err
 	}
 	ecd := &adminv3.EndpointsConfigDump{}
-	for _, e := range d.Endpoints {
-		a, err := anypb.New(e)
-		if err != nil {
-			return nil, err
-		}
-		ecd.DynamicEndpointConfigs = append(ecd.DynamicEndpointConfigs, &adminv3.EndpointsConfigDump_DynamicEndpointConfig{EndpointConfig: a})
+	if ecd.DynamicEndpointConfigs, err = packAll(d.Endpoints, func(e *endpointv3.ClusterLoadAssignment) proto.Message { return e },
+		func(_ *endpointv3.ClusterLoadAssignment, a *anypb.Any) *adminv3.EndpointsConfigDump_DynamicEndpointConfig {
+			return &adminv3.EndpointsConfigDump_DynamicEndpointConfig{EndpointConfig: a}
+		}); err != nil {
+		return nil, err
 	}
 	scd := &adminv3.SecretsConfigDump{}
-	for _, s := range d.Secrets {
-		a, err := anypb.New(s.Secret)
-		if err != nil {
-			return nil, err
-		}
-		scd.DynamicActiveSecrets = append(scd.DynamicActiveSecrets, &adminv3.SecretsConfigDump_DynamicSecret{Name: s.Name, Secret: a})
+	if scd.DynamicActiveSecrets, err = packAll(d.Secrets, func(s authcheck.Secret) proto.Message { return s.Secret },
+		func(s authcheck.Secret, a *anypb.Any) *adminv3.SecretsConfigDump_DynamicSecret {
+			return &adminv3.SecretsConfigDump_DynamicSecret{Name: s.Name, Secret: a}
+		}); err != nil {
+		return nil, err
 	}
 	// Envoy's order: bootstrap, clusters, endpoints, listeners, ..., secrets.
 	for _, m := range []proto.Message{ccd, ecd, lcd, scd} {
@@ -102,6 +99,19 @@ func bootstrapWithIPs(ips string) (*adminv3.BootstrapConfigDump, error) {
 		return nil, err
 	}
 	return &adminv3.BootstrapConfigDump{Bootstrap: &bootstrapv3.Bootstrap{Node: &corev3.Node{Metadata: md}}}, nil
+}
+
+// packAll packs each item's message into an Any and wraps it as its config dump entry.
+func packAll[T, W any](items []T, msg func(T) proto.Message, wrap func(T, *anypb.Any) W) ([]W, error) {
+	var out []W
+	for _, item := range items {
+		a, err := anypb.New(msg(item))
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, wrap(item, a))
+	}
+	return out, nil
 }
 
 func appendAny(cd *adminv3.ConfigDump, m proto.Message) error {
