@@ -8,11 +8,7 @@ import (
 // The images follow the chart: hub and tag overrides, the istiod image name (values.yaml
 // image: pilot) and the sidecar's (global.proxy.image: proxyv2).
 func TestImagesFromTheChart(t *testing.T) {
-	in, err := New(offlineKubeconfig(t), "", Options{ChartsDir: sourceCharts(t), Hub: "localhost/mtls-conformance", Tag: "1.31.0"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer in.Close()
+	in := offlineInstaller(t, Options{ChartsDir: sourceCharts(t), Hub: "localhost/mtls-conformance", Tag: "1.31.0"})
 	got, err := in.Images(true)
 	if err != nil {
 		t.Fatal(err)

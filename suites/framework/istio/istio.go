@@ -318,11 +318,7 @@ func (in *Installer) helmConfig() (*action.Configuration, error) {
 // Install installs base (unless a base release exists: a canary shares it) and istiod, then
 // waits until istiod is Available and its injection webhook answers.
 func (in *Installer) Install(ctx context.Context) error {
-	baseChart, err := in.LoadChart(BaseChart)
-	if err != nil {
-		return err
-	}
-	istiodChart, err := in.LoadChart(IstiodChart)
+	baseChart, istiodChart, err := in.loadBaseAndIstiod()
 	if err != nil {
 		return err
 	}
@@ -342,6 +338,18 @@ func (in *Installer) Install(ctx context.Context) error {
 		return err
 	}
 	return in.WaitReady(ctx)
+}
+
+// loadBaseAndIstiod loads the base and istiod charts of the Installer's version, both before
+// anything is installed or upgraded.
+func (in *Installer) loadBaseAndIstiod() (base, istiod chartT, err error) {
+	if base, err = in.LoadChart(BaseChart); err != nil {
+		return nil, nil, err
+	}
+	if istiod, err = in.LoadChart(IstiodChart); err != nil {
+		return nil, nil, err
+	}
+	return base, istiod, nil
 }
 
 // InstallBase installs only the base chart (CRDs, cluster roles, the default validator).
@@ -406,11 +414,7 @@ func (in *Installer) Upgrade(ctx context.Context, version, tag string) error {
 	if err := next.opts.Validate(); err != nil {
 		return err
 	}
-	baseChart, err := next.LoadChart(BaseChart)
-	if err != nil {
-		return err
-	}
-	istiodChart, err := next.LoadChart(IstiodChart)
+	baseChart, istiodChart, err := next.loadBaseAndIstiod()
 	if err != nil {
 		return err
 	}

@@ -87,6 +87,18 @@ func offlineKubeconfig(t *testing.T) string {
 	return path
 }
 
+// offlineInstaller is an Installer with opts for a cluster that never answers
+// (offlineKubeconfig), closed when the test ends.
+func offlineInstaller(t *testing.T, opts Options) *Installer {
+	t.Helper()
+	in, err := New(offlineKubeconfig(t), "", opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { in.Close() })
+	return in
+}
+
 func TestValidateOptions(t *testing.T) {
 	good := Options{}
 	if err := good.Validate(); err != nil {
@@ -137,12 +149,8 @@ func TestNewValidatesFirst(t *testing.T) {
 }
 
 func TestValues(t *testing.T) {
-	in, err := New(offlineKubeconfig(t), "", Options{Revision: "canary", Hub: "localhost:5000/istio", Tag: "1.31.1",
+	in := offlineInstaller(t, Options{Revision: "canary", Hub: "localhost:5000/istio", Tag: "1.31.1",
 		Values: map[string]any{"pilot": map[string]any{"autoscaleEnabled": false}, "global": map[string]any{"logAsJson": true}}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer in.Close()
 	want := map[string]any{
 		"global": map[string]any{"istioNamespace": "istio-system", "hub": "localhost:5000/istio", "tag": "1.31.1", "logAsJson": true,
 			"proxy": smallRequests("10m", "40Mi")},
@@ -162,22 +170,14 @@ func TestValues(t *testing.T) {
 	if err := raised.Set("istiod=1/3Gi,proxy=200m/256Mi"); err != nil {
 		t.Fatal(err)
 	}
-	up, err := New(offlineKubeconfig(t), "", Options{Requests: raised})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer up.Close()
+	up := offlineInstaller(t, Options{Requests: raised})
 	if got, want := up.IstiodValues(), map[string]any{
 		"global": map[string]any{"istioNamespace": "istio-system", "proxy": smallRequests("200m", "256Mi")},
 		"pilot":  smallRequests("1", "3Gi"),
 	}; !reflect.DeepEqual(got, want) {
 		t.Errorf("raised IstiodValues = %v, want %v", got, want)
 	}
-	def, err := New(offlineKubeconfig(t), "", Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer def.Close()
+	def := offlineInstaller(t, Options{})
 	if def.IstiodRelease() != "istiod" || def.Revision() != "default" {
 		t.Errorf("default names: %s %s", def.IstiodRelease(), def.Revision())
 	}
@@ -201,12 +201,8 @@ func smallRequests(cpu, memory string) map[string]any {
 // accepts besides `helm pull` archives.
 func TestLocalCharts(t *testing.T) {
 	dir := sourceCharts(t)
-	in, err := New(offlineKubeconfig(t), "", Options{ChartsDir: dir})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer in.Close()
-	_, err = in.LoadChart(BaseChart)
+	in := offlineInstaller(t, Options{ChartsDir: dir})
+	_, err := in.LoadChart(BaseChart)
 	want := "istio " + defaultIstio(t) + ": chart base in " + dir + " is Istio's unreleased source chart (version 1.0.0), whose images default to a test registry; set --istio-tag (and --istio-hub) to the images to run"
 	if err == nil || err.Error() != want {
 		t.Errorf("source chart without tag: %v", err)
@@ -264,11 +260,7 @@ func chartRepo(t *testing.T, version string) string {
 
 func TestRepositoryCharts(t *testing.T) {
 	url := chartRepo(t, "1.31.1")
-	in, err := New(offlineKubeconfig(t), "", Options{RepoURL: url, Version: "1.31.1"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer in.Close()
+	in := offlineInstaller(t, Options{RepoURL: url, Version: "1.31.1"})
 	ch, err := in.LoadChart(BaseChart)
 	if err != nil {
 		t.Fatal(err)
@@ -277,11 +269,7 @@ func TestRepositoryCharts(t *testing.T) {
 		t.Errorf("downloaded base %s", ch.Metadata.Version)
 	}
 
-	missing, err := New(offlineKubeconfig(t), "", Options{RepoURL: url, Version: "1.31.2"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer missing.Close()
+	missing := offlineInstaller(t, Options{RepoURL: url, Version: "1.31.2"})
 	_, err = missing.LoadChart(BaseChart)
 	want := "istio 1.31.2: the chart repository " + url + " has no base chart at version 1.31.2; check the Istio version (released versions: https://github.com/istio/istio/releases)"
 	if err == nil || err.Error() != want {
@@ -291,11 +279,7 @@ func TestRepositoryCharts(t *testing.T) {
 	l, _ := net.Listen("tcp", "127.0.0.1:0")
 	dead := "http://" + l.Addr().String()
 	l.Close()
-	unreachable, err := New(offlineKubeconfig(t), "", Options{RepoURL: dead})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer unreachable.Close()
+	unreachable := offlineInstaller(t, Options{RepoURL: dead})
 	_, err = unreachable.LoadChart(IstiodChart)
 	if err == nil || !strings.HasPrefix(err.Error(), "istio "+defaultIstio(t)+": fetching chart istiod from "+dead+": looks like \""+dead+"\" is not a valid chart repository or cannot be reached") {
 		t.Errorf("unreachable repository: %v", err)
