@@ -193,17 +193,26 @@ func (r *ProbeRecord) Key() Key {
 
 // validate rejects a record that cannot be placed in a matrix or judged.
 func (r *ProbeRecord) validate() error {
-	switch {
-	case r.Scenario == "":
-		return errors.New("scenario is empty")
-	case r.Step == "":
-		return errors.New("step is empty")
+	switch err := validateStep(r.Scenario, r.Step); {
+	case err != nil:
+		return err
 	case r.From == fixtures.Ref{} || r.To == fixtures.Ref{}:
 		return errors.New("from and to are required")
 	case r.Port <= 0 || r.Port > 65535:
 		return fmt.Errorf("port %d is out of range", r.Port)
 	case !slices.Contains(Verdicts, r.Verdict):
 		return fmt.Errorf("verdict %q is not one of %v", r.Verdict, Verdicts)
+	}
+	return nil
+}
+
+// validateStep rejects a record that names no scenario or no step: every record belongs to one.
+func validateStep(scenario, step string) error {
+	switch {
+	case scenario == "":
+		return errors.New("scenario is empty")
+	case step == "":
+		return errors.New("step is empty")
 	}
 	return nil
 }
@@ -254,11 +263,9 @@ func (r *PropagationRecord) key() string {
 }
 
 func (r *PropagationRecord) validate() error {
-	switch {
-	case r.Scenario == "":
-		return errors.New("scenario is empty")
-	case r.Step == "":
-		return errors.New("step is empty")
+	switch err := validateStep(r.Scenario, r.Step); {
+	case err != nil:
+		return err
 	case r.StepIndex < 0:
 		return fmt.Errorf("stepIndex %d is negative", r.StepIndex)
 	case r.DurationMs < 0:
