@@ -1,0 +1,206 @@
+package waypoint
+
+import (
+	"fmt"
+	"slices"
+	"testing"
+
+	mutation "github.com/envoyproxy/go-control-plane/envoy/config/common/mutation_rules/v3"
+	core "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
+	listener "github.com/envoyproxy/go-control-plane/envoy/config/listener/v3"
+	headermutation "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/header_mutation/v3"
+	hcm "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/http_connection_manager/v3"
+	"github.com/google/go-cmp/cmp"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/testing/protocmp"
+	securityv1beta1 "istio.io/api/security/v1beta1"
+	typev1beta1 "istio.io/api/type/v1beta1"
+	"istio.io/istio/pilot/pkg/model"
+	securitymodel "istio.io/istio/pilot/pkg/security/model"
+	"istio.io/istio/pkg/config"
+	"istio.io/istio/pkg/config/host"
+	"istio.io/istio/pkg/config/schema/gvk"
+	"istio.io/istio/pkg/wellknown"
+)
+
+// Written out here rather than taken from Istio (pilot/pkg/xds/filters/filters.go
+// WaypointXFCCClientIdentityFilter), so that a change there shows as a failure.
+const (
+	xfccFilter = "istio.waypoint.xfcc_client_identity"
+	xfccHeader = "x-forwarded-client-cert"
+	xfccValue  = `By=%FILTER_STATE(io.istio.local_principal:PLAIN)%;URI=%FILTER_STATE(io.istio.peer_principal:PLAIN)%`
+	// mainInternal is the waypoint's internal listener, where mTLS from ztunnel is already
+	// terminated and the per-Service HTTP chains live (listener_waypoint.go buildWaypointInternal,
+	// core.MainInternalName).
+	mainInternal = "main_internal"
+)
+
+// authFilters are the authn/authz filters buildWaypointHTTPFilters may put in the chain
+// (authz custom → ext_authz, authn → jwt_authn (pilot/pkg/networking/plugin/authn
+// authentication.go BuildHTTP), authz → rbac); the XFCC filter must run before each of them so
+// that XFCC-reading policies see the synthesized value.
+var authFilters = []string{wellknown.HTTPExternalAuthorization, securitymodel.EnvoyJwtFilterName, wellknown.HTTPRoleBasedAccessControl}
+
+// httpManagers returns, for every HTTP port of Served, the HTTP connection manager of its chain
+// on main_internal (named inbound-vip|<port>|http|<hostname>, listener_waypoint.go).
+func httpManagers(t *testing.T, g *Generated) map[int]*hcm.HttpConnectionManager {
+	t.Helper()
+	i := slices.IndexFunc(g.Listeners, func(l *listener.Listener) bool { return l.GetName() == mainInternal })
+	if i < 0 {
+		t.Fatalf("no %s listener among %d", mainInternal, len(g.Listeners))
+	}
+	l := g.Listeners[i]
+	svc, _ := g.Topology.Service(Served)
+	hostname := host.Name(fmt.Sprintf("%s.%s.svc.cluster.local", Served.Name, Served.Namespace))
+	out := map[int]*hcm.HttpConnectionManager{}
+	for _, p := range svc.Ports {
+		name := model.BuildSubsetKey(model.TrafficDirectionInboundVIP, "http", hostname, p.Port)
+		j := slices.IndexFunc(l.GetFilterChains(), func(fc *listener.FilterChain) bool { return fc.GetName() == name })
+		if j < 0 {
+			var names []string
+			for _, fc := range l.GetFilterChains() {
+				names = append(names, fc.GetName())
+			}
+			t.Fatalf("no filter chain %s on %s; chains: %v", name, mainInternal, names)
+		}
+		var m *hcm.HttpConnectionManager
+		for _, f := range l.GetFilterChains()[j].GetFilters() {
+			if f.GetName() != wellknown.HTTPConnectionManager {
+				continue
+			}
+			m = &hcm.HttpConnectionManager{}
+			if err := f.GetTypedConfig().UnmarshalTo(m); err != nil {
+				t.Fatalf("%s: %v", name, err)
+			}
+		}
+		if m == nil {
+			t.Fatalf("%s: no HTTP connection manager", name)
+		}
+		out[p.Port] = m
+	}
+	return out
+}
+
+func filterNames(m *hcm.HttpConnectionManager) []string {
+	var out []string
+	for _, f := range m.GetHttpFilters() {
+		out = append(out, f.GetName())
+	}
+	return out
+}
+
+// TestXFCCClientIdentityAnnotation: with ambient.istio.io/xfcc-include-client-identity "true" on
+// the waypoint's Gateway, Istio 1.31.0 puts the XFCC header_mutation filter first in every HTTP
+// connection manager serving httpbin.foo and forwards XFCC with ALWAYS_FORWARD_ONLY
+// (listener_waypoint.go buildWaypointHTTPFilters, buildWaypointInboundHTTPFilters). With an
+// AuthorizationPolicy bound to httpbin the waypoint has an RBAC filter, and the XFCC filter is
+// before it.
+func TestXFCCClientIdentityAnnotation(t *testing.T) {
+	want := &headermutation.HeaderMutation{
+		Mutations: &headermutation.Mutations{
+			RequestMutations: []*mutation.HeaderMutation{{
+				Action: &mutation.HeaderMutation_Append{Append: &core.HeaderValueOption{
+					Header:       &core.HeaderValue{Key: xfccHeader, Value: xfccValue},
+					AppendAction: core.HeaderValueOption_OVERWRITE_IF_EXISTS_OR_ADD,
+				}},
+			}},
+		},
+	}
+	// An allow-all policy on httpbin (targetRefs Service: bound to the waypoint the Service
+	// uses): it only has to make authz build an RBAC filter.
+	allow := config.Config{
+		Meta: config.Meta{GroupVersionKind: gvk.AuthorizationPolicy, Name: "httpbin-via-waypoint", Namespace: Served.Namespace,
+			ResourceVersion: "1"},
+		Spec: &securityv1beta1.AuthorizationPolicy{
+			TargetRefs: []*typev1beta1.PolicyTargetReference{{Kind: "Service", Group: "", Name: Served.Name}},
+			Action:     securityv1beta1.AuthorizationPolicy_ALLOW,
+			Rules:      []*securityv1beta1.Rule{{}},
+		},
+	}
+	for name, tc := range map[string]struct {
+		configs []config.Config
+		authz   bool
+	}{
+		"no policy":                      {},
+		"AuthorizationPolicy on httpbin": {configs: []config.Config{allow}, authz: true},
+	} {
+		t.Run(name, func(t *testing.T) {
+			g, err := Listeners(t, map[string]string{XFCCClientIdentityAnnotation: "true"}, tc.configs...)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for port, m := range httpManagers(t, g) {
+				names := filterNames(m)
+				t.Logf("port %d: filters %v, forward_client_cert_details %s", port, names, m.GetForwardClientCertDetails())
+				if n := countOf(names, xfccFilter); n != 1 {
+					t.Fatalf("port %d: %d filters %s, want 1: %v", port, n, xfccFilter, names)
+				}
+				at := slices.Index(names, xfccFilter)
+				// Prepended to the pre filters (buildWaypointHTTPFilters), which go before
+				// everything buildHTTPConnectionManager adds.
+				if at != 0 {
+					t.Errorf("port %d: %s at position %d, want first: %v", port, xfccFilter, at, names)
+				}
+				for _, a := range authFilters {
+					if i := slices.Index(names, a); i >= 0 && i < at {
+						t.Errorf("port %d: %s (authn/authz) before %s: %v", port, a, xfccFilter, names)
+					}
+				}
+				if tc.authz && !slices.Contains(names, wellknown.HTTPRoleBasedAccessControl) {
+					t.Errorf("port %d: no %s with the AuthorizationPolicy: %v", port, wellknown.HTTPRoleBasedAccessControl, names)
+				}
+				got := &headermutation.HeaderMutation{}
+				if err := m.GetHttpFilters()[at].GetTypedConfig().UnmarshalTo(got); err != nil {
+					t.Fatalf("port %d: %s config: %v", port, xfccFilter, err)
+				}
+				if !proto.Equal(got, want) {
+					t.Errorf("port %d: %s config differs (-want +got):\n%s", port, xfccFilter, cmp.Diff(want, got, protocmp.Transform()))
+				}
+				if d := m.GetForwardClientCertDetails(); d != hcm.HttpConnectionManager_ALWAYS_FORWARD_ONLY {
+					t.Errorf("port %d: forward_client_cert_details %s, want ALWAYS_FORWARD_ONLY", port, d)
+				}
+			}
+		})
+	}
+}
+
+// TestXFCCClientIdentityDefault: without the annotation, or with it "false", there is no XFCC
+// filter and forward_client_cert_details is unset, i.e. SANITIZE (the enum's zero value):
+// buildWaypointInboundHTTPFilters' connection manager sets ServerName, headers and request IDs
+// but never ForwardClientCertDetails unless the annotation is on (listener_waypoint.go: "default
+// ForwardClientCertDetails on the main_internal HCM is SANITIZE"), and buildHTTPConnectionManager
+// (pilot/pkg/networking/core/listener_builder.go) does not set it either. Such a waypoint
+// forwards no XFCC.
+func TestXFCCClientIdentityDefault(t *testing.T) {
+	for name, annotations := range map[string]map[string]string{
+		"absent": nil,
+		"false":  {XFCCClientIdentityAnnotation: "false"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			g, err := Listeners(t, annotations)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for port, m := range httpManagers(t, g) {
+				names := filterNames(m)
+				t.Logf("port %d: filters %v, forward_client_cert_details %s", port, names, m.GetForwardClientCertDetails())
+				if slices.Contains(names, xfccFilter) {
+					t.Errorf("port %d: %s present: %v", port, xfccFilter, names)
+				}
+				if d := m.GetForwardClientCertDetails(); d != hcm.HttpConnectionManager_SANITIZE {
+					t.Errorf("port %d: forward_client_cert_details %s, want SANITIZE", port, d)
+				}
+			}
+		})
+	}
+}
+
+func countOf(s []string, v string) int {
+	n := 0
+	for _, x := range s {
+		if x == v {
+			n++
+		}
+	}
+	return n
+}
