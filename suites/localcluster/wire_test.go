@@ -82,11 +82,18 @@ func TestWire(t *testing.T) {
 		return v[0], stdout.String(), code
 	}
 
-	t.Run("plaintext HTTP: canary seen", func(t *testing.T) {
-		flow, err := wire.PodFlow(client, server, 8000)
+	// flowTo is the flow from sleep.legacy to port of to's pod.
+	flowTo := func(t *testing.T, to *corev1.Pod, port int) wire.Flow {
+		t.Helper()
+		flow, err := wire.PodFlow(client, to, port)
 		if err != nil {
 			t.Fatal(err)
 		}
+		return flow
+	}
+
+	t.Run("plaintext HTTP: canary seen", func(t *testing.T) {
+		flow := flowTo(t, server, 8000)
 		canary := wire.NewCanary()
 		v, out, code := capture(t, capturer, flow, wire.Filter([]wire.Flow{flow}), canary,
 			"curl", "-sS", "--max-time", "10", "http://httpbin.legacy:8000/anything/"+canary)
@@ -100,10 +107,7 @@ func TestWire(t *testing.T) {
 
 	t.Run("TLS: no canary, a ClientHello", func(t *testing.T) {
 		tlsPod := startTLSHttpbin(t, kube)
-		flow, err := wire.PodFlow(client, tlsPod, 8443)
-		if err != nil {
-			t.Fatal(err)
-		}
+		flow := flowTo(t, tlsPod, 8443)
 		canary := wire.NewCanary()
 		v, out, code := capture(t, capturer, flow, wire.Filter([]wire.Flow{flow}), canary,
 			"curl", "-sS", "-k", "--max-time", "10", fmt.Sprintf("https://%s:8443/anything/%s", tlsPod.Status.PodIP, canary))
@@ -116,10 +120,7 @@ func TestWire(t *testing.T) {
 	})
 
 	t.Run("TCP echo: echo received, canary seen", func(t *testing.T) {
-		flow, err := wire.PodFlow(client, server, 9000)
-		if err != nil {
-			t.Fatal(err)
-		}
+		flow := flowTo(t, server, 9000)
 		canary := wire.NewCanary()
 		// gopher:// sends the path after "/_" and a CRLF, then prints what comes back; Istio's
 		// echo keeps the connection open, so curl ends at --max-time (exit 28) with the echo read.
@@ -134,10 +135,7 @@ func TestWire(t *testing.T) {
 	})
 
 	t.Run("broken capture: nothing captured is an infrastructure error", func(t *testing.T) {
-		flow, err := wire.PodFlow(client, server, 8000)
-		if err != nil {
-			t.Fatal(err)
-		}
+		flow := flowTo(t, server, 8000)
 		lo, err := wire.NewCapturer(w.Config, image, capturer.Labels)
 		if err != nil {
 			t.Fatal(err)
