@@ -28,10 +28,25 @@ func writeFile(t *testing.T, content string) string {
 	return p
 }
 
-const strictFoo = "apiVersion: security.istio.io/v1beta1\nkind: PeerAuthentication\nmetadata: {name: default, namespace: foo}\nspec: {mtls: {mode: STRICT}}\n"
+// wantBadInput runs each case (a name and the command line) as a subtest and wants bad input's
+// answer: exit 2, nothing on stdout, exactly one line on stderr, starting with prefix.
+func wantBadInput(t *testing.T, prefix string, cases map[string][]string) {
+	t.Helper()
+	for name, args := range cases {
+		t.Run(name, func(t *testing.T) {
+			out, errOut, code := runCLI(t, args...)
+			if code != 2 || out != "" || strings.Count(errOut, "\n") != 1 || !strings.HasPrefix(errOut, prefix) {
+				t.Fatalf("exit %d, stdout %q, stderr %q", code, out, errOut)
+			}
+		})
+	}
+}
 
-func TestPredictJSON(t *testing.T) {
-	out, errOut, code := runCLI(t, "predict", "-f", writeFile(t, strictFoo), "-o", "json")
+// predictJSON runs `predict -o json` with args and returns its output and its probes, failing
+// the test unless it exits 0 with predict's JSON document.
+func predictJSON(t *testing.T, args ...string) (string, []map[string]any) {
+	t.Helper()
+	out, errOut, code := runCLI(t, append([]string{"predict", "-o", "json"}, args...)...)
 	if code != 0 {
 		t.Fatalf("exit %d: %s", code, errOut)
 	}
@@ -41,11 +56,18 @@ func TestPredictJSON(t *testing.T) {
 	if err := json.Unmarshal([]byte(out), &doc); err != nil {
 		t.Fatal(err)
 	}
-	if len(doc.Probes) != 36 {
-		t.Fatalf("%d probes, want 36", len(doc.Probes))
+	return out, doc.Probes
+}
+
+const strictFoo = "apiVersion: security.istio.io/v1beta1\nkind: PeerAuthentication\nmetadata: {name: default, namespace: foo}\nspec: {mtls: {mode: STRICT}}\n"
+
+func TestPredictJSON(t *testing.T) {
+	out, probes := predictJSON(t, "-f", writeFile(t, strictFoo))
+	if len(probes) != 36 {
+		t.Fatalf("%d probes, want 36", len(probes))
 	}
 	find := func(from, to string, port float64) map[string]any {
-		for _, p := range doc.Probes {
+		for _, p := range probes {
 			if p["from"] == from && p["to"] == to && p["port"] == port {
 				return p
 			}
@@ -100,14 +122,7 @@ func TestPredictBadInput(t *testing.T) {
 		"trust domain":   {"predict", "--trust-domain", "spiffe://cluster.local"},
 		"empty domain":   {"predict", "--trust-domain="},
 	}
-	for name, args := range cases {
-		t.Run(name, func(t *testing.T) {
-			out, errOut, code := runCLI(t, args...)
-			if code != 2 || out != "" || strings.Count(errOut, "\n") != 1 || !strings.HasPrefix(errOut, "conformance predict: ") {
-				t.Fatalf("exit %d, stdout %q, stderr %q", code, out, errOut)
-			}
-		})
-	}
+	wantBadInput(t, "conformance predict: ", cases)
 }
 
 func TestScenariosList(t *testing.T) {
@@ -220,14 +235,7 @@ func TestBadInputEverywhere(t *testing.T) {
 	for name := range commands {
 		cases[name+" unknown flag"] = []string{name, "--frobnicate"}
 	}
-	for name, args := range cases {
-		t.Run(name, func(t *testing.T) {
-			out, errOut, code := runCLI(t, args...)
-			if code != 2 || out != "" || strings.Count(errOut, "\n") != 1 || !strings.HasPrefix(errOut, "conformance") {
-				t.Fatalf("exit %d, stdout %q, stderr %q", code, out, errOut)
-			}
-		})
-	}
+	wantBadInput(t, "conformance", cases)
 }
 
 // TestVersion: the tool's version, then the pins it was built with, from package versions.

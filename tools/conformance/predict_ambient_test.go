@@ -1,7 +1,6 @@
 package main
 
 import (
-	"encoding/json"
 	"strings"
 	"testing"
 )
@@ -11,27 +10,12 @@ import (
 // and bad values are exit 2 with one line.
 func TestPredictAmbient(t *testing.T) {
 	file := writeFile(t, "apiVersion: security.istio.io/v1\nkind: PeerAuthentication\nmetadata: {name: default, namespace: foo}\nspec: {mtls: {mode: STRICT}}\n")
-	out, errOut, code := runCLI(t, "predict", "--dataplane", "ambient", "-o", "json", "-f", file)
-	if code != 0 {
-		t.Fatalf("exit %d: %s", code, errOut)
+	_, probes := predictJSON(t, "--dataplane", "ambient", "-f", file)
+	if len(probes) != 36 {
+		t.Fatalf("%d probes, want 36", len(probes))
 	}
-	var p struct {
-		Probes []map[string]any `json:"probes"`
-	}
-	if err := json.Unmarshal([]byte(out), &p); err != nil {
-		t.Fatal(err)
-	}
-	if len(p.Probes) != 36 {
-		t.Fatalf("%d probes, want 36", len(p.Probes))
-	}
-	sidecar, _, _ := runCLI(t, "predict", "-o", "json", "-f", file)
-	var ps struct {
-		Probes []map[string]any `json:"probes"`
-	}
-	if err := json.Unmarshal([]byte(sidecar), &ps); err != nil {
-		t.Fatal(err)
-	}
-	for i, probe := range p.Probes {
+	_, sidecar := predictJSON(t, "-f", file)
+	for i, probe := range probes {
 		for _, k := range []string{"from", "to", "port", "exitCode", "httpCode", "mtls"} {
 			if _, ok := probe[k]; !ok {
 				t.Fatalf("probe %d lacks %q: %v", i, k, probe)
@@ -52,7 +36,7 @@ func TestPredictAmbient(t *testing.T) {
 			}
 		}
 		// Same probe, same order as the sidecar prediction.
-		if ps.Probes[i]["from"] != from || ps.Probes[i]["to"] != to || ps.Probes[i]["port"] != probe["port"] {
+		if sidecar[i]["from"] != from || sidecar[i]["to"] != to || sidecar[i]["port"] != probe["port"] {
 			t.Fatalf("probe %d differs in order from the sidecar prediction", i)
 		}
 	}
