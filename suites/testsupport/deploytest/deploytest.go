@@ -31,30 +31,41 @@ import (
 // test sees it.
 func NamespaceFinalizer(t testing.TB, cs kubernetes.Interface) {
 	t.Helper()
+	StandIn(t, func(ctx context.Context) {
+		list, err := cs.CoreV1().Namespaces().List(ctx, metav1.ListOptions{})
+		if err != nil {
+			return
+		}
+		for i := range list.Items {
+			ns := &list.Items[i]
+			if ns.DeletionTimestamp == nil || len(ns.Spec.Finalizers) == 0 || !empty(ctx, cs, ns.Name) {
+				continue
+			}
+			ns.Spec.Finalizers = nil
+			_, _ = cs.CoreV1().Namespaces().Finalize(ctx, ns, metav1.UpdateOptions{})
+		}
+	})
+}
+
+// StandIn runs round every 200 ms in the background, as a controller's reconcile loop would,
+// until stop is called or the test ends; stop (the test's cleanup calls it) waits for the round
+// in progress.
+func StandIn(t testing.TB, round func(ctx context.Context)) (stop func()) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
 		_ = wait.PollUntilContextCancel(ctx, 200*time.Millisecond, true, func(ctx context.Context) (bool, error) {
-			list, err := cs.CoreV1().Namespaces().List(ctx, metav1.ListOptions{})
-			if err != nil {
-				return false, nil
-			}
-			for i := range list.Items {
-				ns := &list.Items[i]
-				if ns.DeletionTimestamp == nil || len(ns.Spec.Finalizers) == 0 || !empty(ctx, cs, ns.Name) {
-					continue
-				}
-				ns.Spec.Finalizers = nil
-				_, _ = cs.CoreV1().Namespaces().Finalize(ctx, ns, metav1.UpdateOptions{})
-			}
+			round(ctx)
 			return false, nil
 		})
 	}()
-	t.Cleanup(func() {
+	stop = func() {
 		cancel()
 		<-done
-	})
+	}
+	t.Cleanup(stop)
+	return stop
 }
 
 // empty reports whether the namespace holds none of the namespaced objects a test creates.
@@ -194,36 +205,29 @@ func SetRolloutStatus(dep *appsv1.Deployment, replicas, updated, available int32
 // spec changed is rolled out, with a sidecar exactly where its namespace says
 // istio-injection=enabled.
 func StandInControllers(t testing.TB, kube kubernetes.Interface) {
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		_ = wait.PollUntilContextCancel(ctx, 200*time.Millisecond, true, func(ctx context.Context) (bool, error) {
-			deps, err := kube.AppsV1().Deployments("").List(ctx, metav1.ListOptions{LabelSelector: mesh.ManagedSelector})
+	StandIn(t, func(ctx context.Context) {
+		deps, err := kube.AppsV1().Deployments("").List(ctx, metav1.ListOptions{LabelSelector: mesh.ManagedSelector})
+		if err != nil {
+			return
+		}
+		for i := range deps.Items {
+			d := &deps.Items[i]
+			if d.Status.ObservedGeneration == d.Generation {
+				continue
+			}
+			ns, err := kube.CoreV1().Namespaces().Get(ctx, d.Namespace, metav1.GetOptions{})
 			if err != nil {
-				return false, nil
+				continue
 			}
-			for i := range deps.Items {
-				d := &deps.Items[i]
-				if d.Status.ObservedGeneration == d.Generation {
-					continue
-				}
-				ns, err := kube.CoreV1().Namespaces().Get(ctx, d.Namespace, metav1.GetOptions{})
-				if err != nil {
-					continue
-				}
-				sidecar := NoSidecar
-				if ns.Labels["istio-injection"] == "enabled" {
-					sidecar = ContainerSidecar
-				}
-				if err := Rollout(ctx, kube, d.Namespace, d.Name, sidecar); err != nil && ctx.Err() == nil {
-					t.Logf("stand-in rollout %s/%s: %v", d.Namespace, d.Name, err)
-				}
+			sidecar := NoSidecar
+			if ns.Labels["istio-injection"] == "enabled" {
+				sidecar = ContainerSidecar
 			}
-			return false, nil
-		})
-	}()
-	t.Cleanup(func() { cancel(); <-done })
+			if err := Rollout(ctx, kube, d.Namespace, d.Name, sidecar); err != nil && ctx.Err() == nil {
+				t.Logf("stand-in rollout %s/%s: %v", d.Namespace, d.Name, err)
+			}
+		}
+	})
 }
 
 // StandInIstiod creates what cluster.DetectIstio looks for in a cluster that runs Istio: the
