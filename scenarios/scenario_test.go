@@ -2,9 +2,7 @@ package scenarios_test
 
 import (
 	"fmt"
-	"os"
 	"path/filepath"
-	"regexp"
 	"strings"
 	"testing"
 
@@ -12,6 +10,7 @@ import (
 
 	"github.com/mtls-conformance/mtls-conformance/fixtures"
 	"github.com/mtls-conformance/mtls-conformance/scenarios"
+	"github.com/mtls-conformance/mtls-conformance/scenarios/policy/policytest"
 	"github.com/mtls-conformance/mtls-conformance/suites/testsupport/catalogtest"
 )
 
@@ -98,19 +97,10 @@ func TestParseErrors(t *testing.T) {
 // TestParseRejectsIstioInvalidPolicies: the same invalid set the real apiserver rejects
 // (scenarios/testdata/invalid) is rejected by the loader first, with Istio's message.
 func TestParseRejectsIstioInvalidPolicies(t *testing.T) {
-	files, _ := filepath.Glob("testdata/invalid/*.yaml")
-	if len(files) == 0 {
-		t.Fatal("no invalid policies")
-	}
-	msg := regexp.MustCompile(`(?m)^# istio-message: (.+)$`)
 	topo := catalogtest.Topology(t)
-	for _, f := range files {
-		data, err := os.ReadFile(f)
-		if err != nil {
-			t.Fatal(err)
-		}
+	for _, c := range policytest.InvalidPolicies(t, "testdata/invalid") {
 		var obj map[string]any
-		if err := yaml.Unmarshal(data, &obj); err != nil {
+		if err := yaml.Unmarshal(c.Data, &obj); err != nil {
 			t.Fatal(err)
 		}
 		var s map[string]any
@@ -119,10 +109,9 @@ func TestParseRejectsIstioInvalidPolicies(t *testing.T) {
 		}
 		s["steps"].([]any)[0].(map[string]any)["apply"] = []any{obj}
 		scenario, _ := yaml.Marshal(s)
-		_, err = scenarios.Parse(filepath.Base(f), scenario, topo)
-		want := msg.FindStringSubmatch(string(data))[1]
-		if err == nil || !strings.HasSuffix(err.Error(), want) {
-			t.Errorf("%s: error = %v, want Istio's %q", f, err, want)
+		_, err := scenarios.Parse(filepath.Base(c.Path), scenario, topo)
+		if err == nil || !strings.HasSuffix(err.Error(), c.Message) {
+			t.Errorf("%s: error = %v, want Istio's %q", c.Path, err, c.Message)
 		}
 	}
 }

@@ -2,49 +2,9 @@ package policy
 
 import (
 	"fmt"
-	"os"
-	"path/filepath"
-	"regexp"
 	"strings"
 	"testing"
 )
-
-// TestRejectsWhatIstioRejects: every file in scenarios/testdata/invalid is also applied to the
-// real apiserver with Istio's CRDs (suites/testsupport/envtestenv), which must reject it with the
-// message in its header; the loader must reject it first, with the same words and field.
-func TestRejectsWhatIstioRejects(t *testing.T) {
-	files, err := filepath.Glob("../testdata/invalid/*.yaml")
-	if err != nil || len(files) == 0 {
-		t.Fatalf("no invalid policies found: %v", err)
-	}
-	header := regexp.MustCompile(`(?m)^# istio-(message|field): (.+)$`)
-	for _, f := range files {
-		t.Run(filepath.Base(f), func(t *testing.T) {
-			data, err := os.ReadFile(f)
-			if err != nil {
-				t.Fatal(err)
-			}
-			want := map[string]string{}
-			for _, m := range header.FindAllStringSubmatch(string(data), -1) {
-				want[m[1]] = m[2]
-			}
-			_, err = Decode(data)
-			if err == nil {
-				t.Fatalf("accepted; Istio rejects it with %q", want["message"])
-			}
-			var perr *Error
-			if !asError(err, &perr) {
-				t.Fatalf("error %v is not a *policy.Error", err)
-			}
-			if perr.Msg != want["message"] {
-				t.Errorf("message = %q, want Istio's %q", perr.Msg, want["message"])
-			}
-			if perr.Field != want["field"] {
-				t.Errorf("field = %q, want %q", perr.Field, want["field"])
-			}
-		})
-	}
-}
 
 func asError(err error, target **Error) bool {
 	e, ok := err.(*Error)
