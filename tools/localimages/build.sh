@@ -144,6 +144,22 @@ scratch_image() {
 	image_stamp "$name" "$key"
 }
 
+# rootfs_image REPO PACKAGE TAR CMD: the Debian root filesystem TAR imported as an image running
+# CMD, named $hub/REPO and tagged with the upstream part of PACKAGE's Debian version in TAR; prints
+# the name. awk reads to the end: an early exit would kill tar with SIGPIPE (exit 141 under pipefail).
+rootfs_image() {
+	local repo=$1 package=$2 rootfs_tar=$3 cmd=$4 version name key
+	version=$(tar -xOf "$rootfs_tar" ./var/lib/dpkg/status | awk -v pkg="$package" '/^Package: /{p = ($2 == pkg)} p && /^Version:/{print $2; p = 0}')
+	name=$hub/$repo:${version%%-*}
+	key=$(hash_of "$rootfs_tar" "$here/build.sh")
+	if ! image_current "$name" "$key"; then
+		log "image $name"
+		docker import --change "$path_env" --change "$cmd" "$rootfs_tar" "$name" >/dev/null
+		image_stamp "$name" "$key"
+	fi
+	echo "$name"
+}
+
 # The images kubeadm asks for, under the names it asks for.
 mapfile -t wanted < <("$kube_dir/kubeadm" config images list --kubernetes-version "$kube_version")
 slim_tar=$(rootfs slim-rootfs "$slim_packages")
@@ -210,15 +226,7 @@ fi
 # Fixtures: go-httpbin as its upstream image runs it (CMD /bin/go-httpbin), curl from Debian.
 httpbin_image=$hub/go-httpbin:$httpbin_version
 scratch_image "$httpbin_image" bin/go-httpbin "$gobin/go-httpbin" 'CMD ["/bin/go-httpbin"]' 'EXPOSE 8080'
-# awk reads to the end: an early exit would kill tar with SIGPIPE (exit 141 under pipefail).
-curl_version=$(tar -xOf "$slim_tar" ./var/lib/dpkg/status | awk '/^Package: /{p = ($2 == "curl")} p && /^Version:/{print $2; p = 0}')
-curl_image=$hub/curl:${curl_version%%-*}
-key=$(hash_of "$slim_tar" "$here/build.sh")
-if ! image_current "$curl_image" "$key"; then
-	log "image $curl_image"
-	docker import --change "$path_env" --change 'CMD ["/usr/bin/curl"]' "$slim_tar" "$curl_image" >/dev/null
-	image_stamp "$curl_image" "$key"
-fi
+curl_image=$(rootfs_image curl curl "$slim_tar" 'CMD ["/usr/bin/curl"]')
 
 # Istio's tcp-echo-server as its Dockerfile lays it out (/bin/tcp-echo, ENTRYPOINT, CMD 9000 hello),
 # tagged as versions.yaml pins it.
@@ -226,14 +234,7 @@ tcp_echo_image=$hub/tcp-echo-server:${tcp_echo_pin##*:}
 scratch_image "$tcp_echo_image" bin/tcp-echo "$gobin/tcp-echo" 'ENTRYPOINT ["/bin/tcp-echo"]' 'CMD ["9000", "hello"]' 'EXPOSE 9000'
 # The capture image: Debian's tcpdump on a minimal rootfs, tagged with tcpdump's version.
 capture_tar=$(rootfs capture-rootfs "$capture_packages")
-tcpdump_version=$(tar -xOf "$capture_tar" ./var/lib/dpkg/status | awk '/^Package: /{p = ($2 == "tcpdump")} p && /^Version:/{print $2; p = 0}')
-capture_image=$hub/tcpdump:${tcpdump_version%%-*}
-key=$(hash_of "$capture_tar" "$here/build.sh")
-if ! image_current "$capture_image" "$key"; then
-	log "image $capture_image"
-	docker import --change "$path_env" --change 'CMD ["/bin/sleep", "infinity"]' "$capture_tar" "$capture_image" >/dev/null
-	image_stamp "$capture_image" "$key"
-fi
+capture_image=$(rootfs_image tcpdump tcpdump "$capture_tar" 'CMD ["/bin/sleep", "infinity"]')
 
 # ---- the kind node image -------------------------------------------------------------------------
 node_image=$hub/kind-node:$kube_version
