@@ -51,7 +51,7 @@ func (f *Fetcher) Sidecars(ctx context.Context, namespace, name string) ([]corev
 	var out []corev1.Pod
 	for i := range list.Items {
 		p := &list.Items[i]
-		if mesh.HasSidecar(p) && p.Status.Phase == corev1.PodRunning && p.DeletionTimestamp == nil {
+		if mesh.HasSidecar(p) && mesh.PodLive(p) {
 			out = append(out, *p)
 		}
 	}

@@ -81,13 +81,14 @@ type Propagation struct {
 	Note string
 }
 
-// PropagationError is a step not in force on every sidecar when the barrier gave up.
+// PropagationError is a step not in force on every proxy (sidecar, or ztunnel: Proxy) when the
+// barrier gave up.
 type PropagationError struct {
 	Timeout time.Duration
 	// Proxy names what the step must be in force on: "" (sidecars), or "ztunnel" (the ambient
 	// data plane's node proxies, whose configuration the world's ambient barrier reads).
 	Proxy string
-	// Problems are the last read's unmet expectations, one line each, naming the sidecar.
+	// Problems are the last read's unmet expectations, one line each, naming the proxy.
 	Problems []string
 	// UnreadableProblems counts the problems that are proxies which could not be read at all.
 	UnreadableProblems int

@@ -75,7 +75,11 @@ func newExecutor(config *rest.Config, u *url.URL) (remotecommand.Executor, error
 	if err != nil {
 		return nil, err
 	}
-	return remotecommand.NewFallbackExecutor(wsExec, spdyExec, func(err error) bool {
-		return httpstream.IsUpgradeFailure(err) || httpstream.IsHTTPSProxyError(err)
-	})
+	return remotecommand.NewFallbackExecutor(wsExec, spdyExec, fallBackToSPDY)
+}
+
+// fallBackToSPDY is kubectl's test for leaving WebSocket for SPDY, for exec and port-forward
+// alike: the upgrade failed, or an HTTPS proxy is in the way.
+func fallBackToSPDY(err error) bool {
+	return httpstream.IsUpgradeFailure(err) || httpstream.IsHTTPSProxyError(err)
 }

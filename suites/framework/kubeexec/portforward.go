@@ -40,10 +40,13 @@ func PortForwardGet(ctx context.Context, config *rest.Config, namespace, pod str
 	go func() { done <- fw.ForwardPorts() }()
 	select {
 	case <-ready:
+		// The listener and the stream connection are closed before returning: ForwardPorts
+		// returns once its context is done.
+		defer func() { stop(); <-done }()
 	case err := <-done:
 		return nil, fmt.Errorf("port-forward to %s/%s port %d: %w", namespace, pod, port, err)
 	case <-ctx.Done():
-		return nil, ctx.Err()
+		return nil, fmt.Errorf("port-forward to %s/%s port %d: %w", namespace, pod, port, ctx.Err())
 	}
 	ports, err := fw.GetPorts()
 	if err != nil || len(ports) != 1 {
@@ -53,9 +56,13 @@ func PortForwardGet(ctx context.Context, config *rest.Config, namespace, pod str
 	if err != nil {
 		return nil, err
 	}
-	resp, err := http.DefaultClient.Do(req)
+	// One connection, closed with the forwarder: no idle connection to its ephemeral port.
+	client := &http.Client{Transport: &http.Transport{DisableKeepAlives: true}}
+	resp, err := client.Do(req)
 	if err != nil {
-		return nil, fmt.Errorf("GET %s on %s/%s port %d: %w", path, namespace, pod, port, err)
+		// The kubelet's reason (e.g. nothing listens on the port) goes to client-go's error
+		// handler, not to this connection, which only ends.
+		return nil, fmt.Errorf("GET %s on %s/%s port %d: %w (is the port listening in the pod?)", path, namespace, pod, port, err)
 	}
 	defer resp.Body.Close()
 	body, err := io.ReadAll(resp.Body)
@@ -80,7 +87,5 @@ func newDialer(config *rest.Config, u *url.URL) (httpstream.Dialer, error) {
 	if err != nil {
 		return nil, err
 	}
-	return portforward.NewFallbackDialerForStreaming(tunneling, spdyDialer, func(err error) bool {
-		return httpstream.IsUpgradeFailure(err) || httpstream.IsHTTPSProxyError(err)
-	}), nil
+	return portforward.NewFallbackDialerForStreaming(tunneling, spdyDialer, fallBackToSPDY), nil
 }

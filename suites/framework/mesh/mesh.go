@@ -90,6 +90,12 @@ func PodReady(pod *corev1.Pod) bool {
 	return i >= 0 && conds[i].Status == corev1.ConditionTrue
 }
 
+// PodLive reports whether the pod runs and is not being deleted: the one a read of a workload's
+// (or a node's) proxy should reach, not one leaving or not started.
+func PodLive(pod *corev1.Pod) bool {
+	return pod.DeletionTimestamp == nil && pod.Status.Phase == corev1.PodRunning
+}
+
 // DeploymentAvailable reports the Deployment's Available condition.
 func DeploymentAvailable(d *appsv1.Deployment) bool {
 	conds := d.Status.Conditions

@@ -5,6 +5,7 @@ import (
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
 
 // Each readiness check reads its object's own condition (the first of that type) and wants True;
@@ -37,6 +38,30 @@ func TestReadyConditions(t *testing.T) {
 		}
 		if PodReady(&pod) != c.want || NodeReady(&node) != c.want || DeploymentAvailable(&dep) != c.want {
 			t.Errorf("%v (another condition first: %v): pod %v node %v deployment %v, want %v", c.status, c.other, PodReady(&pod), NodeReady(&node), DeploymentAvailable(&dep), c.want)
+		}
+	}
+}
+
+// A live pod runs and is not being deleted.
+func TestPodLive(t *testing.T) {
+	deleting := metav1.Now()
+	for _, c := range []struct {
+		phase    corev1.PodPhase
+		deleting bool
+		want     bool
+	}{
+		{corev1.PodRunning, false, true},
+		{corev1.PodRunning, true, false},
+		{corev1.PodPending, false, false},
+		{corev1.PodSucceeded, false, false},
+		{corev1.PodFailed, false, false},
+	} {
+		p := &corev1.Pod{Status: corev1.PodStatus{Phase: c.phase}}
+		if c.deleting {
+			p.DeletionTimestamp = &deleting
+		}
+		if got := PodLive(p); got != c.want {
+			t.Errorf("PodLive(%s, deleting %t) = %t, want %t", c.phase, c.deleting, got, c.want)
 		}
 	}
 }

@@ -10,7 +10,9 @@ import (
 	"time"
 
 	"istio.io/api/annotation"
+	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/kubernetes"
 
@@ -87,7 +89,7 @@ func (w *World) installAmbient(ctx context.Context, inst ambientInstaller) error
 	}
 	// Set before: Helm leaves what it created when an install fails, and Teardown removes it.
 	w.installedAmbient = true
-	w.ztunnelNamespace = w.istioOptions().Namespace
+	w.ztunnelDaemonSet = types.NamespacedName{Namespace: w.istioOptions().Namespace, Name: istio.ZtunnelDaemonSet}
 	if err := inst.InstallAmbient(ctx); err != nil {
 		return err
 	}
@@ -129,7 +131,7 @@ func (w *World) checkAmbientInstalled(ctx context.Context, found *cluster.IstioI
 			if reason := mesh.DaemonSetPending(ds); reason != "" {
 				return fmt.Errorf("DATAPLANE=ambient: ztunnel DaemonSet %s/%s is not ready (%s): the ambient data plane must run on every node before the run probes it", ds.Namespace, ds.Name, reason)
 			}
-			w.ztunnelNamespace = ds.Namespace
+			w.ztunnelDaemonSet = types.NamespacedName{Namespace: ds.Namespace, Name: ds.Name}
 			return nil
 		}
 	}
@@ -192,8 +194,11 @@ func (w *World) awaitCapture(ctx context.Context, namespaces []string, captured 
 	return fmt.Errorf("DATAPLANE=ambient: pods of a namespace taken out of the mesh are still captured by ztunnel after %s: %s (the istio-cni node agent removes it once it has released the pod; is istio-cni running on that node?)", w.Settings.Timeout, last)
 }
 
-// captureMismatch names the first running pod of namespaces whose capture is not the wanted
-// one; "" when there is none.
+// captureMismatch names the first pod of namespaces (not being deleted, not finished) whose
+// capture is not the wanted one; "" when there is none. Captured is the annotation's "enabled";
+// released is its absence: "pending" (the pod's redirection is set up but it has not reached a
+// ztunnel yet, and must still be undone to leave: istio cni/pkg/util/podutil.go
+// PodPartiallyEnrolled) is neither, and is waited out.
 func captureMismatch(ctx context.Context, kube kubernetes.Interface, namespaces []string, captured bool) (string, error) {
 	for _, ns := range namespaces {
 		pods, err := kube.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{})
@@ -201,10 +206,11 @@ func captureMismatch(ctx context.Context, kube kubernetes.Interface, namespaces 
 			return "", fmt.Errorf("listing pods in %s: %w", ns, err)
 		}
 		for _, p := range pods.Items {
-			if p.DeletionTimestamp != nil {
+			if p.DeletionTimestamp != nil || p.Status.Phase == corev1.PodSucceeded || p.Status.Phase == corev1.PodFailed {
 				continue
 			}
-			if got := p.Annotations[annotation.AmbientRedirection.Name]; (got == RedirectionEnabled) != captured {
+			got, annotated := p.Annotations[annotation.AmbientRedirection.Name]
+			if (captured && got != RedirectionEnabled) || (!captured && annotated) {
 				return fmt.Sprintf("pod %s/%s has %s=%q", ns, p.Name, annotation.AmbientRedirection.Name, got), nil
 			}
 		}

@@ -369,7 +369,7 @@ func (s standInZtunnels) Pods(ctx context.Context) (map[fixtures.Ref]corev1.Pod,
 	return clusterZtunnels{s.w}.Pods(ctx)
 }
 
-func (s standInZtunnels) Dumps(ctx context.Context) (*ztunnel.NodeDumps, error) {
+func (s standInZtunnels) Dumps(ctx context.Context, nodes []string) (*ztunnel.NodeDumps, error) {
 	byRef, err := s.Pods(ctx)
 	if err != nil {
 		return nil, err
@@ -399,7 +399,11 @@ func (s standInZtunnels) Dumps(ctx context.Context) (*ztunnel.NodeDumps, error) 
 	for _, p := range byRef {
 		pods = append(pods, p)
 	}
-	return &ztunnel.NodeDumps{ByNode: map[string]*ztunnel.Dump{"": standInDump(pods, captured, strict)}, Pods: []string{"stand-in.istio-system"}}, nil
+	out := &ztunnel.NodeDumps{ByNode: map[string]*ztunnel.Dump{}, Pods: []string{"stand-in.istio-system"}}
+	for _, n := range nodes {
+		out.ByNode[n] = standInDump(pods, captured, strict)
+	}
+	return out, nil
 }
 
 func istioClient(t *testing.T, env *envtestenv.Env) istioclient.Interface {

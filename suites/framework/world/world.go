@@ -17,6 +17,7 @@ import (
 	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/discovery"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
@@ -65,9 +66,9 @@ type World struct {
 	dumps           authcheck.DumpSource
 	barrierInterval time.Duration
 	// ztunnels replaces the cluster's ztunnels and pods as the ambient barrier's source (tests);
-	// ztunnelNamespace is where the run's ztunnels run (DATAPLANE=ambient).
+	// ztunnelDaemonSet is the run's ztunnel DaemonSet (DATAPLANE=ambient).
 	ztunnels         ztunnelSource
-	ztunnelNamespace string
+	ztunnelDaemonSet types.NamespacedName
 	provider         *cluster.Provider
 	// variant is how the run's fixtures differ from the manifests (settings.FixtureVariant).
 	variant        fixtures.Variant

@@ -15,6 +15,7 @@ import (
 	"github.com/mtls-conformance/mtls-conformance/scenarios"
 	"github.com/mtls-conformance/mtls-conformance/scenarios/oracle"
 	"github.com/mtls-conformance/mtls-conformance/suites/framework/authcheck"
+	"github.com/mtls-conformance/mtls-conformance/suites/framework/mesh"
 	"github.com/mtls-conformance/mtls-conformance/suites/framework/report"
 	"github.com/mtls-conformance/mtls-conformance/suites/framework/ztunnel"
 )
@@ -25,18 +26,20 @@ const ztunnelProxy = "ztunnel"
 // ztunnelSource is what the ambient barrier reads: the cluster's ztunnels and fixture pods, or
 // a test's.
 type ztunnelSource interface {
-	// Dumps is each node's ztunnel configuration.
-	Dumps(ctx context.Context) (*ztunnel.NodeDumps, error)
-	// Pods is the one running pod of each fixture workload.
+	// Pods is the one live pod of each fixture workload.
 	Pods(ctx context.Context) (map[fixtures.Ref]corev1.Pod, error)
+	// Dumps is the configuration of the ztunnel on each of nodes.
+	Dumps(ctx context.Context, nodes []string) (*ztunnel.NodeDumps, error)
 }
 
 // awaitZtunnel is the propagation barrier of the ambient data plane, where no sidecar holds the
-// step's configuration: it reads every node's ztunnel configuration until, for every probe of
-// the matrix, the ztunnel engine's judgement — the workloads' protocol (HBONE: mTLS between
-// ztunnels) and the authorization istiod converted from the PeerAuthentications, evaluated as
-// ztunnel does — is the outcome class the ambient oracle predicts for st. Each probe is judged
-// on the dump of the ztunnel on its server pod's node, the one that enforces. This is also how
+// step's configuration: it reads the configuration of the ztunnels on the fixture pods' nodes
+// until, for every probe of the matrix, the ztunnel engine's judgement — the workloads'
+// protocol (HBONE: mTLS between ztunnels) and the authorization istiod converted from the
+// PeerAuthentications, evaluated as ztunnel does — is the outcome class the ambient oracle
+// predicts for st. Each probe is judged on the ztunnel of the client pod's node, which decides
+// whether to open HBONE from its view of the server, and on that of the server pod's node, which
+// enforces the policies: both must agree with the step. This is also how
 // an hbone probe's mTLS is established: its 200 carries no XFCC, so the probe alone cannot tell.
 // The engine and the oracle agree on every catalog step on what Istio's own control plane
 // generates (tools/istiogen/ambient). The wait is recorded like the sidecar barrier's.
@@ -60,13 +63,13 @@ func (w *World) awaitZtunnel(ctx context.Context, scenario, step string, stepInd
 	err = wait.PollUntilContextTimeout(ctx, interval, w.Settings.Timeout, true, func(ctx context.Context) (bool, error) {
 		// A failed read says less than a judgement seen before (near the deadline client-go's
 		// rate limiter refuses to wait: that is no news about the mesh).
-		nodes, err := src.Dumps(ctx)
-		var pods map[fixtures.Ref]corev1.Pod
+		pods, err := src.Pods(ctx)
+		var nodes *ztunnel.NodeDumps
 		if err == nil {
-			pods, err = src.Pods(ctx)
+			nodes, err = src.Dumps(ctx, podNodes(pods))
 		}
 		if err != nil {
-			if problems == nil {
+			if problems == nil || unreadable {
 				problems, unreadable = []string{err.Error()}, true
 			}
 			return false, nil
@@ -90,43 +93,57 @@ func (w *World) awaitZtunnel(ctx context.Context, scenario, step string, stepInd
 	return w.recordPropagation(rec, err)
 }
 
-// ztunnelProblems judges every probe of want on the ztunnel of its server pod's node and names
-// each that differs, one line each. An error is a dump the engine cannot judge (a protocol it
-// does not model): waiting would not change it.
+// ztunnelProblems judges every probe of want on the ztunnels of its client's and its server's
+// nodes and names each judgement that differs from the step, one line each. An error is what
+// waiting cannot change: a probe the topology cannot place, a dump the engine cannot judge (a
+// protocol it does not model).
 func ztunnelProblems(topo *fixtures.Topology, nodes *ztunnel.NodeDumps, pods map[fixtures.Ref]corev1.Pod, want []scenarios.ProbeOutcome) ([]string, error) {
 	var problems []string
 	podName := func(wl fixtures.Workload) (string, error) {
 		p, ok := pods[wl.Ref]
 		if !ok {
-			return "", fmt.Errorf("no running pod of %s", wl.Ref)
+			return "", fmt.Errorf("no live pod of %s", wl.Ref)
 		}
 		return p.Name, nil
 	}
 	for _, e := range want {
-		zp, server, err := ztunnel.MatrixProbe(topo, e.Probe, podName)
+		zp, client, server, err := ztunnel.MatrixProbe(topo, e.Probe, podName)
 		if err != nil {
-			problems = append(problems, err.Error())
-			continue
+			return nil, err
 		}
-		node := pods[server.Ref].Spec.NodeName
-		dump, ok := nodes.ByNode[node]
-		if !ok {
-			problems = append(problems, fmt.Sprintf("%s: no ztunnel read on node %q, where %s runs", e.Probe, node, zp.ServerPod))
-			continue
-		}
-		if unknown := unknownPod(dump, zp); unknown != "" {
-			problems = append(problems, fmt.Sprintf("%s: the ztunnel on %s does not know pod %s yet", e.Probe, node, unknown))
-			continue
-		}
-		j, err := dump.Judge(zp)
-		if err != nil {
-			return nil, fmt.Errorf("%s: %w", e.Probe, err)
-		}
-		if j.Class != e.Class() {
-			problems = append(problems, fmt.Sprintf("%s: ztunnel on %s gives %s (%s), the step expects %s", e.Probe, node, j.Class, j.Reason, e.Class()))
+		for _, node := range []string{pods[client.Ref].Spec.NodeName, pods[server.Ref].Spec.NodeName} {
+			dump, ok := nodes.ByNode[node]
+			if !ok {
+				problems = append(problems, fmt.Sprintf("%s: no ztunnel read on node %q", e.Probe, node))
+				break
+			}
+			if unknown := unknownPod(dump, zp); unknown != "" {
+				problems = append(problems, fmt.Sprintf("%s: the ztunnel on %s does not know pod %s yet", e.Probe, node, unknown))
+				break
+			}
+			j, err := dump.Judge(zp)
+			if err != nil {
+				return nil, fmt.Errorf("%s: the ztunnel on %s: %w", e.Probe, node, err)
+			}
+			if j.Class != e.Class() {
+				problems = append(problems, fmt.Sprintf("%s: ztunnel on %s gives %s (%s), the step expects %s", e.Probe, node, j.Class, j.Reason, e.Class()))
+				break
+			}
 		}
 	}
 	return problems, nil
+}
+
+// podNodes are the nodes pods run on, each once, sorted.
+func podNodes(pods map[fixtures.Ref]corev1.Pod) []string {
+	var nodes []string
+	for _, p := range pods {
+		if !slices.Contains(nodes, p.Spec.NodeName) {
+			nodes = append(nodes, p.Spec.NodeName)
+		}
+	}
+	slices.Sort(nodes)
+	return nodes
 }
 
 // unknownPod names the probe's pod the dump has no workload for ("" when it knows both).
@@ -143,15 +160,16 @@ func unknownPod(d *ztunnel.Dump, p ztunnel.Probe) string {
 // clusterZtunnels reads the ztunnels and fixture pods of the cluster the world runs on.
 type clusterZtunnels struct{ w *World }
 
-func (c clusterZtunnels) Dumps(ctx context.Context) (*ztunnel.NodeDumps, error) {
+func (c clusterZtunnels) Dumps(ctx context.Context, nodes []string) (*ztunnel.NodeDumps, error) {
 	f, err := ztunnel.NewFetcher(c.w.Config)
 	if err != nil {
 		return nil, err
 	}
-	return f.Dumps(ctx, c.w.ztunnelNamespace)
+	ds := c.w.ztunnelDaemonSet
+	return f.Dumps(ctx, ds.Namespace, ds.Name, nodes)
 }
 
-// Pods finds each fixture workload's running pod; more than one (a rollout in progress) is a
+// Pods finds each fixture workload's live pod; more than one (a rollout in progress) is a
 // problem to wait out, since ztunnel may know either.
 func (c clusterZtunnels) Pods(ctx context.Context) (map[fixtures.Ref]corev1.Pod, error) {
 	kube, err := kubernetes.NewForConfig(c.w.Config)
@@ -172,12 +190,12 @@ func (c clusterZtunnels) Pods(ctx context.Context) (map[fixtures.Ref]corev1.Pod,
 		}
 		var running []corev1.Pod
 		for _, p := range pods {
-			if p.DeletionTimestamp == nil && p.Status.Phase == corev1.PodRunning && matchesLabels(wl.PodLabels, p.Labels) {
+			if mesh.PodLive(&p) && matchesLabels(wl.PodLabels, p.Labels) {
 				running = append(running, p)
 			}
 		}
 		if len(running) != 1 {
-			return nil, fmt.Errorf("%s has %d running pods, want 1", wl.Ref, len(running))
+			return nil, fmt.Errorf("%s has %d live pods, want 1", wl.Ref, len(running))
 		}
 		out[wl.Ref] = running[0]
 	}

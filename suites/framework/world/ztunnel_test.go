@@ -60,16 +60,29 @@ func fixturePods(topo *fixtures.Topology) map[fixtures.Ref]corev1.Pod {
 	return out
 }
 
-// fakeZtunnels serves dumps[min(read, len-1)] on node-a: a push arriving after some reads.
+// fakeZtunnels serves dumps[min(read, len-1)] on every node asked for (or, where byNode has
+// one, that node's own): a push arriving after some reads.
 type fakeZtunnels struct {
-	pods  map[fixtures.Ref]corev1.Pod
-	dumps []*ztunnel.Dump
-	reads atomic.Int32
+	pods   map[fixtures.Ref]corev1.Pod
+	dumps  []*ztunnel.Dump
+	byNode map[string]*ztunnel.Dump
+	reads  atomic.Int32
+	asked  []string
 }
 
-func (f *fakeZtunnels) Dumps(context.Context) (*ztunnel.NodeDumps, error) {
+func (f *fakeZtunnels) Dumps(_ context.Context, nodes []string) (*ztunnel.NodeDumps, error) {
+	f.asked = nodes
 	i := min(int(f.reads.Add(1))-1, len(f.dumps)-1)
-	return &ztunnel.NodeDumps{ByNode: map[string]*ztunnel.Dump{"node-a": f.dumps[i]}, Pods: []string{"ztunnel-a.istio-system"}}, nil
+	out := &ztunnel.NodeDumps{ByNode: map[string]*ztunnel.Dump{}}
+	for _, n := range nodes {
+		d := f.dumps[i]
+		if own, ok := f.byNode[n]; ok {
+			d = own
+		}
+		out.ByNode[n] = d
+		out.Pods = append(out.Pods, "ztunnel-"+strings.TrimPrefix(n, "node-")+".istio-system")
+	}
+	return out, nil
 }
 
 func (f *fakeZtunnels) Pods(context.Context) (map[fixtures.Ref]corev1.Pod, error) { return f.pods, nil }
@@ -89,6 +102,7 @@ func podList(m map[fixtures.Ref]corev1.Pod) []corev1.Pod {
 // recorded with the ztunnels read.
 func TestAwaitZtunnel(t *testing.T) {
 	s := ambientSettings()
+	s.ReportsDir = t.TempDir()
 	s.Timeout = 2 * time.Second
 	w := newWorld(t, s)
 	w.barrierInterval = 50 * time.Millisecond
@@ -131,7 +145,7 @@ func TestAwaitZtunnel(t *testing.T) {
 	}
 	// One record per step: the later wait's replaces the earlier one's.
 	recs := res.Propagation
-	if len(recs) != 1 || !recs[0].InForce || recs[0].Proxy != "ztunnel" || strings.Join(recs[0].Proxies, ",") != "ztunnel-a.istio-system" || recs[0].Message != "" {
+	if len(recs) != 1 || !recs[0].InForce || recs[0].Proxy != "ztunnel" || strings.Join(recs[0].Proxies, ",") != "ztunnel-a.istio-system" || strings.Join(src.asked, ",") != "node-a" || recs[0].Message != "" {
 		t.Errorf("propagation records: %+v", recs)
 	}
 
@@ -150,7 +164,7 @@ func TestAwaitZtunnel(t *testing.T) {
 
 	// No ztunnel can be read: not in force, and nothing learnt about the mesh (an
 	// infrastructure error, not a failed probe).
-	w.ztunnels = unreadableZtunnels{}
+	w.ztunnels = unreadableZtunnels{pods}
 	err = w.awaitZtunnel(ctx, sc.Name, sc.Steps[0].Name, 0, st)
 	if !errors.As(err, &pe) || !pe.Unreadable() || !strings.Contains(err.Error(), "\n  port-forward refused") {
 		t.Errorf("unreadable ztunnels: %v", err)
@@ -173,6 +187,7 @@ func TestAwaitZtunnel(t *testing.T) {
 // sidecar to read), and the baseline it awaits is the ambient oracle's.
 func TestAwaitInForceInAmbientReadsZtunnel(t *testing.T) {
 	s := ambientSettings()
+	s.ReportsDir = t.TempDir()
 	s.Timeout = 2 * time.Second
 	w := newWorld(t, s)
 	w.barrierInterval = 50 * time.Millisecond
@@ -190,12 +205,68 @@ func TestAwaitInForceInAmbientReadsZtunnel(t *testing.T) {
 }
 
 // unreadableZtunnels is a cluster whose ztunnels cannot be read.
-type unreadableZtunnels struct{}
+type unreadableZtunnels struct{ pods map[fixtures.Ref]corev1.Pod }
 
-func (unreadableZtunnels) Dumps(context.Context) (*ztunnel.NodeDumps, error) {
+func (unreadableZtunnels) Dumps(context.Context, []string) (*ztunnel.NodeDumps, error) {
 	return nil, errors.New("port-forward refused")
 }
 
-func (unreadableZtunnels) Pods(context.Context) (map[fixtures.Ref]corev1.Pod, error) {
-	return nil, errors.New("not reached")
+func (u unreadableZtunnels) Pods(context.Context) (map[fixtures.Ref]corev1.Pod, error) {
+	return u.pods, nil
+}
+
+// TestAwaitZtunnelOnTwoNodes: a probe is judged on the ztunnel of its client's node (which opens
+// HBONE, or not, from its view of the server) and on its server's (which enforces): a client
+// node whose ztunnel still sees the server outside the mesh is waited on, and named, though the
+// server's node is already right.
+func TestAwaitZtunnelOnTwoNodes(t *testing.T) {
+	s := ambientSettings()
+	s.ReportsDir = t.TempDir()
+	s.Timeout = time.Second
+	w := newWorld(t, s)
+	w.barrierInterval = 50 * time.Millisecond
+	st := BaselineState(w.Topology)
+	pods := fixturePods(w.Topology)
+	// The clients run on node-b, the servers on node-a.
+	for _, c := range w.Topology.Clients {
+		p := pods[c.Ref]
+		p.Spec.NodeName = "node-b"
+		pods[c.Ref] = p
+	}
+	enrolled := func(p corev1.Pod) bool { return st.Enrolled[p.Namespace] }
+	current := standInDump(podList(pods), enrolled, func(corev1.Pod) bool { return false })
+	// node-b's ztunnel has not seen httpbin.foo enrolled yet: it would send plaintext.
+	stale := standInDump(podList(pods), func(p corev1.Pod) bool { return enrolled(p) && !(p.Namespace == "foo" && p.Name == "httpbin-0") }, func(corev1.Pod) bool { return false })
+	src := &fakeZtunnels{pods: pods, dumps: []*ztunnel.Dump{current}, byNode: map[string]*ztunnel.Dump{"node-b": stale}}
+	w.ztunnels = src
+	err := w.awaitZtunnel(context.Background(), "baseline", "reset", 0, st)
+	want := "sleep.foo → httpbin.foo:8000: ztunnel on node-b gives plaintext (server workload is not in the mesh (protocol TCP)), the step expects hbone"
+	if err == nil || !strings.Contains(err.Error(), "\n  "+want) {
+		t.Fatalf("a stale client node: %v\nwant a line %q", err, want)
+	}
+	if strings.Join(src.asked, ",") != "node-a,node-b" {
+		t.Errorf("nodes read: %v, want node-a,node-b", src.asked)
+	}
+	src.byNode = nil
+	if err := w.awaitZtunnel(context.Background(), "baseline", "reset", 0, st); err != nil {
+		t.Fatalf("both nodes current: %v", err)
+	}
+}
+
+// TestAwaitZtunnelTopologyError: a probe the topology cannot place fails at once, not after the
+// barrier's timeout.
+func TestAwaitZtunnelTopologyError(t *testing.T) {
+	s := ambientSettings()
+	s.ReportsDir = t.TempDir()
+	s.Timeout = 5 * time.Second
+	w := newWorld(t, s)
+	pods := fixturePods(w.Topology)
+	st := BaselineState(w.Topology)
+	delete(pods, fixtures.Ref{Name: "curl", Namespace: "utilities"})
+	w.ztunnels = &fakeZtunnels{pods: pods, dumps: []*ztunnel.Dump{standInDump(podList(pods), func(corev1.Pod) bool { return false }, func(corev1.Pod) bool { return false })}}
+	start := time.Now()
+	err := w.awaitZtunnel(context.Background(), "baseline", "reset", 0, st)
+	if err == nil || !strings.Contains(err.Error(), "no live pod of curl.utilities") || time.Since(start) > 2*time.Second {
+		t.Errorf("a workload without a pod: %v after %s", err, time.Since(start))
+	}
 }

@@ -75,32 +75,33 @@ func firstIP(w Workload) netip.Addr {
 
 // MatrixProbe is what ztunnel sees of a probe of the matrix on topo: the client workload's pod,
 // the pod behind the probed Service, and the Service port's target port (the workload port
-// ztunnel authorizes). pod names a workload's pod; server is the workload behind the Service.
-func MatrixProbe(topo *fixtures.Topology, p scenarios.Probe, pod func(fixtures.Workload) (string, error)) (zp Probe, server fixtures.Workload, err error) {
+// ztunnel authorizes); with the client workload and the one behind the Service. pod names a
+// workload's pod.
+func MatrixProbe(topo *fixtures.Topology, p scenarios.Probe, pod func(fixtures.Workload) (string, error)) (zp Probe, client, server fixtures.Workload, err error) {
 	client, ok := topo.Workload(p.From)
 	if !ok {
-		return Probe{}, server, fmt.Errorf("probe %s: no client workload %s", p, p.From)
+		return Probe{}, client, server, fmt.Errorf("probe %s: no client workload %s", p, p.From)
 	}
 	svc, ok := topo.Service(p.To)
 	if !ok {
-		return Probe{}, server, fmt.Errorf("probe %s: no Service %s", p, p.To)
+		return Probe{}, client, server, fmt.Errorf("probe %s: no Service %s", p, p.To)
 	}
 	servers := topo.ServiceWorkloads(svc)
 	if len(servers) != 1 {
-		return Probe{}, server, fmt.Errorf("probe %s: Service %s selects %d workloads, want 1", p, p.To, len(servers))
+		return Probe{}, client, server, fmt.Errorf("probe %s: Service %s selects %d workloads, want 1", p, p.To, len(servers))
 	}
 	server = servers[0]
 	i := slices.IndexFunc(svc.Ports, func(x fixtures.ServicePort) bool { return x.Port == p.Port })
 	if i < 0 {
-		return Probe{}, server, fmt.Errorf("probe %s: Service %s has no port %d", p, p.To, p.Port)
+		return Probe{}, client, server, fmt.Errorf("probe %s: Service %s has no port %d", p, p.To, p.Port)
 	}
 	clientPod, err := pod(client)
 	if err != nil {
-		return Probe{}, server, err
+		return Probe{}, client, server, err
 	}
 	serverPod, err := pod(server)
 	if err != nil {
-		return Probe{}, server, err
+		return Probe{}, client, server, err
 	}
-	return Probe{ClientNamespace: client.Namespace, ClientPod: clientPod, ServerNamespace: server.Namespace, ServerPod: serverPod, TargetPort: svc.Ports[i].TargetPort}, server, nil
+	return Probe{ClientNamespace: client.Namespace, ClientPod: clientPod, ServerNamespace: server.Namespace, ServerPod: serverPod, TargetPort: svc.Ports[i].TargetPort}, client, server, nil
 }

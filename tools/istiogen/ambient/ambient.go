@@ -185,13 +185,18 @@ func (g *Generated) Predict(trustDomain string) ([]scenarios.ProbeOutcome, []ztu
 	topo := g.World.Topology
 	var out []scenarios.ProbeOutcome
 	var why []ztunnel.Judgement
-	podName := func(w fixtures.Workload) (string, error) { return g.World.PodNames[w.Ref], nil }
+	podName := func(w fixtures.Workload) (string, error) {
+		name, ok := g.World.PodNames[w.Ref]
+		if !ok {
+			return "", fmt.Errorf("ambient: no pod of %s", w.Ref)
+		}
+		return name, nil
+	}
 	for _, p := range scenarios.Matrix(topo) {
-		zp, server, err := ztunnel.MatrixProbe(topo, p, podName)
+		zp, client, server, err := ztunnel.MatrixProbe(topo, p, podName)
 		if err != nil {
 			return nil, nil, err
 		}
-		client, _ := topo.Workload(p.From)
 		j, err := g.Dump.Judge(zp)
 		if err != nil {
 			return nil, nil, fmt.Errorf("probe %s: %w", p, err)
