@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -310,39 +309,29 @@ func standInDaemonSetController(t *testing.T, kube kubernetes.Interface, namespa
 // takes the annotation off a pod whose namespace is no longer labelled (istio
 // cni/pkg/util/podutil.go AnnotateEnrolledPod, AnnotateUnenrollPod).
 func standInCNI(t *testing.T, kube kubernetes.Interface) (stop func()) {
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
 	enrol := []byte(`{"metadata":{"annotations":{"ambient.istio.io/redirection":"enabled"}}}`)
 	release := []byte(`{"metadata":{"annotations":{"ambient.istio.io/redirection":null}}}`)
-	go func() {
-		defer close(done)
-		_ = wait.PollUntilContextCancel(ctx, 200*time.Millisecond, true, func(ctx context.Context) (bool, error) {
-			nss, err := kube.CoreV1().Namespaces().List(ctx, metav1.ListOptions{})
+	return deploytest.StandIn(t, func(ctx context.Context) {
+		nss, err := kube.CoreV1().Namespaces().List(ctx, metav1.ListOptions{})
+		if err != nil {
+			return
+		}
+		for _, ns := range nss.Items {
+			enrolled := ns.Labels[fixtures.AmbientLabel] == fixtures.AmbientValue
+			pods, err := kube.CoreV1().Pods(ns.Name).List(ctx, metav1.ListOptions{})
 			if err != nil {
-				return false, nil
+				continue
 			}
-			for _, ns := range nss.Items {
-				enrolled := ns.Labels[fixtures.AmbientLabel] == fixtures.AmbientValue
-				pods, err := kube.CoreV1().Pods(ns.Name).List(ctx, metav1.ListOptions{})
-				if err != nil {
-					continue
-				}
-				for _, p := range pods.Items {
-					switch captured := p.Annotations["ambient.istio.io/redirection"] == RedirectionEnabled; {
-					case enrolled && !captured:
-						_, _ = kube.CoreV1().Pods(ns.Name).Patch(ctx, p.Name, types.MergePatchType, enrol, metav1.PatchOptions{})
-					case !enrolled && captured:
-						_, _ = kube.CoreV1().Pods(ns.Name).Patch(ctx, p.Name, types.MergePatchType, release, metav1.PatchOptions{})
-					}
+			for _, p := range pods.Items {
+				switch captured := p.Annotations["ambient.istio.io/redirection"] == RedirectionEnabled; {
+				case enrolled && !captured:
+					_, _ = kube.CoreV1().Pods(ns.Name).Patch(ctx, p.Name, types.MergePatchType, enrol, metav1.PatchOptions{})
+				case !enrolled && captured:
+					_, _ = kube.CoreV1().Pods(ns.Name).Patch(ctx, p.Name, types.MergePatchType, release, metav1.PatchOptions{})
 				}
 			}
-			return false, nil
-		})
-	}()
-	var once sync.Once
-	stop = func() { once.Do(func() { cancel(); <-done }) }
-	t.Cleanup(stop)
-	return stop
+		}
+	})
 }
 
 // utilitiesPod is the running curl pod of utilities.

@@ -48,6 +48,18 @@ func standInDump(pods []corev1.Pod, captured, strict func(corev1.Pod) bool) *ztu
 	return d
 }
 
+// ambientBarrierWorld is an ambient run's world writing its reports in a temporary folder, whose
+// ztunnel barrier gives up after timeout and reads every 50ms.
+func ambientBarrierWorld(t *testing.T, timeout time.Duration) *World {
+	t.Helper()
+	s := ambientSettings()
+	s.ReportsDir = t.TempDir()
+	s.Timeout = timeout
+	w := newWorld(t, s)
+	w.barrierInterval = 50 * time.Millisecond
+	return w
+}
+
 // fixturePods are one running pod per fixture workload of topo, on node-a.
 func fixturePods(topo *fixtures.Topology) map[fixtures.Ref]corev1.Pod {
 	out := map[fixtures.Ref]corev1.Pod{}
@@ -101,11 +113,7 @@ func podList(m map[fixtures.Ref]corev1.Pod) []corev1.Pod {
 // each probe ztunnel would judge otherwise; once istiod's push arrives it is in force and
 // recorded with the ztunnels read.
 func TestAwaitZtunnel(t *testing.T) {
-	s := ambientSettings()
-	s.ReportsDir = t.TempDir()
-	s.Timeout = 2 * time.Second
-	w := newWorld(t, s)
-	w.barrierInterval = 50 * time.Millisecond
+	w := ambientBarrierWorld(t, 2*time.Second)
 	sc := catalogtest.Scenario(t, "namespace-strict")
 	st := sc.StateAt(w.Topology, 0)
 	pods := fixturePods(w.Topology)
@@ -186,11 +194,7 @@ func TestAwaitZtunnel(t *testing.T) {
 // TestAwaitInForceInAmbientReadsZtunnel: in ambient the step barrier is the ztunnel one (no
 // sidecar to read), and the baseline it awaits is the ambient oracle's.
 func TestAwaitInForceInAmbientReadsZtunnel(t *testing.T) {
-	s := ambientSettings()
-	s.ReportsDir = t.TempDir()
-	s.Timeout = 2 * time.Second
-	w := newWorld(t, s)
-	w.barrierInterval = 50 * time.Millisecond
+	w := ambientBarrierWorld(t, 2*time.Second)
 	pods := fixturePods(w.Topology)
 	st := BaselineState(w.Topology)
 	w.ztunnels = &fakeZtunnels{pods: pods, dumps: []*ztunnel.Dump{standInDump(podList(pods), func(p corev1.Pod) bool { return st.Enrolled[p.Namespace] }, func(corev1.Pod) bool { return false })}}
@@ -220,11 +224,7 @@ func (u unreadableZtunnels) Pods(context.Context) (map[fixtures.Ref]corev1.Pod, 
 // node whose ztunnel still sees the server outside the mesh is waited on, and named, though the
 // server's node is already right.
 func TestAwaitZtunnelOnTwoNodes(t *testing.T) {
-	s := ambientSettings()
-	s.ReportsDir = t.TempDir()
-	s.Timeout = time.Second
-	w := newWorld(t, s)
-	w.barrierInterval = 50 * time.Millisecond
+	w := ambientBarrierWorld(t, time.Second)
 	st := BaselineState(w.Topology)
 	pods := fixturePods(w.Topology)
 	// The clients run on node-b, the servers on node-a.
@@ -256,10 +256,7 @@ func TestAwaitZtunnelOnTwoNodes(t *testing.T) {
 // TestAwaitZtunnelTopologyError: a probe the topology cannot place fails at once, not after the
 // barrier's timeout.
 func TestAwaitZtunnelTopologyError(t *testing.T) {
-	s := ambientSettings()
-	s.ReportsDir = t.TempDir()
-	s.Timeout = 5 * time.Second
-	w := newWorld(t, s)
+	w := ambientBarrierWorld(t, 5*time.Second)
 	pods := fixturePods(w.Topology)
 	st := BaselineState(w.Topology)
 	delete(pods, fixtures.Ref{Name: "curl", Namespace: "utilities"})
