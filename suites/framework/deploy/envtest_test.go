@@ -115,6 +115,16 @@ func byTopology(ns string) deploytest.Sidecar {
 	return deploytest.NoSidecar
 }
 
+// byTopologyBut is byTopology except in namespace, whose pods get sidecar.
+func byTopologyBut(namespace string, sidecar deploytest.Sidecar) func(string) deploytest.Sidecar {
+	return func(ns string) deploytest.Sidecar {
+		if ns == namespace {
+			return sidecar
+		}
+		return byTopology(ns)
+	}
+}
+
 // TestFixturesApplyAndBecomeReady: every fixture object applies with server-side apply, carries
 // both labels, and the readiness code finds every workload once its status says ready.
 func TestFixturesApplyAndBecomeReady(t *testing.T) {
@@ -218,18 +228,10 @@ func TestSidecarMismatchIsSetupFailure(t *testing.T) {
 		sidecar func(string) deploytest.Sidecar
 		want    string
 	}{
-		{"missing in foo", func(ns string) deploytest.Sidecar {
-			if ns == "foo" {
-				return deploytest.NoSidecar
-			}
-			return byTopology(ns)
-		}, "has no istio-proxy container although namespace foo asks for injection (istio-injection=enabled)"},
-		{"extra in legacy", func(ns string) deploytest.Sidecar {
-			if ns == "legacy" {
-				return deploytest.ContainerSidecar
-			}
-			return byTopology(ns)
-		}, "has an istio-proxy container although namespace legacy does not ask for injection (no injection label)"},
+		{"missing in foo", byTopologyBut("foo", deploytest.NoSidecar),
+			"has no istio-proxy container although namespace foo asks for injection (istio-injection=enabled)"},
+		{"extra in legacy", byTopologyBut("legacy", deploytest.ContainerSidecar),
+			"has an istio-proxy container although namespace legacy does not ask for injection (no injection label)"},
 	} {
 		w.rollout(t, tc.sidecar)
 		start := time.Now()
