@@ -79,6 +79,25 @@ func (e *Error) Error() string {
 	return s + ": " + e.Msg
 }
 
+// DecodeFiles decodes the files in turn, their objects in creation order, as predict's -f flags
+// give them; read reads one (a command answers "-" with its stdin). A file that does not decode is
+// an error naming it.
+func DecodeFiles(files []string, read func(name string) ([]byte, error)) ([]Object, error) {
+	var objs []Object
+	for _, f := range files {
+		data, err := read(f)
+		if err != nil {
+			return nil, err
+		}
+		more, err := Decode(data)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", f, err)
+		}
+		objs = append(objs, more...)
+	}
+	return objs, nil
+}
+
 // Decode reads multi-document YAML or a stream of JSON objects, as kubectl does. Document order
 // is creation order. Empty documents between objects are skipped; an input with no object at all
 // is an error, never "no policy": a user who passes a file means to apply something.

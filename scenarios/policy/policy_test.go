@@ -197,3 +197,29 @@ func TestDestinationRuleWebhookRules(t *testing.T) {
 		}
 	}
 }
+
+// TestDecodeFiles: the files' objects in turn; a read error as read gave it, a decode error
+// naming the file.
+func TestDecodeFiles(t *testing.T) {
+	files := map[string]string{
+		"a.yaml": "apiVersion: security.istio.io/v1\nkind: PeerAuthentication\nmetadata: {name: a, namespace: foo}\n",
+		"b.yaml": "apiVersion: security.istio.io/v1\nkind: PeerAuthentication\nmetadata: {name: b, namespace: bar}\n",
+		"c.yaml": "kind: Policy\n",
+	}
+	read := func(name string) ([]byte, error) {
+		if data, ok := files[name]; ok {
+			return []byte(data), nil
+		}
+		return nil, fmt.Errorf("open %s: no such file", name)
+	}
+	objs, err := DecodeFiles([]string{"b.yaml", "a.yaml"}, read)
+	if err != nil || len(objs) != 2 || objs[0].Key() != "PeerAuthentication bar/b" || objs[1].Key() != "PeerAuthentication foo/a" {
+		t.Fatalf("DecodeFiles = %v, %v", objs, err)
+	}
+	if _, err := DecodeFiles([]string{"a.yaml", "missing.yaml"}, read); err == nil || err.Error() != "open missing.yaml: no such file" {
+		t.Errorf("missing file: error %v", err)
+	}
+	if _, err := DecodeFiles([]string{"a.yaml", "c.yaml"}, read); err == nil || !strings.HasPrefix(err.Error(), "c.yaml: ") {
+		t.Errorf("bad file: error %v", err)
+	}
+}

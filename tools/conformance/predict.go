@@ -75,21 +75,16 @@ func runPredict(args []string, stdout, stderr io.Writer) int {
 	if err != nil {
 		return fail(2, "%v", err)
 	}
-	var objs []policy.Object
 	var stdin []byte // kept: stdin can be read once, and the istio engine needs it too
-	for _, f := range files {
+	objs, err := policy.DecodeFiles(files, func(f string) ([]byte, error) {
 		data, err := readInput(f)
-		if err != nil {
-			return fail(2, "%v", err)
-		}
 		if f == "-" {
 			stdin = data
 		}
-		more, err := policy.Decode(data)
-		if err != nil {
-			return fail(2, "%s: %v", f, err)
-		}
-		objs = append(objs, more...)
+		return data, err
+	})
+	if err != nil {
+		return fail(2, "%v", err)
 	}
 	injected, err := topo.InjectedWith(inject)
 	if err != nil {

@@ -63,22 +63,14 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	if err != nil {
 		return fail(2, "%v", err)
 	}
-	var objs []policy.Object
-	for _, f := range files {
-		var data []byte
+	objs, err := policy.DecodeFiles(files, func(f string) ([]byte, error) {
 		if f == "-" {
-			data, err = io.ReadAll(stdin)
-		} else {
-			data, err = os.ReadFile(f)
+			return io.ReadAll(stdin)
 		}
-		if err != nil {
-			return fail(2, "%v", err)
-		}
-		more, err := policy.Decode(data)
-		if err != nil {
-			return fail(2, "%s: %v", f, err)
-		}
-		objs = append(objs, more...)
+		return os.ReadFile(f)
+	})
+	if err != nil {
+		return fail(2, "%v", err)
 	}
 	injected, err := topo.InjectedWith(inject)
 	if err != nil {
