@@ -4,7 +4,7 @@
 #   build.sh [envtest]  kube-apiserver, etcd and kubectl, for KUBEBUILDER_ASSETS
 #   build.sh node       those plus kubelet, kubeadm, kube-controller-manager, kube-scheduler and
 #                       kube-proxy, for the kind node image (tools/kindnode) It rebuilds only when the binaries are missing or the inputs changed (hash of
-# go.mod, go.sum, the mains and this script). Needs only Go and the module proxy: a cold build takes
+# go.mod, go.sum, the mains, the internal/component main they share and this script). Needs only Go and the module proxy: a cold build takes
 # minutes on two cores, a rebuild with a warm Go build cache seconds.
 set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -28,7 +28,7 @@ node) binaries=(kube-apiserver etcd kubectl kubelet kubeadm kube-controller-mana
 *) echo "build.sh: unknown set $set_name (envtest or node)" >&2; exit 2 ;;
 esac
 stamp_file=$out_dir/.inputs-$set_name.sha256
-inputs_hash=$(cat go.mod go.sum build.sh cmd/*/main.go | sha256sum | cut -d' ' -f1)
+inputs_hash=$(cat go.mod go.sum build.sh cmd/*/main.go internal/component/*.go | sha256sum | cut -d' ' -f1)
 
 up_to_date() {
 	[[ -f $stamp_file && $(<"$stamp_file") == "$inputs_hash" ]] || return 1

@@ -1,19 +1,14 @@
 // Command kube-proxy is the upstream kube-proxy of k8s.io/kubernetes, built from its Go module for the kind node image
-// the local cluster tier builds (tools/kindnode). The body mirrors k8s.io/kubernetes cmd/kube-proxy/proxy.go (v1.37.2).
+// the local cluster tier builds (tools/kindnode). The body mirrors k8s.io/kubernetes cmd/kube-proxy/proxy.go (v1.37.2);
+// internal/component holds what every component's main shares (the registration side-effect imports, the exit).
 package main
 
 import (
-	"os"
-
-	"k8s.io/component-base/cli"
-	_ "k8s.io/component-base/logs/json/register"
-	_ "k8s.io/component-base/metrics/prometheus/clientgo" // for client metric registration
-	_ "k8s.io/component-base/metrics/prometheus/version"  // for version metric registration
 	"k8s.io/kubernetes/cmd/kube-proxy/app"
+
+	"github.com/mtls-conformance/mtls-conformance/tools/kubebin/internal/component"
 )
 
 func main() {
-	command := app.NewProxyCommand()
-	code := cli.Run(command)
-	os.Exit(code)
+	component.Main(app.NewProxyCommand())
 }
