@@ -5,48 +5,8 @@ import (
 	"testing"
 
 	"github.com/mtls-conformance/mtls-conformance/scenarios"
-	"github.com/mtls-conformance/mtls-conformance/scenarios/oracle"
 	"github.com/mtls-conformance/mtls-conformance/suites/testsupport/catalogtest"
 )
-
-// TestCatalogAmbientMatchesOracle: every catalog scenario says what happens in ambient — each
-// step's expectations, or why it is skipped there — and every ambient expectation equals the
-// oracle's ambient rules (themselves checked against Istio's conversion in tools/istiogen/ambient),
-// probe by probe. A scenario skipped in ambient is one whose level is destinationrule: ztunnel
-// never receives DestinationRules.
-func TestCatalogAmbientMatchesOracle(t *testing.T) {
-	topo := catalogtest.Topology(t)
-	catalog := catalogtest.Catalog(t)
-	probes, skipped := 0, 0
-	for _, s := range catalog {
-		a := s.Ambient
-		if a == nil {
-			t.Errorf("%s (%s): no ambient: block (each catalog scenario gives its ambient outcome or why it is skipped)", s.Name, s.File)
-			continue
-		}
-		if a.Skip != "" {
-			skipped++
-			if s.Level != "destinationrule" {
-				t.Errorf("%s: skipped in ambient (%q) but its level is %s", s.Name, a.Skip, s.Level)
-			}
-			continue
-		}
-		for i, step := range s.Steps {
-			st := s.StateAt(topo, i)
-			got, err := oracle.PredictAmbient(oracle.Input{Topology: topo, Objects: st.Objects, Injected: st.Injected})
-			if err != nil {
-				t.Fatalf("%s step %q: %v", s.Name, step.Name, err)
-			}
-			for j, want := range a.Expect[i] {
-				probes++
-				if got[j].Probe != want.Probe || got[j].Outcome.String() != want.Outcome.String() || got[j].MTLS != want.MTLS {
-					t.Errorf("%s step %q: %s: catalog says %s (mTLS %t), ambient oracle %s (mTLS %t)", s.Name, step.Name, want.Probe, want.Outcome, want.MTLS, got[j].Outcome, got[j].MTLS)
-				}
-			}
-		}
-	}
-	t.Logf("%d scenarios, %d skipped in ambient, %d ambient probe expectations checked", len(catalog), skipped, probes)
-}
 
 // TestAmbientBlockRejects: a malformed ambient: block is one line naming the file and field.
 func TestAmbientBlockRejects(t *testing.T) {

@@ -9,8 +9,12 @@ import (
 )
 
 // TestCatalogMatchesOracle is the spec's self-check: every hand-written expectation of every
-// step of every scenario equals what the oracle derives from Istio's rules, probe by probe. A
-// disagreement fails; nothing is overwritten.
+// step of every scenario equals what the oracle derives from Istio's rules, probe by probe — on
+// sidecars for each pinned Istio minor, and in ambient against the oracle's ambient rules
+// (themselves checked against Istio's conversion in tools/istiogen/ambient). A disagreement
+// fails; nothing is overwritten. Every catalog scenario says what happens in ambient — each
+// step's expectations, or why it is skipped there; a scenario skipped in ambient is one whose
+// level is destinationrule: ztunnel never receives DestinationRules.
 func TestCatalogMatchesOracle(t *testing.T) {
 	topo := catalogtest.Topology(t)
 	catalog := catalogtest.Catalog(t)
@@ -21,10 +25,21 @@ func TestCatalogMatchesOracle(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	probes := 0
+	probes, ambientProbes, ambientSkipped := 0, 0, 0
 	for _, s := range catalog {
+		a := s.Ambient
+		switch {
+		case a == nil:
+			t.Errorf("%s (%s): no ambient: block (each catalog scenario gives its ambient outcome or why it is skipped)", s.Name, s.File)
+		case a.Skip != "":
+			ambientSkipped++
+			if s.Level != "destinationrule" {
+				t.Errorf("%s: skipped in ambient (%q) but its level is %s", s.Name, a.Skip, s.Level)
+			}
+		}
 		for i, step := range s.Steps {
 			st := s.StateAt(topo, i)
+			in := oracle.Input{Topology: topo, Objects: st.Objects, Injected: st.Injected}
 			// Each pinned minor: the step's expectations for it (since:/until:) against the
 			// oracle's prediction for it.
 			for _, istio := range pins.IstioVersions() {
@@ -32,7 +47,9 @@ func TestCatalogMatchesOracle(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				got, err := oracle.Predict(oracle.Input{Topology: topo, Objects: st.Objects, Injected: st.Injected, IstioVersion: istio})
+				sidecar := in
+				sidecar.IstioVersion = istio
+				got, err := oracle.Predict(sidecar)
 				if err != nil {
 					t.Errorf("%s step %q: oracle: %v", s.Name, step.Name, err)
 					continue
@@ -50,9 +67,22 @@ func TestCatalogMatchesOracle(t *testing.T) {
 					}
 				}
 			}
+			if a == nil || a.Skip != "" {
+				continue
+			}
+			got, err := oracle.PredictAmbient(in)
+			if err != nil {
+				t.Fatalf("%s step %q: %v", s.Name, step.Name, err)
+			}
+			for j, want := range a.Expect[i] {
+				ambientProbes++
+				if got[j].Probe != want.Probe || got[j].Outcome.String() != want.Outcome.String() || got[j].MTLS != want.MTLS {
+					t.Errorf("%s step %q: %s: catalog says %s (mTLS %t), ambient oracle %s (mTLS %t)", s.Name, step.Name, want.Probe, want.Outcome, want.MTLS, got[j].Outcome, got[j].MTLS)
+				}
+			}
 		}
 	}
-	t.Logf("%d scenarios, %d probe expectations checked", len(catalog), probes)
+	t.Logf("%d scenarios, %d probe expectations checked; %d skipped in ambient, %d ambient probe expectations checked", len(catalog), probes, ambientSkipped, ambientProbes)
 }
 
 // TestCatalogCitesSources: the loader already requires a source; this pins that every scenario
