@@ -86,19 +86,10 @@ func AmbientDeniedPorts(in Input) (map[fixtures.Ref]map[int]bool, error) {
 	if err := checkAmbient(&in); err != nil {
 		return nil, err
 	}
-	out := map[fixtures.Ref]map[int]bool{}
-	for _, w := range in.Topology.Servers {
-		if !in.Injected[w.Namespace] {
-			continue
-		}
+	return perServerPort(&in, func(w fixtures.Workload) func(port int) bool {
 		denied := ambientDeniesPlaintext(&in, w)
-		ports := map[int]bool{}
-		for _, p := range w.ContainerPorts {
-			ports[p] = denied[p]
-		}
-		out[w.Ref] = ports
-	}
-	return out, nil
+		return func(port int) bool { return denied[port] }
+	}), nil
 }
 
 // checkAmbient rejects what the ambient conversion reads differently from the sidecar rules

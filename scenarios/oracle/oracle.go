@@ -199,19 +199,26 @@ func EffectiveModes(in Input) (map[fixtures.Ref]map[int]Mode, error) {
 	if err := check(&in); err != nil {
 		return nil, err
 	}
-	out := map[fixtures.Ref]map[int]Mode{}
+	return perServerPort(&in, func(w fixtures.Workload) func(port int) Mode { return compose(&in, w).at }), nil
+}
+
+// perServerPort is, for every server workload in the mesh (in.Injected: with a sidecar, or
+// enrolled in ambient), what at(w) says of each of its workload ports. Servers out of the mesh
+// have no entry.
+func perServerPort[V any](in *Input, at func(w fixtures.Workload) func(port int) V) map[fixtures.Ref]map[int]V {
+	out := map[fixtures.Ref]map[int]V{}
 	for _, w := range in.Topology.Servers {
 		if !in.Injected[w.Namespace] {
 			continue
 		}
-		m := compose(&in, w)
-		ports := map[int]Mode{}
+		onPort := at(w)
+		ports := map[int]V{}
 		for _, p := range w.ContainerPorts {
-			ports[p] = m.at(p)
+			ports[p] = onPort(p)
 		}
 		out[w.Ref] = ports
 	}
-	return out, nil
+	return out
 }
 
 // clientTLS is what a client puts on the wire toward one endpoint.
