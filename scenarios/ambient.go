@@ -34,25 +34,30 @@ type ambientStepFile struct {
 
 // AmbientClasses are the outcomes ambient has: no sidecar answers 503 and no XFCC is written
 // at L4, so mtls and 503 cannot occur (oracle/ambient.go).
-var AmbientClasses = []Class{ClassHBONE, ClassPlaintext, ClassReset}
+var AmbientClasses = []Class{ClassHBONE, ClassPlaintext, ClassReset, ClassWaypoint}
 
 // parseAmbient reads the `ambient:` block (nil when the file has none) and checks that the
 // sidecar expectations do not use the ambient-only class.
 func parseAmbient(file string, f *ambientFile, s *Scenario, topo *fixtures.Topology) error {
 	for i, step := range s.Steps {
 		for _, e := range step.Expect {
-			if e.Class() == ClassHBONE {
-				return fieldError(file, fmt.Sprintf("steps[%d].expect", i), "%s: %q is an ambient outcome (write it under ambient:)", e.Probe, ClassHBONE)
+			if c := e.Class(); c == ClassHBONE || c == ClassWaypoint {
+				return fieldError(file, fmt.Sprintf("steps[%d].expect", i), "%s: %q is an ambient outcome (write it under ambient:)", e.Probe, c)
 			}
 		}
 	}
 	if f == nil {
+		if s.SidecarSkip != "" {
+			return fieldError(file, "ambient", "required: the scenario is skipped on the sidecar data plane, so its outcomes are ambient's")
+		}
 		return nil
 	}
 	a := &Ambient{Skip: f.Skip, Sources: f.Sources, Notes: f.Notes}
 	switch {
 	case len(f.Sources) == 0:
 		return fieldError(file, "ambient.sources", "the ambient outcome (or its skip reason) cites at least one source")
+	case f.Skip != "" && s.SidecarSkip != "":
+		return fieldError(file, "ambient.skip", "the scenario is skipped on the sidecar data plane too: it would never run")
 	case f.Skip != "" && len(f.Steps) > 0:
 		return fieldError(file, "ambient", "set skip or steps, not both")
 	case f.Skip == "" && len(f.Steps) != len(s.Steps):
@@ -69,7 +74,7 @@ func parseAmbient(file string, f *ambientFile, s *Scenario, topo *fixtures.Topol
 		if sf.Step != s.Steps[i].Name {
 			return fieldError(file, where+".step", "%q, want the scenario's step %d %q", sf.Step, i+1, s.Steps[i].Name)
 		}
-		expect, err := expandExpect(file, where, sf.Expect, topo, matrix)
+		expect, err := expandExpect(file, where, sf.Expect, topo, matrix, s.StateAt(topo, i).Waypoints)
 		if err != nil {
 			return err
 		}

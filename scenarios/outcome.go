@@ -32,6 +32,10 @@ type Outcome struct {
 	MTLS bool `json:"mtls"`
 	// XFCC is set exactly when MTLS is, except over HBONE (ambient mode, ClassHBONE): mTLS, no XFCC.
 	XFCC *XFCC `json:"xfcc,omitempty"`
+	// Waypoint is set when the request passed through the server's ambient waypoint, which wrote
+	// the XFCC (ClassWaypoint): By is the waypoint's identity, and the header holds By and URI
+	// only, no Hash, Subject or DNS.
+	Waypoint bool `json:"waypoint,omitempty"`
 }
 
 // Class is the name a scenario file uses for an outcome; Expand turns it into an exact Outcome.
@@ -65,12 +69,23 @@ const (
 	// is an L4 proxy and adds no header (pkg/workloadapi/workload.proto TunnelProtocol HBONE: "mTLS
 	// over HTTP CONNECT"); mTLS is judged from ztunnel's config instead (suites/framework/ztunnel).
 	ClassHBONE Class = "hbone"
+	// ClassWaypoint: HTTP 200 through the server's ambient waypoint, whose Gateway carries
+	// ambient.istio.io/xfcc-include-client-identity: "true": client ztunnel → waypoint → server
+	// ztunnel, HBONE on both hops, and the waypoint sets XFCC to exactly
+	// By=<waypoint SPIFFE ID>;URI=<client SPIFFE ID> (istio/istio
+	// pilot/pkg/networking/core/listener_waypoint.go: header mutation
+	// "By=%FILTER_STATE(io.istio.local_principal:PLAIN)%;URI=%FILTER_STATE(io.istio.peer_principal:PLAIN)%",
+	// OVERWRITE_IF_EXISTS_OR_ADD; checked by tools/istiogen/waypoint;
+	// tests/integration/ambient/xfcc_client_identity_test.go). Its Outcome takes the waypoint's
+	// identity where the other classes take the server's.
+	ClassWaypoint Class = "waypoint"
 )
 
 // Classes lists every class, in the order documentation shows them.
-var Classes = []Class{ClassMTLS, ClassPlaintext, ClassReset, ClassUpstreamError, ClassHBONE}
+var Classes = []Class{ClassMTLS, ClassPlaintext, ClassReset, ClassUpstreamError, ClassHBONE, ClassWaypoint}
 
-// Outcome expands a class into the exact outcome of a probe from client to server identities.
+// Outcome expands a class into the exact outcome of a probe from client to server identities;
+// for ClassWaypoint serverID is the identity that writes XFCC By, the waypoint's.
 func (c Class) Outcome(serverID, clientID string) (Outcome, error) {
 	switch c {
 	case ClassMTLS:
@@ -83,6 +98,8 @@ func (c Class) Outcome(serverID, clientID string) (Outcome, error) {
 		return Outcome{ExitCode: 0, HTTPCode: 503}, nil
 	case ClassHBONE:
 		return Outcome{ExitCode: 0, HTTPCode: 200, MTLS: true}, nil
+	case ClassWaypoint:
+		return Outcome{ExitCode: 0, HTTPCode: 200, MTLS: true, XFCC: &XFCC{By: serverID, URI: clientID}, Waypoint: true}, nil
 	}
 	return Outcome{}, fmt.Errorf("unknown outcome %q (want one of %v)", string(c), Classes)
 }
@@ -90,6 +107,8 @@ func (c Class) Outcome(serverID, clientID string) (Outcome, error) {
 // Class names the class an outcome belongs to, or "" if it is none of them.
 func (o Outcome) Class() Class {
 	switch {
+	case o.ExitCode == 0 && o.HTTPCode == 200 && o.MTLS && o.XFCC != nil && o.Waypoint:
+		return ClassWaypoint
 	case o.ExitCode == 0 && o.HTTPCode == 200 && o.MTLS && o.XFCC == nil:
 		return ClassHBONE
 	case o.ExitCode == 0 && o.HTTPCode == 200 && o.MTLS:
@@ -107,7 +126,9 @@ func (o Outcome) Class() Class {
 // String renders an outcome the way a failure message shows it.
 func (o Outcome) String() string {
 	s := fmt.Sprintf("exit %d, HTTP %03d", o.ExitCode, o.HTTPCode)
-	if o.XFCC != nil {
+	if o.XFCC != nil && o.Waypoint {
+		s += fmt.Sprintf(", mTLS through the waypoint (By=%s, URI=%s)", o.XFCC.By, o.XFCC.URI)
+	} else if o.XFCC != nil {
 		s += fmt.Sprintf(", mTLS (By=%s, URI=%s)", o.XFCC.By, o.XFCC.URI)
 	} else {
 		s += ", no XFCC"
@@ -135,6 +156,8 @@ func (p ProbeOutcome) SpecName() string {
 		return fmt.Sprintf("%s gets 503 from the client's sidecar", p.Probe)
 	case ClassHBONE:
 		return fmt.Sprintf("%s succeeds over mTLS (HBONE, no XFCC at L4)", p.Probe)
+	case ClassWaypoint:
+		return fmt.Sprintf("%s succeeds through the waypoint (By=%s, URI=%s)", p.Probe, p.XFCC.By, p.XFCC.URI)
 	}
 	return fmt.Sprintf("%s observes %s", p.Probe, p.Outcome)
 }

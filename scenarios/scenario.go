@@ -34,7 +34,7 @@ var Levels = []string{"baseline", "mesh", "namespace", "workload", "port", "dest
 
 // Tags a scenario may declare; `destinationrule`, `xfcc` and `injection` are also derived
 // from what the scenario does (see Labels).
-var Tags = []string{"destinationrule", "xfcc", "injection", "precedence", "migration"}
+var Tags = []string{"destinationrule", "xfcc", "injection", "precedence", "migration", "waypoint"}
 
 // Source says where a scenario's expectations come from: a seed article's section, or an Istio
 // doc, doc test, integration test or source file.
@@ -72,7 +72,10 @@ type Step struct {
 	Apply      []policy.Object
 	Delete     []string // object keys, "Kind namespace/name"
 	Namespaces []NamespaceChange
-	Expect     []ProbeOutcome // one per probe of the matrix, in matrix order
+	// Waypoints are the ambient waypoints the step deploys (waypoint.go); one stays until the
+	// scenario ends, and a later step naming its namespace again replaces it.
+	Waypoints []Waypoint
+	Expect    []ProbeOutcome // one per probe of the matrix, in matrix order; none when SidecarSkip
 	// Versioned are the step's expectations that hold only for some Istio minors (an expect
 	// block's since:/until:); for a run on such a minor they replace Expect's outcome of the
 	// probes they name (ExpectFor).
@@ -166,6 +169,10 @@ type Scenario struct {
 	Inject []string
 	// Ambient is the scenario on the ambient data plane (ambient.go); nil when the file has none.
 	Ambient *Ambient
+	// SidecarSkip says why the scenario means nothing on the sidecar data plane (its file's
+	// `sidecar: {skip: …}`): its steps then have no sidecar expectations, and the suites skip it
+	// there with these words. A step with waypoints needs it: waypoints are ambient's.
+	SidecarSkip string
 }
 
 // WrittenFor reports whether the file's expectations are exact for a run whose fixtures are
@@ -191,6 +198,8 @@ type State struct {
 	Objects  []policy.Object
 	Injected map[string]bool
 	Enrolled map[string]bool
+	// Waypoints are the waypoints deployed, by namespace.
+	Waypoints map[string]Waypoint
 }
 
 // StateAt accumulates the scenario's steps up to and including step i, starting from the
@@ -198,7 +207,7 @@ type State struct {
 // namespace change enrols the namespace instead of injecting it (what the catalog's ambient:
 // blocks say of utilities-injection).
 func (s *Scenario) StateAt(topo *fixtures.Topology, i int) State {
-	st := State{Injected: map[string]bool{}, Enrolled: map[string]bool{}}
+	st := State{Injected: map[string]bool{}, Enrolled: map[string]bool{}, Waypoints: map[string]Waypoint{}}
 	for _, ns := range topo.InjectedNamespaces() {
 		st.Injected[ns] = true
 	}
@@ -216,6 +225,9 @@ func (s *Scenario) StateAt(topo *fixtures.Topology, i int) State {
 		st.Objects = append(st.Objects, step.Apply...)
 		for _, c := range step.Namespaces {
 			changed[c.Name] = c.Injection == "enabled"
+		}
+		for _, w := range step.Waypoints {
+			st.Waypoints[w.Namespace] = w
 		}
 	}
 	return st
@@ -255,6 +267,9 @@ func (s *Scenario) Labels() []string {
 			if o.DestinationRule != nil {
 				set["destinationrule"] = true
 			}
+		}
+		if len(step.Waypoints) > 0 {
+			set["waypoint"] = true
 		}
 		for _, e := range step.Expect {
 			if e.MTLS {
@@ -351,6 +366,14 @@ type fileFormat struct {
 	Inject  *string      `json:"inject"`
 	Steps   []stepFile   `json:"steps"`
 	Ambient *ambientFile `json:"ambient"`
+	Sidecar *sidecarFile `json:"sidecar"`
+}
+
+// sidecarFile is a scenario file's `sidecar:` block: why the scenario is skipped on the sidecar
+// data plane, with the sources that say so.
+type sidecarFile struct {
+	Skip    string   `json:"skip"`
+	Sources []Source `json:"sources"`
 }
 
 type stepFile struct {
@@ -358,6 +381,7 @@ type stepFile struct {
 	Apply      []map[string]any  `json:"apply"`
 	Delete     []string          `json:"delete"`
 	Namespaces []NamespaceChange `json:"namespaces"`
+	Waypoints  []Waypoint        `json:"waypoints"`
 	Expect     []expectFile      `json:"expect"`
 }
 
@@ -422,13 +446,32 @@ func Parse(file string, data []byte, topo *fixtures.Topology) (*Scenario, error)
 		}
 	}
 
+	if f.Sidecar != nil {
+		switch {
+		case f.Sidecar.Skip == "":
+			return nil, fieldError(file, "sidecar.skip", "required: why the scenario means nothing on the sidecar data plane")
+		case len(f.Sidecar.Sources) == 0:
+			return nil, fieldError(file, "sidecar.sources", "the skip reason cites at least one source")
+		}
+		s.SidecarSkip = f.Sidecar.Skip
+	}
+
 	matrix := Matrix(topo)
 	live := map[string]bool{}
 	for i, sf := range f.Steps {
 		where := fmt.Sprintf("steps[%d]", i)
-		step := Step{Name: sf.Name, Delete: sf.Delete, Namespaces: sf.Namespaces}
+		step := Step{Name: sf.Name, Delete: sf.Delete, Namespaces: sf.Namespaces, Waypoints: sf.Waypoints}
 		if sf.Name == "" {
 			return nil, fieldError(file, where+".name", "required")
+		}
+		if err := parseWaypoints(file, where, sf.Waypoints, topo); err != nil {
+			return nil, err
+		}
+		switch {
+		case len(sf.Waypoints) > 0 && s.SidecarSkip == "":
+			return nil, fieldError(file, where+".waypoints", "waypoints are ambient's: the file needs sidecar: {skip: …} (the sidecar oracle and generator check do not model them)")
+		case s.SidecarSkip != "" && len(sf.Expect) > 0:
+			return nil, fieldError(file, where+".expect", "the scenario is skipped on the sidecar data plane (sidecar.skip): write its outcomes under ambient: only")
 		}
 		for j, key := range sf.Delete {
 			if !live[key] {
@@ -474,11 +517,13 @@ func Parse(file string, data []byte, topo *fixtures.Topology) (*Scenario, error)
 			}
 			step.Versioned = append(step.Versioned, v)
 		}
-		expect, err := expandExpectAt(file, where, unversioned, index, topo, matrix)
-		if err != nil {
-			return nil, err
+		if s.SidecarSkip == "" {
+			expect, err := expandExpectAt(file, where, unversioned, index, topo, matrix, nil)
+			if err != nil {
+				return nil, err
+			}
+			step.Expect = expect
 		}
-		step.Expect = expect
 		s.Steps = append(s.Steps, step)
 	}
 	if err := parseAmbient(file, f.Ambient, s, topo); err != nil {
@@ -521,7 +566,7 @@ func parseVersioned(file, where string, bi int, b expectFile, topo *fixtures.Top
 			own = append(own, p)
 		}
 	}
-	all, err := expandExpectAt(file, where, []expectFile{b}, []int{bi}, topo, own)
+	all, err := expandExpectAt(file, where, []expectFile{b}, []int{bi}, topo, own, nil)
 	if err != nil {
 		return v, err
 	}
@@ -556,17 +601,17 @@ func overlap(a, b VersionedExpect) bool {
 }
 
 // expandExpect turns the file's per-Service blocks into one exact outcome per matrix probe,
-// rejecting gaps and duplicates.
-func expandExpect(file, where string, blocks []expectFile, topo *fixtures.Topology, matrix []Probe) ([]ProbeOutcome, error) {
+// rejecting gaps and duplicates; waypoints (by namespace) are those deployed at that step.
+func expandExpect(file, where string, blocks []expectFile, topo *fixtures.Topology, matrix []Probe, waypoints map[string]Waypoint) ([]ProbeOutcome, error) {
 	index := make([]int, len(blocks))
 	for i := range index {
 		index[i] = i
 	}
-	return expandExpectAt(file, where, blocks, index, topo, matrix)
+	return expandExpectAt(file, where, blocks, index, topo, matrix, waypoints)
 }
 
 // expandExpectAt is expandExpect for blocks that are index[i]-th in the file (errors name it).
-func expandExpectAt(file, where string, blocks []expectFile, index []int, topo *fixtures.Topology, matrix []Probe) ([]ProbeOutcome, error) {
+func expandExpectAt(file, where string, blocks []expectFile, index []int, topo *fixtures.Topology, matrix []Probe, waypoints map[string]Waypoint) ([]ProbeOutcome, error) {
 	// XFCC identities come from service accounts, so the topology alone fixes them.
 	got := map[Probe]Outcome{}
 	for bi, b := range blocks {
@@ -599,8 +644,15 @@ func expandExpectAt(file, where string, blocks []expectFile, index []int, topo *
 				if !ok || client.Role != fixtures.RoleClient {
 					return nil, fieldError(file, field+".from", "%q is not a fixture client", from)
 				}
-				out, err := class.Outcome(
-					fixtures.SPIFFEID(fixtures.DefaultTrustDomain, server.Namespace, server.ServiceAccount),
+				serverID := fixtures.SPIFFEID(fixtures.DefaultTrustDomain, server.Namespace, server.ServiceAccount)
+				if class == ClassWaypoint {
+					wp, ok := waypoints[to.Namespace]
+					if !ok {
+						return nil, fieldError(file, field+".from["+from+"]", "%q: no waypoint serves %s at this step", class, to)
+					}
+					serverID = wp.Identity(fixtures.DefaultTrustDomain)
+				}
+				out, err := class.Outcome(serverID,
 					fixtures.SPIFFEID(fixtures.DefaultTrustDomain, client.Namespace, client.ServiceAccount))
 				if err != nil {
 					return nil, fieldError(file, field+".from["+from+"]", "%v", err)

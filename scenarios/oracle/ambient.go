@@ -23,8 +23,22 @@ package oracle
 //     (tests/integration/ambient/baseline_test.go TestPeerAuthentication "strict" expects
 //     CheckDeny, whose TCP-ztunnel case is check.ConnectionResetByPeer()); otherwise 200 plaintext;
 //   - neither enrolled: 200 plaintext.
+//
+// With a waypoint in the Service's namespace (scenarios.Waypoint: Gateway "waypoint", the
+// namespace labelled istio.io/use-waypoint=waypoint), the ambient index gives the Service that
+// waypoint (pilot/pkg/serviceregistry/ambient/waypoints.go, services.go), and:
+//   - an enrolled client's ztunnel sends the connection to the waypoint over HBONE instead of to
+//     the server (ztunnel src/proxy/outbound.rs build_request: a Service with a waypoint is
+//     reached through it), and the waypoint opens HBONE to the server's ztunnel with its own
+//     identity, which no converted PeerAuthentication denies (they deny only "no principal"):
+//     200 over mTLS; with the xfcc-include-client-identity annotation the waypoint writes XFCC
+//     By=<waypoint>;URI=<client> (scenarios.ClassWaypoint), without it none (ClassHBONE);
+//   - a client outside the mesh sends plaintext to the pod as before: ztunnel's inbound
+//     passthrough only evaluates the authorization policies, it has no waypoint check (ztunnel
+//     src/proxy/inbound_passthrough.rs proxy_inbound_plaintext: assert_rbac, then connect).
 
 import (
+	"fmt"
 	"slices"
 
 	"github.com/mtls-conformance/mtls-conformance/fixtures"
@@ -59,14 +73,17 @@ func PredictAmbient(in Input) ([]scenarios.ProbeOutcome, error) {
 		server := in.Topology.ServiceWorkloads(svc)[0]
 		sp := svc.Ports[slices.IndexFunc(svc.Ports, func(x fixtures.ServicePort) bool { return x.Port == p.Port })]
 		class := scenarios.ClassPlaintext
+		serverID := fixtures.SPIFFEID(in.TrustDomain, server.Namespace, server.ServiceAccount)
+		wp, viaWaypoint := in.Waypoints[svc.Namespace]
 		switch {
-		case in.Injected[client.Namespace] && in.Injected[server.Namespace]:
+		case in.Injected[client.Namespace] && viaWaypoint && wp.XFCCClientIdentity:
+			class, serverID = scenarios.ClassWaypoint, wp.Identity(in.TrustDomain)
+		case in.Injected[client.Namespace] && (viaWaypoint || in.Injected[server.Namespace]):
 			class = scenarios.ClassHBONE
 		case in.Injected[server.Namespace] && ambientDeniesPlaintext(&in, server)[sp.TargetPort]:
 			class = scenarios.ClassReset
 		}
-		o, err := class.Outcome(
-			fixtures.SPIFFEID(in.TrustDomain, server.Namespace, server.ServiceAccount),
+		o, err := class.Outcome(serverID,
 			fixtures.SPIFFEID(in.TrustDomain, client.Namespace, client.ServiceAccount))
 		if err != nil {
 			return nil, err
@@ -112,6 +129,14 @@ func enrolledByDefault(in *Input) {
 }
 
 func checkAmbient(in *Input) error {
+	for ns, wp := range in.Waypoints {
+		if wp.Namespace != ns {
+			return fmt.Errorf("oracle: waypoint of namespace %s names namespace %q", ns, wp.Namespace)
+		}
+		if !in.Injected[ns] {
+			return fmt.Errorf("oracle: waypoint in %s: the namespace is not enrolled in ambient; a waypoint for Services outside the mesh is not modelled", ns)
+		}
+	}
 	for _, o := range in.Objects {
 		pa := o.PeerAuthentication
 		if pa == nil || pa.Spec.GetSelector() == nil || len(pa.Spec.GetSelector().GetMatchLabels()) > 0 {

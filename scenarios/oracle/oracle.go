@@ -47,6 +47,9 @@ type Input struct {
 	// MergeSubsetTrafficPolicy, core/cluster_tls.go applyUpstreamTLSSettings); and subsets are
 	// rejected as unmodelled (modelled.go). A rule that differs by minor branches on this field.
 	IstioVersion string
+	// Waypoints are the ambient waypoints deployed, by namespace (scenarios.State.Waypoints);
+	// only PredictAmbient models them.
+	Waypoints map[string]scenarios.Waypoint
 
 	// destinationRules is the DestinationRule index check builds (destinationrule.go).
 	destinationRules *drIndex
@@ -233,6 +236,9 @@ const (
 func Predict(in Input) ([]scenarios.ProbeOutcome, error) {
 	if err := check(&in); err != nil {
 		return nil, err
+	}
+	if len(in.Waypoints) > 0 {
+		return nil, fmt.Errorf("oracle: waypoints are modelled on the ambient data plane only (PredictAmbient)")
 	}
 	var out []scenarios.ProbeOutcome
 	for _, probe := range scenarios.Matrix(in.Topology) {

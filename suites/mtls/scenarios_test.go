@@ -36,7 +36,7 @@ func describeScenario(s *scenarios.Scenario) {
 			// them; a mesh-wide one only on a cluster the run created or with --allow-mesh-wide.
 			// In ambient, a scenario without an ambient outcome (DestinationRule TLS) is skipped
 			// with its file's reason.
-			err := world.AmbientSkip(suite.Settings, s)
+			err := world.DataplaneSkip(suite.Settings, s)
 			if err == nil {
 				err = world.InjectionFixed(suite.Settings, s)
 			}

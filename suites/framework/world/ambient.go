@@ -28,10 +28,14 @@ import (
 // dataplane:ambient (LABEL_FILTER=dataplane:ambient).
 func DataplaneLabel(s settings.Settings) string { return "dataplane:" + s.Dataplane }
 
-// AmbientSkip is why a scenario does not run on this run's data plane: nil unless DATAPLANE is
-// ambient; then the scenario's own ambient: skip reason, or that it gives no ambient outcome.
-func AmbientSkip(s settings.Settings, sc *scenarios.Scenario) error {
+// DataplaneSkip is why a scenario does not run on this run's data plane: on sidecars the
+// file's sidecar: skip reason (a waypoint scenario), else nil; in ambient the file's ambient:
+// skip reason, or that it gives no ambient outcome.
+func DataplaneSkip(s settings.Settings, sc *scenarios.Scenario) error {
 	if !s.Ambient() {
+		if sc.SidecarSkip != "" {
+			return errors.New("sidecar: " + sc.SidecarSkip)
+		}
 		return nil
 	}
 	switch {
@@ -47,9 +51,9 @@ func AmbientSkip(s settings.Settings, sc *scenarios.Scenario) error {
 // ambient: block, written for foo and bar enrolled — the run's ambient fixtures, the only ones
 // settings allow (INJECT is rejected); for a scenario skipped in ambient, the oracle's ambient
 // prediction for the namespaces the run's topology enrols at that step (State.Enrolled; it
-// injects none), which only names its specs (they are skipped with AmbientSkip's reason).
+// injects none), which only names its specs (they are skipped with DataplaneSkip's reason).
 func ambientExpectations(s settings.Settings, sc *scenarios.Scenario, i int) ([]scenarios.ProbeOutcome, error) {
-	if AmbientSkip(s, sc) == nil {
+	if DataplaneSkip(s, sc) == nil {
 		return scenarios.WithTrustDomain(sc.Ambient.Expect[i], s.TrustDomain), nil
 	}
 	topo, err := RunTopology(s)

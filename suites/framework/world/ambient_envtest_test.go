@@ -390,7 +390,7 @@ func (s standInZtunnels) Dumps(ctx context.Context, nodes []string) (*ztunnel.No
 	}
 	out := &ztunnel.NodeDumps{ByNode: map[string]*ztunnel.Dump{}, Pods: []string{"stand-in.istio-system"}}
 	for _, n := range nodes {
-		out.ByNode[n] = standInDump(pods, captured, strict)
+		out.ByNode[n] = standInDump(s.w.Topology, pods, captured, strict)
 	}
 	return out, nil
 }

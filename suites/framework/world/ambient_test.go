@@ -23,10 +23,10 @@ func TestAmbientExpectations(t *testing.T) {
 	sidecar := settings.Defaults()
 	ran, skipped := 0, 0
 	for _, sc := range catalog {
-		if AmbientSkip(sidecar, sc) != nil {
-			t.Errorf("%s: skipped in a sidecar run", sc.Name)
+		if err := DataplaneSkip(sidecar, sc); (err != nil) != (sc.SidecarSkip != "") {
+			t.Errorf("%s: skipped in a sidecar run: %v, the file's sidecar skip: %q", sc.Name, err, sc.SidecarSkip)
 		}
-		skip := AmbientSkip(ambient, sc)
+		skip := DataplaneSkip(ambient, sc)
 		for i := range sc.Steps {
 			got, err := StepExpectations(ambient, sc, i)
 			if err != nil {
@@ -36,7 +36,7 @@ func TestAmbientExpectations(t *testing.T) {
 				t.Fatalf("%s step %d: %d expectations", sc.Name, i, len(got))
 			}
 			for j, e := range got {
-				if e.XFCC != nil || e.Class() == scenarios.ClassUpstreamError {
+				if e.XFCC != nil && e.Class() != scenarios.ClassWaypoint || e.Class() == scenarios.ClassUpstreamError {
 					t.Errorf("%s step %d: %s expects %s in ambient", sc.Name, i, e.Probe, e.Outcome)
 				}
 				if skip == nil && e.Outcome.String() != sc.Ambient.Expect[i][j].Outcome.String() {
@@ -104,13 +104,13 @@ func TestAmbientRunTopology(t *testing.T) {
 	}
 }
 
-// TestAmbientSkippedExpectationsUseTheEnrolledSet: a scenario skipped in ambient (a
+// TestDataplaneSkippedExpectationsUseTheEnrolledSet: a scenario skipped in ambient (a
 // DestinationRule one) is still named by the ambient oracle's prediction for what the run enrols
 // (foo and bar: sleep.foo reaches httpbin.bar over HBONE), never for a mesh with nothing in it.
-func TestAmbientSkippedExpectationsUseTheEnrolledSet(t *testing.T) {
+func TestDataplaneSkippedExpectationsUseTheEnrolledSet(t *testing.T) {
 	s := ambientSettings()
 	sc := catalogtest.Scenario(t, "dr-istio-mutual-to-legacy")
-	if AmbientSkip(s, sc) == nil {
+	if DataplaneSkip(s, sc) == nil {
 		t.Fatal("dr-istio-mutual-to-legacy runs in ambient; this test needs a skipped scenario")
 	}
 	for i := range sc.Steps {
@@ -139,7 +139,7 @@ func TestAmbientSkippedExpectationsUseTheEnrolledSet(t *testing.T) {
 func TestAmbientEnrolmentScenarioRuns(t *testing.T) {
 	s := ambientSettings()
 	sc := catalogtest.Scenario(t, "utilities-injection")
-	if err := AmbientSkip(s, sc); err != nil {
+	if err := DataplaneSkip(s, sc); err != nil {
 		t.Fatalf("utilities-injection skipped in ambient: %v", err)
 	}
 	if err := InjectionFixed(s, sc); err != nil {

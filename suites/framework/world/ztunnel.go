@@ -39,12 +39,15 @@ type ztunnelSource interface {
 // PeerAuthentications, evaluated as ztunnel does — is the outcome class the ambient oracle
 // predicts for st. Each probe is judged on the ztunnel of the client pod's node, which decides
 // whether to open HBONE from its view of the server, and on that of the server pod's node, which
-// enforces the policies: both must agree with the step. This is also how
+// enforces the policies: both must agree with the step. Through a waypoint, ztunnel gives the
+// route and the identity the server sees, not the header the waypoint writes: a waypoint
+// outcome needs hbone through a waypoint of the identity its XFCC By names (ztunnelAgrees).
+// This is also how
 // an hbone probe's mTLS is established: its 200 carries no XFCC, so the probe alone cannot tell.
 // The engine and the oracle agree on every catalog step on what Istio's own control plane
 // generates (tools/istiogen/ambient). The wait is recorded like the sidecar barrier's.
 func (w *World) awaitZtunnel(ctx context.Context, scenario, step string, stepIndex int, st scenarios.State) error {
-	want, err := oracle.PredictAmbient(oracle.Input{Topology: w.Topology, Objects: st.Objects, Injected: st.Enrolled, TrustDomain: w.Settings.TrustDomain})
+	want, err := oracle.PredictAmbient(oracle.Input{Topology: w.Topology, Objects: st.Objects, Injected: st.Enrolled, Waypoints: st.Waypoints, TrustDomain: w.Settings.TrustDomain})
 	if err != nil {
 		return err
 	}
@@ -117,21 +120,51 @@ func ztunnelProblems(topo *fixtures.Topology, nodes *ztunnel.NodeDumps, pods map
 				problems = append(problems, fmt.Sprintf("%s: no ztunnel read on node %q", e.Probe, node))
 				break
 			}
-			if unknown := unknownPod(dump, zp); unknown != "" {
-				problems = append(problems, fmt.Sprintf("%s: the ztunnel on %s does not know pod %s yet", e.Probe, node, unknown))
+			if unknown := dump.Unknown(zp); unknown != "" {
+				problems = append(problems, fmt.Sprintf("%s: the ztunnel on %s does not know %s yet", e.Probe, node, unknown))
 				break
 			}
 			j, err := dump.Judge(zp)
 			if err != nil {
 				return nil, fmt.Errorf("%s: the ztunnel on %s: %w", e.Probe, node, err)
 			}
-			if j.Class != e.Class() {
-				problems = append(problems, fmt.Sprintf("%s: ztunnel on %s gives %s (%s), the step expects %s", e.Probe, node, j.Class, j.Reason, e.Class()))
+			if !ztunnelAgrees(j, e) {
+				problems = append(problems, fmt.Sprintf("%s: ztunnel on %s gives %s, the step expects %s", e.Probe, node, describeJudgement(j), describeExpected(e)))
 				break
 			}
 		}
 	}
 	return problems, nil
+}
+
+// ztunnelAgrees reports whether a ztunnel judgement is the step's expectation e. ztunnel decides
+// the route and the authorization, not whether a waypoint writes XFCC (its Envoy's
+// configuration): a waypoint outcome (ClassWaypoint, XFCC By the waypoint's identity) agrees
+// with an hbone judgement through a waypoint of exactly that identity; anything else agrees
+// when the classes are equal.
+func ztunnelAgrees(j ztunnel.Judgement, e scenarios.ProbeOutcome) bool {
+	if e.Class() == scenarios.ClassWaypoint {
+		return j.Class == scenarios.ClassHBONE && j.Waypoint != "" && j.WaypointIdentity == e.XFCC.By
+	}
+	return j.Class == e.Class()
+}
+
+// describeJudgement is a judgement as a problem names it: its class, the waypoint it went
+// through if any, and why.
+func describeJudgement(j ztunnel.Judgement) string {
+	if j.Waypoint != "" {
+		return fmt.Sprintf("%s through waypoint %s as %s (%s)", j.Class, j.Waypoint, j.WaypointIdentity, j.Reason)
+	}
+	return fmt.Sprintf("%s (%s)", j.Class, j.Reason)
+}
+
+// describeExpected is an expectation as a problem names it: its class, and for a waypoint
+// outcome the identity the waypoint must have.
+func describeExpected(e scenarios.ProbeOutcome) string {
+	if e.Class() == scenarios.ClassWaypoint {
+		return fmt.Sprintf("%s (through a waypoint as %s)", e.Class(), e.XFCC.By)
+	}
+	return string(e.Class())
 }
 
 // podNodes are the nodes pods run on, each once, sorted.
@@ -144,17 +177,6 @@ func podNodes(pods map[fixtures.Ref]corev1.Pod) []string {
 	}
 	slices.Sort(nodes)
 	return nodes
-}
-
-// unknownPod names the probe's pod the dump has no workload for ("" when it knows both).
-func unknownPod(d *ztunnel.Dump, p ztunnel.Probe) string {
-	if _, ok := d.Workload(p.ClientNamespace, p.ClientPod); !ok {
-		return p.ClientNamespace + "/" + p.ClientPod
-	}
-	if _, ok := d.Workload(p.ServerNamespace, p.ServerPod); !ok {
-		return p.ServerNamespace + "/" + p.ServerPod
-	}
-	return ""
 }
 
 // clusterZtunnels reads the ztunnels and fixture pods of the cluster the world runs on.

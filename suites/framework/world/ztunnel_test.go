@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -13,6 +14,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/mtls-conformance/mtls-conformance/fixtures"
+	"github.com/mtls-conformance/mtls-conformance/scenarios"
 	"github.com/mtls-conformance/mtls-conformance/suites/framework/authcheck"
 	"github.com/mtls-conformance/mtls-conformance/suites/framework/ztunnel"
 	"github.com/mtls-conformance/mtls-conformance/suites/testsupport/catalogtest"
@@ -29,11 +31,14 @@ var staticStrict = ztunnel.Policy{
 
 var presence = json.RawMessage("[]")
 
-// standInDump is a ztunnel's config dump for pods: a captured pod is HBONE, any other TCP; a pod
-// strict says a STRICT policy covers references staticStrict. It models STRICT policies only,
-// enough for the scenarios these tests run.
-func standInDump(pods []corev1.Pod, captured, strict func(corev1.Pod) bool) *ztunnel.Dump {
+// standInDump is a ztunnel's config dump for pods and topo's Services: a captured pod is HBONE,
+// any other TCP; a pod strict says a STRICT policy covers references staticStrict. It models
+// STRICT policies only, enough for the scenarios these tests run.
+func standInDump(topo *fixtures.Topology, pods []corev1.Pod, captured, strict func(corev1.Pod) bool) *ztunnel.Dump {
 	d := &ztunnel.Dump{Policies: []ztunnel.Policy{staticStrict}}
+	for _, s := range topo.Services {
+		d.Services = append(d.Services, ztunnel.Service{Name: s.Name, Namespace: s.Namespace, Hostname: s.Name + "." + s.Namespace + ".svc.cluster.local"})
+	}
 	for _, p := range pods {
 		wl := ztunnel.Workload{UID: "Kubernetes//Pod/" + p.Namespace + "/" + p.Name, Name: p.Name, Namespace: p.Namespace,
 			ServiceAccount: p.Spec.ServiceAccountName, Protocol: ztunnel.ProtocolTCP}
@@ -46,6 +51,25 @@ func standInDump(pods []corev1.Pod, captured, strict func(corev1.Pod) bool) *ztu
 		d.Workloads = append(d.Workloads, wl)
 	}
 	return d
+}
+
+// withWaypoint is d with a waypoint in ns as istiod sends it once the namespace is labelled
+// istio.io/use-waypoint (tools/istiogen/ambient reads the same from Istio's code): the waypoint's
+// pod (service account sa, not captured) behind Service "waypoint", and every Service of ns
+// (the waypoint's own too) naming it by hostname.
+func withWaypoint(d *ztunnel.Dump, ns, sa string) *ztunnel.Dump {
+	out := &ztunnel.Dump{Workloads: slices.Clone(d.Workloads), Services: slices.Clone(d.Services), Policies: d.Policies}
+	uid := "Kubernetes//Pod/" + ns + "/waypoint-0"
+	out.Workloads = append(out.Workloads, ztunnel.Workload{UID: uid, Name: "waypoint-0", Namespace: ns, ServiceAccount: sa,
+		Protocol: ztunnel.ProtocolTCP, WorkloadIPs: []string{"10.250.0.10"}})
+	out.Services = append(out.Services, ztunnel.Service{Name: "waypoint", Namespace: ns, Hostname: "waypoint." + ns + ".svc.cluster.local",
+		Ports: map[uint16]uint16{15008: 15008}, Endpoints: map[string]ztunnel.Endpoint{uid: {WorkloadUID: uid}}})
+	for i := range out.Services {
+		if out.Services[i].Namespace == ns {
+			out.Services[i].Waypoint = &ztunnel.GatewayAddress{Destination: ns + "/waypoint." + ns + ".svc.cluster.local", HBONEMTLSPort: 15008}
+		}
+	}
+	return out
 }
 
 // ambientBarrierWorld is an ambient run's world writing its reports in a temporary folder, whose
@@ -118,8 +142,8 @@ func TestAwaitZtunnel(t *testing.T) {
 	st := sc.StateAt(w.Topology, 0)
 	pods := fixturePods(w.Topology)
 	enrolled := func(p corev1.Pod) bool { return st.Enrolled[p.Namespace] }
-	before := standInDump(podList(pods), enrolled, func(corev1.Pod) bool { return false })
-	after := standInDump(podList(pods), enrolled, func(p corev1.Pod) bool { return p.Namespace == "foo" })
+	before := standInDump(w.Topology, podList(pods), enrolled, func(corev1.Pod) bool { return false })
+	after := standInDump(w.Topology, podList(pods), enrolled, func(p corev1.Pod) bool { return p.Namespace == "foo" })
 	ctx := context.Background()
 
 	// The push never arrives: not in force, and why.
@@ -164,7 +188,7 @@ func TestAwaitZtunnel(t *testing.T) {
 			known = append(known, p)
 		}
 	}
-	w.ztunnels = &fakeZtunnels{pods: pods, dumps: []*ztunnel.Dump{standInDump(known, enrolled, func(p corev1.Pod) bool { return p.Namespace == "foo" })}}
+	w.ztunnels = &fakeZtunnels{pods: pods, dumps: []*ztunnel.Dump{standInDump(w.Topology, known, enrolled, func(p corev1.Pod) bool { return p.Namespace == "foo" })}}
 	err = w.awaitZtunnel(ctx, sc.Name, sc.Steps[0].Name, 0, st)
 	if err == nil || !strings.Contains(err.Error(), "curl.utilities → httpbin.foo:8000: the ztunnel on node-a does not know pod utilities/curl-0 yet") {
 		t.Errorf("an unknown pod: %v", err)
@@ -178,8 +202,45 @@ func TestAwaitZtunnel(t *testing.T) {
 		t.Errorf("unreadable ztunnels: %v", err)
 	}
 
+	// foo behind a waypoint that writes XFCC: a mesh client's probe of foo is in force once
+	// ztunnel sends it through a waypoint of the identity XFCC By names (ztunnel cannot see the
+	// header: that is the waypoint's Envoy's); hbone straight to the pod, or through a waypoint
+	// of another identity, is waited on and named.
+	wst := BaselineState(w.Topology)
+	wst.Waypoints = map[string]scenarios.Waypoint{"foo": {Namespace: "foo", XFCCClientIdentity: true}}
+	plain := standInDump(w.Topology, podList(pods), enrolled, func(corev1.Pod) bool { return false })
+	w.ztunnels = &fakeZtunnels{pods: pods, dumps: []*ztunnel.Dump{withWaypoint(plain, "foo", "other")}}
+	err = w.awaitZtunnel(ctx, "waypoint", "xfcc", 0, wst)
+	want = "sleep.foo → httpbin.foo:8000: ztunnel on node-a gives hbone through waypoint foo/waypoint-0 as spiffe://cluster.local/ns/foo/sa/other"
+	if !errors.As(err, &pe) || !strings.Contains(err.Error(), "\n  "+want) || !strings.Contains(err.Error(), "the step expects waypoint (through a waypoint as spiffe://cluster.local/ns/foo/sa/waypoint)") {
+		t.Errorf("a waypoint of another identity: %v\nwant a line starting %q", err, want)
+	}
+	// Every mesh client's probe of foo: 2 clients × 3 ports.
+	if len(pe.Problems) != 6 {
+		t.Errorf("%d problems, want 6: %q", len(pe.Problems), pe.Problems)
+	}
+	src = &fakeZtunnels{pods: pods, dumps: []*ztunnel.Dump{plain, withWaypoint(plain, "foo", "waypoint")}}
+	w.ztunnels = src
+	if err := w.awaitZtunnel(ctx, "waypoint", "xfcc", 0, wst); err != nil || src.reads.Load() != 2 {
+		t.Errorf("the waypoint on the second read: %v after %d reads", err, src.reads.Load())
+	}
+	// Without XFCC the step expects hbone, which the waypoint's route gives too.
+	wst.Waypoints["foo"] = scenarios.Waypoint{Namespace: "foo"}
+	w.ztunnels = &fakeZtunnels{pods: pods, dumps: []*ztunnel.Dump{withWaypoint(plain, "foo", "waypoint")}}
+	if err := w.awaitZtunnel(ctx, "waypoint", "no xfcc", 0, wst); err != nil {
+		t.Errorf("a waypoint without XFCC: %v", err)
+	}
+	// The waypoint's pod not received yet: waited on, and named.
+	lost := withWaypoint(plain, "foo", "waypoint")
+	lost.Workloads = lost.Workloads[:len(lost.Workloads)-1]
+	w.ztunnels = &fakeZtunnels{pods: pods, dumps: []*ztunnel.Dump{lost}}
+	err = w.awaitZtunnel(ctx, "waypoint", "no xfcc", 0, wst)
+	if err == nil || !strings.Contains(err.Error(), "sleep.foo → httpbin.foo:8000: the ztunnel on node-a does not know waypoint foo/waypoint.foo.svc.cluster.local of Service foo/httpbin yet") {
+		t.Errorf("an unknown waypoint: %v", err)
+	}
+
 	// A protocol the engine does not model is an error at once, not a wait.
-	odd := standInDump(podList(pods), enrolled, func(corev1.Pod) bool { return false })
+	odd := standInDump(w.Topology, podList(pods), enrolled, func(corev1.Pod) bool { return false })
 	for i := range odd.Workloads {
 		odd.Workloads[i].Protocol = "DOUBLE_HBONE"
 	}
@@ -197,7 +258,7 @@ func TestAwaitInForceInAmbientReadsZtunnel(t *testing.T) {
 	w := ambientBarrierWorld(t, 2*time.Second)
 	pods := fixturePods(w.Topology)
 	st := BaselineState(w.Topology)
-	w.ztunnels = &fakeZtunnels{pods: pods, dumps: []*ztunnel.Dump{standInDump(podList(pods), func(p corev1.Pod) bool { return st.Enrolled[p.Namespace] }, func(corev1.Pod) bool { return false })}}
+	w.ztunnels = &fakeZtunnels{pods: pods, dumps: []*ztunnel.Dump{standInDump(w.Topology, podList(pods), func(p corev1.Pod) bool { return st.Enrolled[p.Namespace] }, func(corev1.Pod) bool { return false })}}
 	if err := w.awaitInForce(context.Background(), "baseline", "reset", 0, st, nil); err != nil {
 		t.Fatalf("baseline: %v", err)
 	}
@@ -234,9 +295,9 @@ func TestAwaitZtunnelOnTwoNodes(t *testing.T) {
 		pods[c.Ref] = p
 	}
 	enrolled := func(p corev1.Pod) bool { return st.Enrolled[p.Namespace] }
-	current := standInDump(podList(pods), enrolled, func(corev1.Pod) bool { return false })
+	current := standInDump(w.Topology, podList(pods), enrolled, func(corev1.Pod) bool { return false })
 	// node-b's ztunnel has not seen httpbin.foo enrolled yet: it would send plaintext.
-	stale := standInDump(podList(pods), func(p corev1.Pod) bool { return enrolled(p) && !(p.Namespace == "foo" && p.Name == "httpbin-0") }, func(corev1.Pod) bool { return false })
+	stale := standInDump(w.Topology, podList(pods), func(p corev1.Pod) bool { return enrolled(p) && !(p.Namespace == "foo" && p.Name == "httpbin-0") }, func(corev1.Pod) bool { return false })
 	src := &fakeZtunnels{pods: pods, dumps: []*ztunnel.Dump{current}, byNode: map[string]*ztunnel.Dump{"node-b": stale}}
 	w.ztunnels = src
 	err := w.awaitZtunnel(context.Background(), "baseline", "reset", 0, st)
@@ -260,7 +321,7 @@ func TestAwaitZtunnelTopologyError(t *testing.T) {
 	pods := fixturePods(w.Topology)
 	st := BaselineState(w.Topology)
 	delete(pods, fixtures.Ref{Name: "curl", Namespace: "utilities"})
-	w.ztunnels = &fakeZtunnels{pods: pods, dumps: []*ztunnel.Dump{standInDump(podList(pods), func(corev1.Pod) bool { return false }, func(corev1.Pod) bool { return false })}}
+	w.ztunnels = &fakeZtunnels{pods: pods, dumps: []*ztunnel.Dump{standInDump(w.Topology, podList(pods), func(corev1.Pod) bool { return false }, func(corev1.Pod) bool { return false })}}
 	start := time.Now()
 	err := w.awaitZtunnel(context.Background(), "baseline", "reset", 0, st)
 	if err == nil || !strings.Contains(err.Error(), "no live pod of curl.utilities") || time.Since(start) > 2*time.Second {

@@ -5,10 +5,11 @@
 // between ztunnels) and whether it is accepted from the authorization policies istiod converted
 // from PeerAuthentications, evaluated as ztunnel evaluates them.
 //
-// The dump's shape is ztunnel's (src/admin.rs ConfigDump, src/state/workload.rs, src/rbac.rs),
-// as Istio's own reader declares it (istio/istio istioctl/pkg/writer/ztunnel/configdump/api.go
-// ZtunnelDump, ZtunnelWorkload, ZtunnelPolicy, PolicyMatch; lists or, in older ztunnels, maps
-// keyed by address or name: configdump.go unmarshalListOrMap).
+// The dump's shape is ztunnel's (src/admin.rs ConfigDump, src/state/workload.rs,
+// src/state/service.rs, src/rbac.rs), as Istio's own reader declares it (istio/istio
+// istioctl/pkg/writer/ztunnel/configdump/api.go ZtunnelDump, ZtunnelWorkload, ZtunnelService,
+// ZtunnelPolicy, PolicyMatch; lists or, in older ztunnels, maps keyed by address or name:
+// configdump.go unmarshalListOrMap).
 package ztunnel
 
 import (
@@ -43,6 +44,7 @@ const DefaultTrustDomain = "cluster.local"
 // Dump is the part of ztunnel's config dump the judgement reads.
 type Dump struct {
 	Workloads []Workload
+	Services  []Service
 	Policies  []Policy
 }
 
@@ -56,6 +58,75 @@ type Workload struct {
 	ServiceAccount        string   `json:"serviceAccount"`
 	TrustDomain           string   `json:"trustDomain,omitempty"`
 	AuthorizationPolicies []string `json:"authorizationPolicies,omitempty"`
+	// Hostname, Network, ApplicationTunnel and Capacity are read only to resolve a waypoint as
+	// ztunnel does (src/state.rs fetch_waypoint, load_balance).
+	Hostname          string          `json:"hostname,omitempty"`
+	Network           string          `json:"network,omitempty"`
+	ApplicationTunnel json.RawMessage `json:"applicationTunnel,omitempty"`
+	// Capacity weighs the workload among a Service's endpoints; absent is 1 (workload.rs
+	// default_capacity), 0 is never picked.
+	Capacity *uint32 `json:"capacity,omitempty"`
+}
+
+// Service is one Service ztunnel knows (src/state/service.rs Service, camelCase).
+type Service struct {
+	Name      string    `json:"name"`
+	Namespace string    `json:"namespace"`
+	Hostname  string    `json:"hostname"`
+	VIPs      []string  `json:"vips"` // NetworkAddress: "<network>/<ip>"
+	CIDRVIPs  []CIDRVIP `json:"cidrVips,omitempty"`
+	// Ports maps each Service port to its target port.
+	Ports map[uint16]uint16 `json:"ports"`
+	// Endpoints, by key, are the Service's healthy endpoints (ztunnel stores only those its
+	// health policy accepts: service.rs should_include_endpoint).
+	Endpoints map[string]Endpoint `json:"endpoints"`
+	// Waypoint is where a mesh client's ztunnel sends a connection to the Service instead of
+	// an endpoint (src/proxy/outbound.rs build_request).
+	Waypoint *GatewayAddress `json:"waypoint,omitempty"`
+	// WeightedWaypoints, when set, replace Waypoint with a per-connection random pick (state.rs
+	// sample_weighted_waypoint); not modelled.
+	WeightedWaypoints []json.RawMessage `json:"weightedWaypoints,omitempty"`
+	LoadBalancer      *LoadBalancer     `json:"loadBalancer,omitempty"`
+	// Visibility "Namespace" hides the Service's VIPs from clients of other namespaces
+	// (service.rs visible_to); "Public" otherwise.
+	Visibility string `json:"visibility,omitempty"`
+}
+
+// Key is how the judgement names the Service: namespace/name.
+func (s Service) Key() string { return s.Namespace + "/" + s.Name }
+
+// CIDRVIP is a Service VIP range (workload.rs NetworkCidr).
+type CIDRVIP struct {
+	Network string `json:"network"`
+	CIDR    string `json:"cidr"`
+}
+
+// Endpoint is one endpoint of a Service (service.rs Endpoint).
+type Endpoint struct {
+	WorkloadUID string            `json:"workloadUid"`
+	Port        map[uint16]uint16 `json:"port,omitempty"`
+	Status      string            `json:"status,omitempty"`
+}
+
+// LoadBalancer is a Service's endpoint selection (service.rs LoadBalancer); only its mode is read.
+type LoadBalancer struct {
+	Mode string `json:"mode"`
+}
+
+// Load balancer modes as ztunnel serialises them (service.rs LoadBalancerMode).
+const (
+	LoadBalancerStandard    = "Standard"
+	LoadBalancerStrict      = "Strict"
+	LoadBalancerFailover    = "Failover"
+	LoadBalancerPassthrough = "Passthrough"
+)
+
+// GatewayAddress is a waypoint's address (workload.rs GatewayAddress): Destination is a
+// NetworkAddress "<network>/<ip>" or a NamespacedHostname "<namespace>/<hostname>", an
+// untagged enum tried in that order.
+type GatewayAddress struct {
+	Destination   string `json:"destination"`
+	HBONEMTLSPort uint16 `json:"hboneMtlsPort"`
 }
 
 // Identity is the workload's SPIFFE ID, spiffe://<trust domain>/ns/<namespace>/sa/<sa>.
@@ -120,6 +191,7 @@ type ServiceAccountMatch struct {
 func Parse(raw []byte) (*Dump, error) {
 	var top struct {
 		Workloads json.RawMessage `json:"workloads"`
+		Services  json.RawMessage `json:"services"`
 		Policies  json.RawMessage `json:"policies"`
 	}
 	if err := json.Unmarshal(raw, &top); err != nil {
@@ -128,6 +200,9 @@ func Parse(raw []byte) (*Dump, error) {
 	d := &Dump{}
 	if err := listOrMap(top.Workloads, &d.Workloads); err != nil {
 		return nil, fmt.Errorf("ztunnel config dump: workloads: %w", err)
+	}
+	if err := listOrMap(top.Services, &d.Services); err != nil {
+		return nil, fmt.Errorf("ztunnel config dump: services: %w", err)
 	}
 	if err := listOrMap(top.Policies, &d.Policies); err != nil {
 		return nil, fmt.Errorf("ztunnel config dump: policies: %w", err)
@@ -185,6 +260,24 @@ func (d *Dump) Workload(namespace, pod string) (Workload, bool) {
 		return Workload{}, false
 	}
 	return d.Workloads[i], true
+}
+
+// Service finds a Service by namespace and name; more than one (ServiceEntries may share a name)
+// is an error, since the judgement would have to guess.
+func (d *Dump) Service(namespace, name string) (Service, bool, error) {
+	var out []Service
+	for _, s := range d.Services {
+		if s.Namespace == namespace && s.Name == name {
+			out = append(out, s)
+		}
+	}
+	switch len(out) {
+	case 0:
+		return Service{}, false, nil
+	case 1:
+		return out[0], true, nil
+	}
+	return Service{}, false, fmt.Errorf("ztunnel config dump: %d services named %s/%s", len(out), namespace, name)
 }
 
 // Connection is what ztunnel's inbound knows when it authorizes (src/rbac.rs Connection): the

@@ -2,6 +2,7 @@ package ambient
 
 import (
 	"encoding/json"
+	"fmt"
 	"maps"
 	"os"
 	"path/filepath"
@@ -9,14 +10,18 @@ import (
 
 	"istio.io/istio/istioctl/pkg/writer/ztunnel/configdump"
 
+	"github.com/mtls-conformance/mtls-conformance/scenarios"
 	"github.com/mtls-conformance/mtls-conformance/scenarios/oracle"
+	"github.com/mtls-conformance/mtls-conformance/scenarios/policy"
 	"github.com/mtls-conformance/mtls-conformance/suites/framework/ztunnel"
 	"github.com/mtls-conformance/mtls-conformance/suites/testsupport/catalogtest"
+	"github.com/mtls-conformance/mtls-conformance/tools/istiogen/waypoint"
 )
 
 // check runs Istio's ambient control plane on one state and compares, probe by probe and port
-// by port, the engine's reading of what ztunnel would receive with the oracle's ambient rules.
-func check(t *testing.T, name string, in oracle.Input) int {
+// by port, the engine's reading of what ztunnel would receive with the oracle's ambient rules;
+// it returns the probes compared and the engine's judgements.
+func check(t *testing.T, name string, in oracle.Input) (int, []ztunnel.Judgement) {
 	t.Helper()
 	want, err := oracle.PredictAmbient(in)
 	if err != nil {
@@ -54,7 +59,7 @@ func check(t *testing.T, name string, in oracle.Input) int {
 			t.Errorf("DISAGREEMENT %s: %s plaintext denied per port: Istio %v, oracle %v\n%s", name, ref, gotPorts[ref], w, g.Raw)
 		}
 	}
-	return len(want)
+	return len(want), why
 }
 
 // TestCatalogAmbientAgainstIstio: for every step of every catalog scenario (DestinationRule
@@ -68,7 +73,8 @@ func TestCatalogAmbientAgainstIstio(t *testing.T) {
 	for _, s := range catalog {
 		for i, step := range s.Steps {
 			st := s.StateAt(topo, i)
-			probes += check(t, s.Name+" step "+step.Name, oracle.Input{Topology: topo, Objects: st.Objects, Injected: st.Injected})
+			n, _ := check(t, s.Name+" step "+step.Name, oracle.Input{Topology: topo, Objects: st.Objects, Injected: st.Injected, Waypoints: st.Waypoints})
+			probes += n
 		}
 	}
 	t.Logf("%d scenarios, %d probes agree", len(catalog), probes)
@@ -100,6 +106,52 @@ func TestAmbientRulesAgainstIstio(t *testing.T) {
 		}
 		check(t, name, oracle.Input{Topology: topo, Objects: objs})
 		check(t, name+" (utilities enrolled)", oracle.Input{Topology: topo, Objects: objs, Injected: map[string]bool{"foo": true, "bar": true, "utilities": true}})
+	}
+}
+
+// TestAmbientWaypointsAgainstIstio: foo (and bar) behind a waypoint, its Gateway with and
+// without ambient.istio.io/xfcc-include-client-identity, with no policy and with foo STRICT:
+// Istio's ambient index gives the namespace's Services the waypoint, the engine sends every
+// enrolled client's probe of them through it (and no other), and the outcomes are the oracle's:
+// through a waypoint that writes XFCC (waypoint.WritesXFCC) ClassWaypoint, By the waypoint's
+// identity; otherwise hbone; clients outside the mesh as without a waypoint.
+func TestAmbientWaypointsAgainstIstio(t *testing.T) {
+	topo := catalogtest.Topology(t)
+	strict, err := decode("apiVersion: security.istio.io/v1\nkind: PeerAuthentication\nmetadata: {name: default, namespace: foo}\nspec: {mtls: {mode: STRICT}}\n")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, pol := range []struct {
+		name    string
+		objects []policy.Object
+	}{{"no policy", nil}, {"foo STRICT", strict}} {
+		for _, waypoints := range []map[string]scenarios.Waypoint{
+			{"foo": {Namespace: "foo"}},
+			{"foo": {Namespace: "foo", XFCCClientIdentity: true}},
+			{"foo": {Namespace: "foo", XFCCClientIdentity: true}, "bar": {Namespace: "bar"}},
+		} {
+			name := fmt.Sprintf("%s, waypoints %v", pol.name, waypoints)
+			in := oracle.Input{Topology: topo, Objects: pol.objects, Waypoints: waypoints}
+			_, why := check(t, name, in)
+			enrolled, err := oracle.PredictAmbient(in)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for i, p := range scenarios.Matrix(topo) {
+				client, _ := topo.Workload(p.From)
+				wp, behind := waypoints[p.To.Namespace]
+				want := ""
+				if behind && client.Namespace != "legacy" && client.Namespace != "utilities" {
+					want = wp.Namespace + "/" + waypoint.Name + "-0"
+				}
+				if why[i].Waypoint != want {
+					t.Errorf("%s: %s: through waypoint %q (%s), want %q", name, p, why[i].Waypoint, why[i].Reason, want)
+				}
+				if want != "" && wp.XFCCClientIdentity && enrolled[i].Class() != scenarios.ClassWaypoint {
+					t.Errorf("%s: %s: the oracle predicts %s, want waypoint", name, p, enrolled[i].Outcome)
+				}
+			}
+		}
 	}
 }
 

@@ -39,6 +39,7 @@ import (
 
 	listener "github.com/envoyproxy/go-control-plane/envoy/config/listener/v3"
 	discovery "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
+	"istio.io/api/annotation"
 	"istio.io/api/label"
 	"istio.io/istio/pilot/pkg/features"
 	"istio.io/istio/pilot/pkg/model"
@@ -51,9 +52,11 @@ import (
 	discoveryv1 "k8s.io/api/discovery/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/util/intstr"
 	gatewayv1 "sigs.k8s.io/gateway-api/apis/v1"
 
 	"github.com/mtls-conformance/mtls-conformance/fixtures"
+	"github.com/mtls-conformance/mtls-conformance/scenarios"
 	"github.com/mtls-conformance/mtls-conformance/tools/istiogen/harness"
 )
 
@@ -64,12 +67,12 @@ func init() {
 }
 
 const (
-	// XFCCClientIdentityAnnotation is listener_waypoint.go xfccClientIdentityAnnotation
-	// (unexported there; not yet in istio.io/api, istio/istio#54995).
-	XFCCClientIdentityAnnotation = "ambient.istio.io/xfcc-include-client-identity"
+	// XFCCClientIdentityAnnotation is listener_waypoint.go xfccClientIdentityAnnotation, as the
+	// catalog's waypoints spell it.
+	XFCCClientIdentityAnnotation = scenarios.XFCCClientIdentityAnnotation
 
 	// Name is the Gateway's name, and so its Service's, pod's and service account's.
-	Name = "waypoint"
+	Name = scenarios.WaypointName
 	// Class is Istio's waypoint GatewayClass, served by the mesh controller.
 	Class = "istio-waypoint"
 	// HBONEPort is the waypoint's only listener (Istio's waypoint Gateway: listener mesh, HBONE).
@@ -79,12 +82,12 @@ const (
 // Served is the fixture Service the waypoint serves here.
 var Served = fixtures.Ref{Name: "httpbin", Namespace: "foo"}
 
-// Addresses outside the ranges harness.NewWorld gives fixture pods (10.244/16) and Services
-// (10.96/16 by namespace index), so nothing collides.
-var (
-	podIP     = netip.MustParseAddr("10.250.0.10")
-	clusterIP = netip.MustParseAddr("10.251.0.10")
-)
+// AddressesAt are the pod IP and cluster IP of the i-th waypoint of a world (0 to 255):
+// 10.250.<i>.10 and 10.251.<i>.10, outside the ranges harness.NewWorld gives fixture pods
+// (10.244/16) and Services (10.96/16 by namespace index), so nothing collides.
+func AddressesAt(i int) (podIP, clusterIP netip.Addr) {
+	return netip.AddrFrom4([4]byte{10, 250, byte(i), 10}), netip.AddrFrom4([4]byte{10, 251, byte(i), 10})
+}
 
 // Generated is what Istio generated for the waypoint.
 type Generated struct {
@@ -131,7 +134,9 @@ func Listeners(t test.Failer, gatewayAnnotations map[string]string, configs ...c
 		}
 		objects = append(objects, o)
 	}
-	objects = append(objects, waypointObjects(Served.Namespace, gatewayAnnotations)...)
+	podIP, clusterIP := AddressesAt(0)
+	objects = append(objects, GatewayClass())
+	objects = append(objects, Objects(Served.Namespace, gatewayAnnotations, podIP, clusterIP)...)
 
 	s := xds.NewFakeDiscoveryServer(t, xds.FakeOptions{KubernetesObjects: objects, Configs: configs})
 	// The node ID's type, IP and namespace are how istiod knows a waypoint and finds its pod and
@@ -157,20 +162,23 @@ func Listeners(t test.Failer, gatewayAnnotations map[string]string, configs ...c
 }
 
 // podLabels are the labels the waypoint template gives the pod (waypoint.yaml: the Gateway's
-// name and the managing controller).
+// name and the managing controller, and istio.io/dataplane-mode "none": the CNI agent does not
+// redirect a waypoint's own traffic through ztunnel).
 func podLabels() map[string]string {
 	return map[string]string{
 		label.IoK8sNetworkingGatewayGatewayName.Name: Name,
 		label.GatewayManaged.Name:                    constants.ManagedGatewayMeshControllerLabel,
+		label.IoIstioDataplaneMode.Name:              constants.DataplaneModeNone,
 	}
 }
 
-// waypointObjects is the waypoint as a cluster holds it once its deployment is ready: the
-// Gateway with its status address (the ambient index ignores a Gateway without one,
-// pilot/pkg/serviceregistry/ambient/waypoints.go gatewayToWaypointTransform), its class, and
-// what the deployment controller renders from waypoint.yaml with the Gateway's annotations
-// copied onto the pod.
-func waypointObjects(ns string, annotations map[string]string) []runtime.Object {
+// Objects is the waypoint of namespace ns as a cluster holds it once its deployment is ready:
+// the Gateway (with annotations) and its status address (the ambient index ignores a Gateway
+// without one, pilot/pkg/serviceregistry/ambient/waypoints.go gatewayToWaypointTransform), and
+// what the deployment controller renders from waypoint.yaml with the Gateway's
+// annotations copied onto the pod; the pod at podIP, the Service at clusterIP (AddressesAt).
+// Both tools/istiogen/waypoint and tools/istiogen/ambient deploy waypoints with it.
+func Objects(ns string, annotations map[string]string, podIP, clusterIP netip.Addr) []runtime.Object {
 	hostname := fmt.Sprintf("%s.%s.svc.cluster.local", Name, ns)
 	gw := &gatewayv1.Gateway{
 		ObjectMeta: metav1.ObjectMeta{Name: Name, Namespace: ns, Annotations: maps.Clone(annotations)},
@@ -184,19 +192,22 @@ func waypointObjects(ns string, annotations map[string]string) []runtime.Object 
 			Addresses: []gatewayv1.GatewayStatusAddress{{Type: ptr(gatewayv1.HostnameAddressType), Value: hostname}},
 		},
 	}
-	class := &gatewayv1.GatewayClass{
-		ObjectMeta: metav1.ObjectMeta{Name: Class},
-		Spec:       gatewayv1.GatewayClassSpec{ControllerName: constants.ManagedGatewayMeshController},
-	}
 	labels := podLabels()
 	selector := map[string]string{label.IoK8sNetworkingGatewayGatewayName.Name: Name}
+	// The template's Service prefers close endpoints (waypoint.yaml), which istiod sends ztunnel
+	// as failover load balancing.
 	svc := &corev1.Service{
-		ObjectMeta: metav1.ObjectMeta{Name: Name, Namespace: ns, Labels: maps.Clone(labels)},
+		ObjectMeta: metav1.ObjectMeta{Name: Name, Namespace: ns, Labels: map[string]string{
+			label.IoK8sNetworkingGatewayGatewayName.Name:      Name,
+			label.IoK8sNetworkingGatewayGatewayClassName.Name: Class,
+		},
+			Annotations: map[string]string{annotation.NetworkingTrafficDistribution.Name: "PreferClose"}},
 		Spec: corev1.ServiceSpec{
 			Type: corev1.ServiceTypeClusterIP, ClusterIP: clusterIP.String(), ClusterIPs: []string{clusterIP.String()},
 			Selector: selector,
 			Ports: []corev1.ServicePort{{
-				Name: "mesh", Port: HBONEPort, AppProtocol: ptr("hbone"), Protocol: corev1.ProtocolTCP,
+				// TargetPort as the apiserver defaults it (the port itself).
+				Name: "mesh", Port: HBONEPort, TargetPort: intstr.FromInt32(HBONEPort), AppProtocol: ptr("hbone"), Protocol: corev1.ProtocolTCP,
 			}},
 		},
 	}
@@ -213,7 +224,16 @@ func waypointObjects(ns string, annotations map[string]string) []runtime.Object 
 			Conditions: []corev1.PodCondition{{Type: corev1.PodReady, Status: corev1.ConditionTrue}},
 		},
 	}
-	return []runtime.Object{class, gw, svc, sa, pod, endpointSlice(svc, pod)}
+	return []runtime.Object{gw, svc, sa, pod, endpointSlice(svc, pod)}
+}
+
+// GatewayClass is Istio's waypoint class, once per world (cluster-scoped) alongside any number
+// of Objects.
+func GatewayClass() runtime.Object {
+	return &gatewayv1.GatewayClass{
+		ObjectMeta: metav1.ObjectMeta{Name: Class},
+		Spec:       gatewayv1.GatewayClassSpec{ControllerName: constants.ManagedGatewayMeshController},
+	}
 }
 
 // endpointSlice is what Kubernetes' endpoint controller writes for the waypoint's Service.

@@ -1,13 +1,9 @@
 package waypoint
 
 import (
-	"fmt"
 	"slices"
 	"testing"
 
-	mutation "github.com/envoyproxy/go-control-plane/envoy/config/common/mutation_rules/v3"
-	core "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
-	listener "github.com/envoyproxy/go-control-plane/envoy/config/listener/v3"
 	headermutation "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/header_mutation/v3"
 	hcm "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/http_connection_manager/v3"
 	"github.com/google/go-cmp/cmp"
@@ -15,24 +11,10 @@ import (
 	"google.golang.org/protobuf/testing/protocmp"
 	securityv1beta1 "istio.io/api/security/v1beta1"
 	typev1beta1 "istio.io/api/type/v1beta1"
-	"istio.io/istio/pilot/pkg/model"
 	securitymodel "istio.io/istio/pilot/pkg/security/model"
 	"istio.io/istio/pkg/config"
-	"istio.io/istio/pkg/config/host"
 	"istio.io/istio/pkg/config/schema/gvk"
 	"istio.io/istio/pkg/wellknown"
-)
-
-// Written out here rather than taken from Istio (pilot/pkg/xds/filters/filters.go
-// WaypointXFCCClientIdentityFilter), so that a change there shows as a failure.
-const (
-	xfccFilter = "istio.waypoint.xfcc_client_identity"
-	xfccHeader = "x-forwarded-client-cert"
-	xfccValue  = `By=%FILTER_STATE(io.istio.local_principal:PLAIN)%;URI=%FILTER_STATE(io.istio.peer_principal:PLAIN)%`
-	// mainInternal is the waypoint's internal listener, where mTLS from ztunnel is already
-	// terminated and the per-Service HTTP chains live (listener_waypoint.go buildWaypointInternal,
-	// core.MainInternalName).
-	mainInternal = "main_internal"
 )
 
 // authFilters are the authn/authz filters buildWaypointHTTPFilters may put in the chain
@@ -41,52 +23,14 @@ const (
 // that XFCC-reading policies see the synthesized value.
 var authFilters = []string{wellknown.HTTPExternalAuthorization, securitymodel.EnvoyJwtFilterName, wellknown.HTTPRoleBasedAccessControl}
 
-// httpManagers returns, for every HTTP port of Served, the HTTP connection manager of its chain
-// on main_internal (named inbound-vip|<port>|http|<hostname>, listener_waypoint.go).
+// httpManagers is g.HTTPManagers, failing t on an error.
 func httpManagers(t *testing.T, g *Generated) map[int]*hcm.HttpConnectionManager {
 	t.Helper()
-	i := slices.IndexFunc(g.Listeners, func(l *listener.Listener) bool { return l.GetName() == mainInternal })
-	if i < 0 {
-		t.Fatalf("no %s listener among %d", mainInternal, len(g.Listeners))
+	m, err := g.HTTPManagers()
+	if err != nil {
+		t.Fatal(err)
 	}
-	l := g.Listeners[i]
-	svc, _ := g.Topology.Service(Served)
-	hostname := host.Name(fmt.Sprintf("%s.%s.svc.cluster.local", Served.Name, Served.Namespace))
-	out := map[int]*hcm.HttpConnectionManager{}
-	for _, p := range svc.Ports {
-		name := model.BuildSubsetKey(model.TrafficDirectionInboundVIP, "http", hostname, p.Port)
-		j := slices.IndexFunc(l.GetFilterChains(), func(fc *listener.FilterChain) bool { return fc.GetName() == name })
-		if j < 0 {
-			var names []string
-			for _, fc := range l.GetFilterChains() {
-				names = append(names, fc.GetName())
-			}
-			t.Fatalf("no filter chain %s on %s; chains: %v", name, mainInternal, names)
-		}
-		var m *hcm.HttpConnectionManager
-		for _, f := range l.GetFilterChains()[j].GetFilters() {
-			if f.GetName() != wellknown.HTTPConnectionManager {
-				continue
-			}
-			m = &hcm.HttpConnectionManager{}
-			if err := f.GetTypedConfig().UnmarshalTo(m); err != nil {
-				t.Fatalf("%s: %v", name, err)
-			}
-		}
-		if m == nil {
-			t.Fatalf("%s: no HTTP connection manager", name)
-		}
-		out[p.Port] = m
-	}
-	return out
-}
-
-func filterNames(m *hcm.HttpConnectionManager) []string {
-	var out []string
-	for _, f := range m.GetHttpFilters() {
-		out = append(out, f.GetName())
-	}
-	return out
+	return m
 }
 
 // TestXFCCClientIdentityAnnotation: with ambient.istio.io/xfcc-include-client-identity "true" on
@@ -96,16 +40,7 @@ func filterNames(m *hcm.HttpConnectionManager) []string {
 // AuthorizationPolicy bound to httpbin the waypoint has an RBAC filter, and the XFCC filter is
 // before it.
 func TestXFCCClientIdentityAnnotation(t *testing.T) {
-	want := &headermutation.HeaderMutation{
-		Mutations: &headermutation.Mutations{
-			RequestMutations: []*mutation.HeaderMutation{{
-				Action: &mutation.HeaderMutation_Append{Append: &core.HeaderValueOption{
-					Header:       &core.HeaderValue{Key: xfccHeader, Value: xfccValue},
-					AppendAction: core.HeaderValueOption_OVERWRITE_IF_EXISTS_OR_ADD,
-				}},
-			}},
-		},
-	}
+	want := xfccMutation
 	// An allow-all policy on httpbin (targetRefs Service: bound to the waypoint the Service
 	// uses): it only has to make authz build an RBAC filter.
 	allow := config.Config{
@@ -203,4 +138,27 @@ func countOf(s []string, v string) int {
 		}
 	}
 	return n
+}
+
+// TestWritesXFCC: the verdict tools/istiogen/ambient predicts from, read from Istio's own
+// listeners: the annotation "true" (case-insensitive, listener_waypoint.go
+// xfccIncludeClientIdentityEnabled) writes XFCC; absent or "false" does not.
+func TestWritesXFCC(t *testing.T) {
+	for name, tc := range map[string]struct {
+		annotations map[string]string
+		want        bool
+	}{
+		"absent": {nil, false},
+		"false":  {map[string]string{XFCCClientIdentityAnnotation: "false"}, false},
+		"true":   {map[string]string{XFCCClientIdentityAnnotation: "true"}, true},
+		"TRUE":   {map[string]string{XFCCClientIdentityAnnotation: "TRUE"}, true},
+	} {
+		got, err := WritesXFCC(t, tc.annotations)
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		if got != tc.want {
+			t.Errorf("%s: writes XFCC %t, want %t", name, got, tc.want)
+		}
+	}
 }
