@@ -13,14 +13,7 @@ import (
 // httpbin.foo, a converted port-level policy (STRICT except 8080) on httpbin.bar, legacy not in
 // the mesh — gives every outcome class ambient has.
 func TestJudgeConstructedDump(t *testing.T) {
-	raw, err := os.ReadFile("testdata/constructed.json")
-	if err != nil {
-		t.Fatal(err)
-	}
-	d, err := Parse(raw)
-	if err != nil {
-		t.Fatal(err)
-	}
+	d := readDump(t, "testdata/constructed.json")
 	cases := []struct {
 		from, to string
 		port     int
@@ -82,7 +75,13 @@ func TestParseRejects(t *testing.T) {
 // httpbin.bar's, under the static STRICT policy, by its Service VIP.
 func waypointDump(t *testing.T) *Dump {
 	t.Helper()
-	raw, err := os.ReadFile("testdata/waypoint.json")
+	return readDump(t, "testdata/waypoint.json")
+}
+
+// readDump parses the ztunnel config dump stored at path.
+func readDump(t *testing.T, path string) *Dump {
+	t.Helper()
+	raw, err := os.ReadFile(path)
 	if err != nil {
 		t.Fatal(err)
 	}
