@@ -38,7 +38,8 @@ func validate(expected scenarios.Outcome) error {
 //
 // On exit 0 / HTTP 200 the echoed headers decide mTLS: XFCC must be absent when mTLS is not
 // expected (present-but-unexpected fails), and when it is expected it must name the server as By,
-// the client as URI, carry a SHA-256 Hash and Subject="" (xfcc.Verify).
+// the client as URI, carry a SHA-256 Hash and Subject="" (xfcc.Verify); through an ambient
+// waypoint (expected.Waypoint) it is exactly By=<waypoint>;URI=<client>.
 func Match(expected scenarios.Outcome, obs *Observation) error {
 	if err := validate(expected); err != nil {
 		return err
@@ -59,7 +60,7 @@ func Match(expected scenarios.Outcome, obs *Observation) error {
 		} else {
 			var want *xfcc.Want
 			if expected.MTLS && expected.XFCC != nil {
-				want = &xfcc.Want{By: expected.XFCC.By, URI: expected.XFCC.URI}
+				want = &xfcc.Want{By: expected.XFCC.By, URI: expected.XFCC.URI, Waypoint: expected.Waypoint}
 			}
 			if _, err := xfcc.Verify(obs.XFCC, want); err != nil {
 				diffs = append(diffs, err.Error())

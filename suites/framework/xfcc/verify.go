@@ -14,6 +14,14 @@ type Want struct {
 	// Hash, when set, is the exact hex SHA-256 of the client certificate; when empty the hash only
 	// has to look like one, because Istio's workload certificates rotate.
 	Hash string
+	// Waypoint: an ambient waypoint wrote the header, not a sidecar's connection manager: By is
+	// the waypoint's identity and the element is exactly By and URI, nothing from a certificate.
+	// The waypoint's header_mutation filter overwrites XFCC with
+	// By=%FILTER_STATE(io.istio.local_principal:PLAIN)%;URI=%FILTER_STATE(io.istio.peer_principal:PLAIN)%
+	// (istio/istio pilot/pkg/networking/core/listener_waypoint.go buildWaypointInboundHTTPFilters,
+	// checked by tools/istiogen/waypoint; tests/integration/ambient/xfcc_client_identity_test.go
+	// expects URI=spiffe://<client>).
+	Waypoint bool
 }
 
 // hashPattern is Envoy's sha256PeerCertificateDigest: Hex::encode of a SHA-256, lowercase.
@@ -33,7 +41,7 @@ var hashPattern = regexp.MustCompile(`^[0-9a-f]{64}$`)
 // 64-digit lowercase hex Hash, Subject="" (Istio workload certificates carry no subject:
 // istio/istio security/pkg/pki/util/generate_cert.go genCertTemplateFromCSR starts from an
 // empty pkix.Name and fills it only in dual-use mode; the SPIFFE ID is the URI SAN) and exactly
-// one URI equal to want.URI.
+// one URI equal to want.URI. With want.Waypoint the one element is exactly By and URI.
 func Verify(values []string, want *Want) ([]Element, error) {
 	if want == nil {
 		if len(values) > 0 {
@@ -59,6 +67,26 @@ func Verify(values []string, want *Want) ([]Element, error) {
 	if len(e.By) != 1 || e.By[0] != want.By {
 		problems = append(problems, fmt.Sprintf("By=%q, want [%q]", e.By, want.By))
 	}
+	if len(e.URI) != 1 || e.URI[0] != want.URI {
+		problems = append(problems, fmt.Sprintf("URI=%q, want [%q]", e.URI, want.URI))
+	}
+	if want.Waypoint {
+		if extra := (Element{Hash: e.Hash, Cert: e.Cert, Chain: e.Chain, Subject: e.Subject, HasSubject: e.HasSubject, DNS: e.DNS}).String(); extra != "" {
+			problems = append(problems, fmt.Sprintf("%s, want only By and URI (a waypoint's header)", extra))
+		}
+	} else {
+		problems = append(problems, sidecarProblems(e, want)...)
+	}
+	if len(problems) > 0 {
+		return elements, fmt.Errorf("%s %q: %v", Header, values[0], problems)
+	}
+	return elements, nil
+}
+
+// sidecarProblems are the differences of a sidecar's element from want beyond By and URI: its
+// Hash and its empty Subject.
+func sidecarProblems(e Element, want *Want) []string {
+	var problems []string
 	switch {
 	case want.Hash != "" && e.Hash != want.Hash:
 		problems = append(problems, fmt.Sprintf("Hash=%q, want %q", e.Hash, want.Hash))
@@ -68,11 +96,5 @@ func Verify(values []string, want *Want) ([]Element, error) {
 	if !e.HasSubject || e.Subject != "" {
 		problems = append(problems, fmt.Sprintf("Subject=%q (present: %t), want present and empty", e.Subject, e.HasSubject))
 	}
-	if len(e.URI) != 1 || e.URI[0] != want.URI {
-		problems = append(problems, fmt.Sprintf("URI=%q, want [%q]", e.URI, want.URI))
-	}
-	if len(problems) > 0 {
-		return elements, fmt.Errorf("%s %q: %v", Header, values[0], problems)
-	}
-	return elements, nil
+	return problems
 }

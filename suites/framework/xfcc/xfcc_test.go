@@ -190,3 +190,31 @@ func TestVerify(t *testing.T) {
 		})
 	}
 }
+
+// TestVerifyWaypoint: a waypoint's XFCC is exactly By=<waypoint>;URI=<client> (its header
+// mutation, no certificate details); the sidecar's full element, or any extra key, fails.
+func TestVerifyWaypoint(t *testing.T) {
+	waypoint := "spiffe://cluster.local/ns/foo/sa/waypoint"
+	want := &Want{By: waypoint, URI: fooSleep, Waypoint: true}
+	header := "By=" + waypoint + ";URI=" + fooSleep
+	if _, err := Verify([]string{header}, want); err != nil {
+		t.Fatalf("waypoint header: %v", err)
+	}
+	failures := []struct {
+		name, value, msg string
+	}{
+		{"a sidecar's element", strings.Replace(istioHeader, fooHttpbin, waypoint, 1), "Hash="},
+		{"subject", header + `;Subject=""`, "Subject="},
+		{"dns", header + ";DNS=foo", "DNS="},
+		{"wrong By", "By=" + fooHttpbin + ";URI=" + fooSleep, "By="},
+		{"no URI", "By=" + waypoint, "URI="},
+	}
+	for _, tc := range failures {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := Verify([]string{tc.value}, want)
+			if err == nil || !strings.Contains(err.Error(), tc.msg) {
+				t.Fatalf("Verify(%q) error = %v, want one containing %q", tc.value, err, tc.msg)
+			}
+		})
+	}
+}
