@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"flag"
 	"fmt"
 	"io"
 	"time"
@@ -21,13 +20,12 @@ func init() {
 const authcheckTimeout = 2 * time.Minute
 
 func runAuthcheck(args []string, stdout, stderr io.Writer) int {
-	fs := flag.NewFlagSet("authcheck", flag.ContinueOnError)
+	fs, fail := newCommand("authcheck", stderr)
 	kubeconfig := fs.String("kubeconfig", "", "kubeconfig path (default $KUBECONFIG, then ~/.kube/config)")
 	kubeContext := fs.String("context", "", "kubeconfig context (default: current)")
 	namespace := fs.String("n", "", "namespace (default: all namespaces; required with POD)")
 	output := fs.String("o", "table", "output format: table or json")
 	dumpFile := fs.String("f", "", "read one config dump from this file instead of a cluster (- for stdin)")
-	fail := commandFailure(stderr, "authcheck")
 	// POD may come before or after the flags (kubectl style): parse, take one positional,
 	// parse the rest.
 	var pod string

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -23,8 +22,7 @@ func init() {
 // runCluster deletes a kind cluster kept with KEEP_CLUSTER=1 (`make clean`), through kind's Go
 // library like the suite itself.
 func runCluster(args []string, stdout, stderr io.Writer) int {
-	fs := flag.NewFlagSet("cluster delete", flag.ContinueOnError)
-	fail := commandFailure(stderr, "cluster delete")
+	fs, fail := newCommand("cluster delete", stderr)
 	name := fs.String("name", settings.DefaultClusterName, "kind cluster name")
 	// The runtime is the run's setting (--kind-provider, KIND_EXPERIMENTAL_PROVIDER).
 	s := settings.Defaults()

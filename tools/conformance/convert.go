@@ -1,7 +1,6 @@
 package main
 
 import (
-	"flag"
 	"io"
 	"strings"
 
@@ -14,7 +13,7 @@ func init() {
 }
 
 func runConvert(args []string, stdout, stderr io.Writer) int {
-	fs := flag.NewFlagSet("convert", flag.ContinueOnError)
+	fs, fail := newCommand("convert", stderr)
 	var files, selectors stringList
 	fs.Var(&files, "f", "file with v1alpha1 Policy/MeshPolicy and DestinationRule documents (repeatable; - for stdin)")
 	fs.Var(&selectors, "selector", "SERVICE=key=value[,key=value]: pod labels of a v1alpha1 target Service (repeatable)")
@@ -22,7 +21,6 @@ func runConvert(args []string, stdout, stderr io.Writer) int {
 	if ok, code := parseFlags(fs, args, stdout, stderr); !ok {
 		return code
 	}
-	fail := commandFailure(stderr, "convert")
 	if len(files) == 0 {
 		return fail(2, "-f FILE is required")
 	}

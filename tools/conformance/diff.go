@@ -2,7 +2,6 @@ package main
 
 import (
 	"encoding/json"
-	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -62,9 +61,8 @@ type diffDocument struct {
 }
 
 func runDiff(args []string, stdout, stderr io.Writer) int {
-	fs := flag.NewFlagSet("diff", flag.ContinueOnError)
+	fs, fail := newCommand("diff", stderr)
 	output := fs.String("o", "table", "output format: table or json")
-	fail := commandFailure(stderr, "diff")
 	// Flags may come before, between or after the two files.
 	var paths []string
 	for rest := args; ; {

@@ -127,6 +127,12 @@ func commandFailure(stderr io.Writer, name string) func(code int, format string,
 	}
 }
 
+// newCommand is a command's flag set and its failure reporter under one name: parseFlags and
+// commandHelp name the command by fs.Name(), so the two must not disagree.
+func newCommand(name string, stderr io.Writer) (*flag.FlagSet, func(code int, format string, a ...any) int) {
+	return flag.NewFlagSet(name, flag.ContinueOnError), commandFailure(stderr, name)
+}
+
 // parseFlags parses quietly and reports a bad flag as one line, the way every subcommand
 // reports bad input; -h prints the command's help on stdout. A positional argument is an error.
 func parseFlags(fs *flag.FlagSet, args []string, stdout, stderr io.Writer) (ok bool, code int) {

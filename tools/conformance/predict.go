@@ -2,7 +2,6 @@ package main
 
 import (
 	"encoding/json"
-	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -27,7 +26,7 @@ type prediction struct {
 }
 
 func runPredict(args []string, stdout, stderr io.Writer) int {
-	fs := flag.NewFlagSet("predict", flag.ContinueOnError)
+	fs, fail := newCommand("predict", stderr)
 	var files, inject stringList
 	fs.Var(&files, "f", "file of PeerAuthentication/DestinationRule documents, in creation order (repeatable; - for stdin)")
 	fs.Var(&inject, "inject", "treat this namespace as sidecar-injected (repeatable), e.g. utilities")
@@ -39,7 +38,6 @@ func runPredict(args []string, stdout, stderr io.Writer) int {
 	if ok, code := parseFlags(fs, args, stdout, stderr); !ok {
 		return code
 	}
-	fail := commandFailure(stderr, "predict")
 	if *output != "table" && *output != "json" {
 		return fail(2, "-o %q: want table or json", *output)
 	}

@@ -2,7 +2,6 @@ package main
 
 import (
 	"encoding/json"
-	"flag"
 	"fmt"
 	"io"
 	"text/tabwriter"
@@ -26,8 +25,7 @@ type scenarioRow struct {
 }
 
 func runScenarios(args []string, stdout, stderr io.Writer) int {
-	fs := flag.NewFlagSet("scenarios", flag.ContinueOnError)
-	fail := commandFailure(stderr, "scenarios")
+	fs, fail := newCommand("scenarios", stderr)
 	output := fs.String("o", "table", "output format: table or json")
 	if ok, code := parseFlags(fs, args, stdout, stderr); !ok {
 		return code

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"flag"
 	"fmt"
 	"io"
 	"runtime"
@@ -18,8 +17,7 @@ func init() {
 // runVersion prints the tool's own version (the module version and VCS stamp Go records in the
 // binary) and the pins of the embedded versions.yaml it carries.
 func runVersion(args []string, stdout, stderr io.Writer) int {
-	fs := flag.NewFlagSet("version", flag.ContinueOnError)
-	fail := commandFailure(stderr, "version")
+	fs, fail := newCommand("version", stderr)
 	if ok, code := parseFlags(fs, args, stdout, stderr); !ok {
 		return code
 	}

@@ -19,8 +19,7 @@ func init() {
 }
 
 func runVersions(args []string, stdout, stderr io.Writer) int {
-	fs := flag.NewFlagSet("versions", flag.ContinueOnError)
-	fail := commandFailure(stderr, "versions")
+	fs, fail := newCommand("versions", stderr)
 	istio := fs.String("istio", "", "Istio version to resolve the node image for (default: versions.yaml defaultIstio)")
 	matrix := fs.Bool("matrix", false, "print the GitHub Actions matrix as one line of JSON")
 	makeSyntax := fs.Bool("make", false, "print KEY ?= VALUE lines for a Makefile include")
