@@ -11,10 +11,15 @@ import (
 	"google.golang.org/protobuf/testing/protocmp"
 	securityv1beta1 "istio.io/api/security/v1beta1"
 	typev1beta1 "istio.io/api/type/v1beta1"
+	"istio.io/istio/pilot/pkg/model"
 	securitymodel "istio.io/istio/pilot/pkg/security/model"
 	"istio.io/istio/pkg/config"
+	"istio.io/istio/pkg/config/host"
 	"istio.io/istio/pkg/config/schema/gvk"
 	"istio.io/istio/pkg/wellknown"
+
+	"github.com/mtls-conformance/mtls-conformance/fixtures"
+	envoywaypoint "github.com/mtls-conformance/mtls-conformance/suites/framework/waypoint"
 )
 
 // authFilters are the authn/authz filters buildWaypointHTTPFilters may put in the chain
@@ -40,7 +45,7 @@ func httpManagers(t *testing.T, g *Generated) map[int]*hcm.HttpConnectionManager
 // AuthorizationPolicy bound to httpbin the waypoint has an RBAC filter, and the XFCC filter is
 // before it.
 func TestXFCCClientIdentityAnnotation(t *testing.T) {
-	want := xfccMutation
+	want := envoywaypoint.XFCCMutation()
 	// An allow-all policy on httpbin (targetRefs Service: bound to the waypoint the Service
 	// uses): it only has to make authz build an RBAC filter.
 	allow := config.Config{
@@ -65,20 +70,20 @@ func TestXFCCClientIdentityAnnotation(t *testing.T) {
 				t.Fatal(err)
 			}
 			for port, m := range httpManagers(t, g) {
-				names := filterNames(m)
+				names := envoywaypoint.FilterNames(m)
 				t.Logf("port %d: filters %v, forward_client_cert_details %s", port, names, m.GetForwardClientCertDetails())
-				if n := countOf(names, xfccFilter); n != 1 {
-					t.Fatalf("port %d: %d filters %s, want 1: %v", port, n, xfccFilter, names)
+				if n := countOf(names, envoywaypoint.XFCCFilter); n != 1 {
+					t.Fatalf("port %d: %d filters %s, want 1: %v", port, n, envoywaypoint.XFCCFilter, names)
 				}
-				at := slices.Index(names, xfccFilter)
+				at := slices.Index(names, envoywaypoint.XFCCFilter)
 				// Prepended to the pre filters (buildWaypointHTTPFilters), which go before
 				// everything buildHTTPConnectionManager adds.
 				if at != 0 {
-					t.Errorf("port %d: %s at position %d, want first: %v", port, xfccFilter, at, names)
+					t.Errorf("port %d: %s at position %d, want first: %v", port, envoywaypoint.XFCCFilter, at, names)
 				}
 				for _, a := range authFilters {
 					if i := slices.Index(names, a); i >= 0 && i < at {
-						t.Errorf("port %d: %s (authn/authz) before %s: %v", port, a, xfccFilter, names)
+						t.Errorf("port %d: %s (authn/authz) before %s: %v", port, a, envoywaypoint.XFCCFilter, names)
 					}
 				}
 				if tc.authz && !slices.Contains(names, wellknown.HTTPRoleBasedAccessControl) {
@@ -86,10 +91,10 @@ func TestXFCCClientIdentityAnnotation(t *testing.T) {
 				}
 				got := &headermutation.HeaderMutation{}
 				if err := m.GetHttpFilters()[at].GetTypedConfig().UnmarshalTo(got); err != nil {
-					t.Fatalf("port %d: %s config: %v", port, xfccFilter, err)
+					t.Fatalf("port %d: %s config: %v", port, envoywaypoint.XFCCFilter, err)
 				}
 				if !proto.Equal(got, want) {
-					t.Errorf("port %d: %s config differs (-want +got):\n%s", port, xfccFilter, cmp.Diff(want, got, protocmp.Transform()))
+					t.Errorf("port %d: %s config differs (-want +got):\n%s", port, envoywaypoint.XFCCFilter, cmp.Diff(want, got, protocmp.Transform()))
 				}
 				if d := m.GetForwardClientCertDetails(); d != hcm.HttpConnectionManager_ALWAYS_FORWARD_ONLY {
 					t.Errorf("port %d: forward_client_cert_details %s, want ALWAYS_FORWARD_ONLY", port, d)
@@ -117,10 +122,10 @@ func TestXFCCClientIdentityDefault(t *testing.T) {
 				t.Fatal(err)
 			}
 			for port, m := range httpManagers(t, g) {
-				names := filterNames(m)
+				names := envoywaypoint.FilterNames(m)
 				t.Logf("port %d: filters %v, forward_client_cert_details %s", port, names, m.GetForwardClientCertDetails())
-				if slices.Contains(names, xfccFilter) {
-					t.Errorf("port %d: %s present: %v", port, xfccFilter, names)
+				if slices.Contains(names, envoywaypoint.XFCCFilter) {
+					t.Errorf("port %d: %s present: %v", port, envoywaypoint.XFCCFilter, names)
 				}
 				if d := m.GetForwardClientCertDetails(); d != hcm.HttpConnectionManager_SANITIZE {
 					t.Errorf("port %d: forward_client_cert_details %s, want SANITIZE", port, d)
@@ -160,5 +165,20 @@ func TestWritesXFCC(t *testing.T) {
 		if got != tc.want {
 			t.Errorf("%s: writes XFCC %t, want %t", name, got, tc.want)
 		}
+	}
+}
+
+// TestChainNameIsIstios: the engine names the chain serving a Service port as Istio does
+// (model.BuildSubsetKey(TrafficDirectionInboundVIP, "http", hostname, port),
+// listener_waypoint.go buildWaypointInternal), for the cluster's Service hostnames.
+func TestChainNameIsIstios(t *testing.T) {
+	for _, port := range []int{8000, 80} {
+		want := model.BuildSubsetKey(model.TrafficDirectionInboundVIP, "http", host.Name(Served.Name+"."+Served.Namespace+".svc.cluster.local"), port)
+		if got := envoywaypoint.ChainName(Served, port); got != want {
+			t.Errorf("ChainName(%s, %d) = %q, Istio's %q", Served, port, got, want)
+		}
+	}
+	if got := fixtures.Hostname(Served); got != "httpbin.foo.svc.cluster.local" {
+		t.Errorf("fixtures.Hostname(%s) = %q", Served, got)
 	}
 }
