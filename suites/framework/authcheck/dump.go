@@ -131,50 +131,36 @@ func ParseConfigDump(data []byte) (*Dump, error) {
 			}
 			d.NodeIPs = ips
 		case *adminv3.ListenersConfigDump:
-			for _, s := range c.GetStaticListeners() {
-				if err := appendAny(&d.Listeners, s.GetListener(), "listener"); err != nil {
-					return nil, err
-				}
+			if err := appendEach(&d.Listeners, "listener", c.GetStaticListeners(), (*adminv3.ListenersConfigDump_StaticListener).GetListener); err != nil {
+				return nil, err
 			}
-			for _, dl := range c.GetDynamicListeners() {
-				// The active state is what serves traffic; a listener still warming has none.
-				if err := appendAny(&d.Listeners, dl.GetActiveState().GetListener(), "listener"); err != nil {
-					return nil, err
-				}
+			// The active state is what serves traffic; a listener still warming has none.
+			if err := appendEach(&d.Listeners, "listener", c.GetDynamicListeners(), func(dl *adminv3.ListenersConfigDump_DynamicListener) *anypb.Any {
+				return dl.GetActiveState().GetListener()
+			}); err != nil {
+				return nil, err
 			}
 		case *adminv3.ClustersConfigDump:
 			d.ClustersVersion = c.GetVersionInfo()
-			for _, s := range c.GetStaticClusters() {
-				if err := appendAny(&d.Clusters, s.GetCluster(), "cluster"); err != nil {
-					return nil, err
-				}
+			if err := appendEach(&d.Clusters, "cluster", c.GetStaticClusters(), (*adminv3.ClustersConfigDump_StaticCluster).GetCluster); err != nil {
+				return nil, err
 			}
-			for _, dc := range c.GetDynamicActiveClusters() {
-				if err := appendAny(&d.Clusters, dc.GetCluster(), "cluster"); err != nil {
-					return nil, err
-				}
+			if err := appendEach(&d.Clusters, "cluster", c.GetDynamicActiveClusters(), (*adminv3.ClustersConfigDump_DynamicCluster).GetCluster); err != nil {
+				return nil, err
 			}
 		case *adminv3.EndpointsConfigDump:
-			for _, s := range c.GetStaticEndpointConfigs() {
-				if err := appendAny(&d.Endpoints, s.GetEndpointConfig(), "endpoints"); err != nil {
-					return nil, err
-				}
+			if err := appendEach(&d.Endpoints, "endpoints", c.GetStaticEndpointConfigs(), (*adminv3.EndpointsConfigDump_StaticEndpointConfig).GetEndpointConfig); err != nil {
+				return nil, err
 			}
-			for _, de := range c.GetDynamicEndpointConfigs() {
-				if err := appendAny(&d.Endpoints, de.GetEndpointConfig(), "endpoints"); err != nil {
-					return nil, err
-				}
+			if err := appendEach(&d.Endpoints, "endpoints", c.GetDynamicEndpointConfigs(), (*adminv3.EndpointsConfigDump_DynamicEndpointConfig).GetEndpointConfig); err != nil {
+				return nil, err
 			}
 		case *adminv3.SecretsConfigDump:
-			for _, s := range c.GetStaticSecrets() {
-				if err := d.addSecret(s.GetName(), s.GetSecret()); err != nil {
-					return nil, err
-				}
+			if err := addSecrets(d, c.GetStaticSecrets()); err != nil {
+				return nil, err
 			}
-			for _, s := range c.GetDynamicActiveSecrets() {
-				if err := d.addSecret(s.GetName(), s.GetSecret()); err != nil {
-					return nil, err
-				}
+			if err := addSecrets(d, c.GetDynamicActiveSecrets()); err != nil {
+				return nil, err
 			}
 		}
 	}
@@ -195,6 +181,33 @@ func appendAny[T any, PT interface {
 		return fmt.Errorf("%s: %w", what, err)
 	}
 	*list = append(*list, m)
+	return nil
+}
+
+// appendEach is appendAny on every entry of a config dump list: each kind of entry (static,
+// dynamic) wraps the resource in its own message, which get unwraps.
+func appendEach[E, T any, PT interface {
+	*T
+	proto.Message
+}](list *[]PT, what string, entries []E, get func(E) *anypb.Any) error {
+	for _, e := range entries {
+		if err := appendAny(list, get(e), what); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// addSecrets is addSecret on every entry of a config dump's static or dynamic secrets.
+func addSecrets[S interface {
+	GetName() string
+	GetSecret() *anypb.Any
+}](d *Dump, secrets []S) error {
+	for _, s := range secrets {
+		if err := d.addSecret(s.GetName(), s.GetSecret()); err != nil {
+			return err
+		}
+	}
 	return nil
 }
 
