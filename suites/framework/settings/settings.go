@@ -437,35 +437,29 @@ type boolValue bool
 
 func (v *boolValue) String() string { return strconv.FormatBool(bool(*v)) }
 func (v *boolValue) Set(s string) error {
-	b, err := strconv.ParseBool(s)
-	if err != nil {
-		return fmt.Errorf("not a boolean")
-	}
-	*v = boolValue(b)
-	return nil
+	return set((*bool)(v), strconv.ParseBool, s, "not a boolean")
 }
 func (v *boolValue) IsBoolFlag() bool { return true }
 
 type intValue int
 
-func (v *intValue) String() string { return strconv.Itoa(int(*v)) }
-func (v *intValue) Set(s string) error {
-	n, err := strconv.Atoi(s)
-	if err != nil {
-		return fmt.Errorf("not a whole number")
-	}
-	*v = intValue(n)
-	return nil
-}
+func (v *intValue) String() string     { return strconv.Itoa(int(*v)) }
+func (v *intValue) Set(s string) error { return set((*int)(v), strconv.Atoi, s, "not a whole number") }
 
 type durationValue time.Duration
 
 func (v *durationValue) String() string { return time.Duration(*v).String() }
 func (v *durationValue) Set(s string) error {
-	d, err := time.ParseDuration(s)
+	return set((*time.Duration)(v), time.ParseDuration, s, "not a duration (e.g. 90s, 2m)")
+}
+
+// set is the parsed values' Set: parse s into *p, or fail with want alone (flag and ApplyEnv
+// name the setting and the input; the parser's own message would repeat the input).
+func set[T any](p *T, parse func(string) (T, error), s, want string) error {
+	v, err := parse(s)
 	if err != nil {
-		return fmt.Errorf("not a duration (e.g. 90s, 2m)")
+		return errors.New(want)
 	}
-	*v = durationValue(d)
+	*p = v
 	return nil
 }
