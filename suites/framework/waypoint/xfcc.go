@@ -28,12 +28,13 @@ const (
 	XFCCFilter = "istio.waypoint.xfcc_client_identity"
 	xfccHeader = "x-forwarded-client-cert"
 	xfccValue  = `By=%FILTER_STATE(io.istio.local_principal:PLAIN)%;URI=%FILTER_STATE(io.istio.peer_principal:PLAIN)%`
-	// mainInternal is the waypoint's internal listener, where mTLS from ztunnel is already
+	// MainInternal is the waypoint's internal listener, where mTLS from ztunnel is already
 	// terminated and the per-Service HTTP chains live (listener_waypoint.go buildWaypointInternal,
 	// core.MainInternalName).
-	mainInternal = "main_internal"
-	// hcmFilter is Envoy's HTTP connection manager (istio/istio pkg/wellknown HTTPConnectionManager).
-	hcmFilter = "envoy.filters.network.http_connection_manager"
+	MainInternal = "main_internal"
+	// HTTPConnectionManagerFilter is Envoy's HTTP connection manager (istio/istio pkg/wellknown
+	// HTTPConnectionManager).
+	HTTPConnectionManagerFilter = "envoy.filters.network.http_connection_manager"
 )
 
 // XFCCMutation is the XFCC filter's whole configuration: XFCC overwritten with
@@ -63,9 +64,9 @@ func ChainName(svc fixtures.Ref, port int) string {
 // HTTPManagers returns, for each of ports of svc, the HTTP connection manager of its chain on
 // main_internal.
 func HTTPManagers(listeners []*listener.Listener, svc fixtures.Ref, ports []int) (map[int]*hcm.HttpConnectionManager, error) {
-	i := slices.IndexFunc(listeners, func(l *listener.Listener) bool { return l.GetName() == mainInternal })
+	i := slices.IndexFunc(listeners, func(l *listener.Listener) bool { return l.GetName() == MainInternal })
 	if i < 0 {
-		return nil, fmt.Errorf("waypoint: no %s listener among %d", mainInternal, len(listeners))
+		return nil, fmt.Errorf("waypoint: no %s listener among %d", MainInternal, len(listeners))
 	}
 	l := listeners[i]
 	out := map[int]*hcm.HttpConnectionManager{}
@@ -77,11 +78,11 @@ func HTTPManagers(listeners []*listener.Listener, svc fixtures.Ref, ports []int)
 			for _, fc := range l.GetFilterChains() {
 				names = append(names, fc.GetName())
 			}
-			return nil, fmt.Errorf("waypoint: no filter chain %s on %s; chains: %v", name, mainInternal, names)
+			return nil, fmt.Errorf("waypoint: no filter chain %s on %s; chains: %v", name, MainInternal, names)
 		}
 		var m *hcm.HttpConnectionManager
 		for _, f := range l.GetFilterChains()[j].GetFilters() {
-			if f.GetName() != hcmFilter {
+			if f.GetName() != HTTPConnectionManagerFilter {
 				continue
 			}
 			m = &hcm.HttpConnectionManager{}

@@ -1,4 +1,4 @@
-package waypoint
+package waypoint_test
 
 import (
 	"strings"
@@ -6,58 +6,25 @@ import (
 
 	core "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	listener "github.com/envoyproxy/go-control-plane/envoy/config/listener/v3"
-	headermutation "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/header_mutation/v3"
 	hcm "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/http_connection_manager/v3"
 	"google.golang.org/protobuf/proto"
-	"google.golang.org/protobuf/types/known/anypb"
 
 	"github.com/mtls-conformance/mtls-conformance/fixtures"
+	"github.com/mtls-conformance/mtls-conformance/suites/framework/waypoint"
+	"github.com/mtls-conformance/mtls-conformance/suites/testsupport/waypointdump"
 )
 
 var served = fixtures.Ref{Name: "httpbin", Namespace: "foo"}
-
-// manager is an HTTP connection manager as a waypoint serves a port: with the XFCC filter
-// (mutation) first and ALWAYS_FORWARD_ONLY, or without it and SANITIZE.
-func manager(t *testing.T, mutation *headermutation.HeaderMutation, details hcm.HttpConnectionManager_ForwardClientCertDetails) *hcm.HttpConnectionManager {
-	t.Helper()
-	m := &hcm.HttpConnectionManager{ForwardClientCertDetails: details}
-	if mutation != nil {
-		cfg, err := anypb.New(mutation)
-		if err != nil {
-			t.Fatal(err)
-		}
-		m.HttpFilters = append(m.HttpFilters, &hcm.HttpFilter{Name: XFCCFilter, ConfigType: &hcm.HttpFilter_TypedConfig{TypedConfig: cfg}})
-	}
-	m.HttpFilters = append(m.HttpFilters, &hcm.HttpFilter{Name: "envoy.filters.http.router"})
-	return m
-}
-
-// listeners is main_internal with one chain per port, each with its manager.
-func listeners(t *testing.T, managers map[int]*hcm.HttpConnectionManager) []*listener.Listener {
-	t.Helper()
-	l := &listener.Listener{Name: mainInternal}
-	for port, m := range managers {
-		cfg, err := anypb.New(m)
-		if err != nil {
-			t.Fatal(err)
-		}
-		l.FilterChains = append(l.FilterChains, &listener.FilterChain{
-			Name:    ChainName(served, port),
-			Filters: []*listener.Filter{{Name: hcmFilter, ConfigType: &listener.Filter_TypedConfig{TypedConfig: cfg}}},
-		})
-	}
-	return []*listener.Listener{{Name: "connect_terminate"}, l}
-}
 
 // TestWritesXFCC: the filter first with ALWAYS_FORWARD_ONLY writes XFCC, no filter with SANITIZE
 // does not; anything in between, another mutation, a missing chain or ports that disagree are
 // errors, never a verdict.
 func TestWritesXFCC(t *testing.T) {
-	writes := func() *hcm.HttpConnectionManager {
-		return manager(t, XFCCMutation(), hcm.HttpConnectionManager_ALWAYS_FORWARD_ONLY)
+	on := func(managers map[int]*hcm.HttpConnectionManager) []*listener.Listener {
+		return waypointdump.Listeners(t, map[fixtures.Ref]map[int]*hcm.HttpConnectionManager{served: managers})
 	}
-	strips := func() *hcm.HttpConnectionManager { return manager(t, nil, hcm.HttpConnectionManager_SANITIZE) }
-	other := XFCCMutation()
+	writes, strips := waypointdump.Writes(t, true), waypointdump.Writes(t, false)
+	other := waypoint.XFCCMutation()
 	other.GetMutations().GetRequestMutations()[0].GetAppend().Header.Value = "By=x"
 	for name, tc := range map[string]struct {
 		listeners []*listener.Listener
@@ -65,18 +32,18 @@ func TestWritesXFCC(t *testing.T) {
 		want      bool
 		err       string
 	}{
-		"writes":                 {listeners: listeners(t, map[int]*hcm.HttpConnectionManager{8000: writes()}), ports: []int{8000}, want: true},
-		"strips":                 {listeners: listeners(t, map[int]*hcm.HttpConnectionManager{8000: strips()}), ports: []int{8000}},
-		"filter but sanitize":    {listeners: listeners(t, map[int]*hcm.HttpConnectionManager{8000: manager(t, XFCCMutation(), hcm.HttpConnectionManager_SANITIZE)}), ports: []int{8000}, err: "neither XFCC written nor stripped"},
-		"forward without filter": {listeners: listeners(t, map[int]*hcm.HttpConnectionManager{8000: manager(t, nil, hcm.HttpConnectionManager_ALWAYS_FORWARD_ONLY)}), ports: []int{8000}, err: "neither XFCC written nor stripped"},
-		"another mutation":       {listeners: listeners(t, map[int]*hcm.HttpConnectionManager{8000: manager(t, other, hcm.HttpConnectionManager_ALWAYS_FORWARD_ONLY)}), ports: []int{8000}, err: "is not the By=<waypoint>;URI=<client> overwrite"},
-		"ports disagree":         {listeners: listeners(t, map[int]*hcm.HttpConnectionManager{8000: writes(), 8080: strips()}), ports: []int{8000, 8080}, err: "some ports of httpbin.foo get XFCC and some do not"},
-		"no chain":               {listeners: listeners(t, map[int]*hcm.HttpConnectionManager{8080: writes()}), ports: []int{8000}, err: "no filter chain inbound-vip|8000|http|httpbin.foo.svc.cluster.local"},
+		"writes":                 {listeners: on(map[int]*hcm.HttpConnectionManager{8000: writes}), ports: []int{8000}, want: true},
+		"strips":                 {listeners: on(map[int]*hcm.HttpConnectionManager{8000: strips}), ports: []int{8000}},
+		"filter but sanitize":    {listeners: on(map[int]*hcm.HttpConnectionManager{8000: waypointdump.Manager(t, waypoint.XFCCMutation(), hcm.HttpConnectionManager_SANITIZE)}), ports: []int{8000}, err: "neither XFCC written nor stripped"},
+		"forward without filter": {listeners: on(map[int]*hcm.HttpConnectionManager{8000: waypointdump.Manager(t, nil, hcm.HttpConnectionManager_ALWAYS_FORWARD_ONLY)}), ports: []int{8000}, err: "neither XFCC written nor stripped"},
+		"another mutation":       {listeners: on(map[int]*hcm.HttpConnectionManager{8000: waypointdump.Manager(t, other, hcm.HttpConnectionManager_ALWAYS_FORWARD_ONLY)}), ports: []int{8000}, err: "is not the By=<waypoint>;URI=<client> overwrite"},
+		"ports disagree":         {listeners: on(map[int]*hcm.HttpConnectionManager{8000: writes, 8080: strips}), ports: []int{8000, 8080}, err: "some ports of httpbin.foo get XFCC and some do not"},
+		"no chain":               {listeners: on(map[int]*hcm.HttpConnectionManager{8080: writes}), ports: []int{8000}, err: "no filter chain inbound-vip|8000|http|httpbin.foo.svc.cluster.local"},
 		"no main_internal":       {listeners: []*listener.Listener{{Name: "connect_terminate"}}, ports: []int{8000}, err: "no main_internal listener"},
-		"no port":                {listeners: listeners(t, nil), err: "no HTTP port of httpbin.foo"},
+		"no port":                {listeners: on(nil), err: "no HTTP port of httpbin.foo"},
 	} {
 		t.Run(name, func(t *testing.T) {
-			got, err := WritesXFCC(tc.listeners, served, tc.ports)
+			got, err := waypoint.WritesXFCC(tc.listeners, served, tc.ports)
 			switch {
 			case tc.err != "" && (err == nil || !strings.Contains(err.Error(), tc.err)):
 				t.Fatalf("error %v, want one containing %q", err, tc.err)
@@ -91,9 +58,9 @@ func TestWritesXFCC(t *testing.T) {
 
 // TestXFCCMutationIsACopy: a caller changing what XFCCMutation returns changes nothing here.
 func TestXFCCMutationIsACopy(t *testing.T) {
-	m := XFCCMutation()
+	m := waypoint.XFCCMutation()
 	m.GetMutations().GetRequestMutations()[0].GetAppend().Header = &core.HeaderValue{Key: "x"}
-	if proto.Equal(m, xfccMutation) {
+	if proto.Equal(m, waypoint.XFCCMutation()) {
 		t.Fatal("XFCCMutation returned the package's own message")
 	}
 }

@@ -69,7 +69,9 @@ type World struct {
 	// ztunnelDaemonSet is the run's ztunnel DaemonSet (DATAPLANE=ambient).
 	ztunnels         ztunnelSource
 	ztunnelDaemonSet types.NamespacedName
-	provider         *cluster.Provider
+	// waypoints replaces the cluster's waypoint pods as the ambient barrier's source (tests).
+	waypoints waypointSource
+	provider  *cluster.Provider
 	// variant is how the run's fixtures differ from the manifests (settings.FixtureVariant).
 	variant        fixtures.Variant
 	installer      *istio.Installer

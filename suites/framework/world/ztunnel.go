@@ -41,8 +41,9 @@ type ztunnelSource interface {
 // whether to open HBONE from its view of the server, and on that of the server pod's node, which
 // enforces the policies: both must agree with the step. Through a waypoint, ztunnel gives the
 // route and the identity the server sees, not the header the waypoint writes: a waypoint
-// outcome needs hbone through a waypoint of the identity its XFCC By names (ztunnelAgrees).
-// This is also how
+// outcome needs hbone through a waypoint of the identity its XFCC By names (ztunnelAgrees), and
+// the header is read from the waypoint's own Envoy configuration (waypointProblems). This is
+// also how
 // an hbone probe's mTLS is established: its 200 carries no XFCC, so the probe alone cannot tell.
 // The engine and the oracle agree on every catalog step on what Istio's own control plane
 // generates (tools/istiogen/ambient). The wait is recorded like the sidecar barrier's.
@@ -54,6 +55,10 @@ func (w *World) awaitZtunnel(ctx context.Context, scenario, step string, stepInd
 	var src ztunnelSource = clusterZtunnels{w}
 	if w.ztunnels != nil {
 		src = w.ztunnels
+	}
+	var waypoints waypointSource = clusterWaypoints{w}
+	if w.waypoints != nil {
+		waypoints = w.waypoints
 	}
 	interval := w.barrierInterval
 	if interval <= 0 {
@@ -80,6 +85,10 @@ func (w *World) awaitZtunnel(ctx context.Context, scenario, step string, stepInd
 		proxies = slices.Sorted(slices.Values(nodes.Pods))
 		unreadable = false
 		problems, err = ztunnelProblems(w.Topology, nodes, pods, want)
+		if err == nil && len(problems) == 0 {
+			// ztunnel routes through the step's waypoints; what they do with XFCC is theirs.
+			problems = waypointProblems(ctx, waypoints, w.Topology, st, &proxies)
+		}
 		return err == nil && len(problems) == 0, err
 	})
 	rec := report.PropagationRecord{

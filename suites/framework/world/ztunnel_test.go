@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	listenerv3 "github.com/envoyproxy/go-control-plane/envoy/config/listener/v3"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
@@ -18,6 +19,7 @@ import (
 	"github.com/mtls-conformance/mtls-conformance/suites/framework/authcheck"
 	"github.com/mtls-conformance/mtls-conformance/suites/framework/ztunnel"
 	"github.com/mtls-conformance/mtls-conformance/suites/testsupport/catalogtest"
+	"github.com/mtls-conformance/mtls-conformance/suites/testsupport/waypointdump"
 )
 
 // staticStrict is the policy istiod sends every ztunnel once any PeerAuthentication exists,
@@ -208,6 +210,7 @@ func TestAwaitZtunnel(t *testing.T) {
 	// of another identity, is waited on and named.
 	wst := BaselineState(w.Topology)
 	wst.Waypoints = map[string]scenarios.Waypoint{"foo": {Namespace: "foo", XFCCClientIdentity: true}}
+	w.waypoints = fakeWaypoints{"foo": waypointdump.ForNamespace(t, w.Topology, "foo", true)}
 	plain := standInDump(w.Topology, podList(pods), enrolled, func(corev1.Pod) bool { return false })
 	w.ztunnels = &fakeZtunnels{pods: pods, dumps: []*ztunnel.Dump{withWaypoint(plain, "foo", "other")}}
 	err = w.awaitZtunnel(ctx, "waypoint", "xfcc", 0, wst)
@@ -224,9 +227,29 @@ func TestAwaitZtunnel(t *testing.T) {
 	if err := w.awaitZtunnel(ctx, "waypoint", "xfcc", 0, wst); err != nil || src.reads.Load() != 2 {
 		t.Errorf("the waypoint on the second read: %v after %d reads", err, src.reads.Load())
 	}
-	// Without XFCC the step expects hbone, which the waypoint's route gives too.
+	// ztunnel routes through the waypoint, but the waypoint's Envoy does not write XFCC yet
+	// (istiod has not pushed the annotated Gateway's listeners): waited on, and named.
+	w.waypoints = fakeWaypoints{"foo": waypointdump.ForNamespace(t, w.Topology, "foo", false)}
+	err = w.awaitZtunnel(ctx, "waypoint", "xfcc", 0, wst)
+	want = "waypoint pod foo/waypoint-0 gives httpbin.foo XFCC with the client identity: false, the step expects true (Gateway annotation ambient.istio.io/xfcc-include-client-identity)"
+	if !errors.As(err, &pe) || !strings.Contains(err.Error(), "\n  "+want) {
+		t.Errorf("a waypoint not writing XFCC yet: %v\nwant a line %q", err, want)
+	}
+	// No waypoint pod to read: waited on, and named.
+	w.waypoints = fakeWaypoints{}
+	err = w.awaitZtunnel(ctx, "waypoint", "xfcc", 0, wst)
+	if !errors.As(err, &pe) || !strings.Contains(err.Error(), "\n  waypoint foo/waypoint: 0 live pods, want 1") {
+		t.Errorf("no waypoint pod: %v", err)
+	}
+	// Without XFCC the step expects hbone, which the waypoint's route gives too, and the
+	// waypoint must strip XFCC.
 	wst.Waypoints["foo"] = scenarios.Waypoint{Namespace: "foo"}
 	w.ztunnels = &fakeZtunnels{pods: pods, dumps: []*ztunnel.Dump{withWaypoint(plain, "foo", "waypoint")}}
+	w.waypoints = fakeWaypoints{"foo": waypointdump.ForNamespace(t, w.Topology, "foo", true)}
+	if err := w.awaitZtunnel(ctx, "waypoint", "no xfcc", 0, wst); !errors.As(err, &pe) || !strings.Contains(err.Error(), "XFCC with the client identity: true, the step expects false") {
+		t.Errorf("a waypoint still writing XFCC: %v", err)
+	}
+	w.waypoints = fakeWaypoints{"foo": waypointdump.ForNamespace(t, w.Topology, "foo", false)}
 	if err := w.awaitZtunnel(ctx, "waypoint", "no xfcc", 0, wst); err != nil {
 		t.Errorf("a waypoint without XFCC: %v", err)
 	}
@@ -327,4 +350,15 @@ func TestAwaitZtunnelTopologyError(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "no live pod of curl.utilities") || time.Since(start) > 2*time.Second {
 		t.Errorf("a workload without a pod: %v after %s", err, time.Since(start))
 	}
+}
+
+// fakeWaypoints are the listeners of each namespace's waypoint pod, "waypoint-0".
+type fakeWaypoints map[string][]*listenerv3.Listener
+
+func (f fakeWaypoints) Listeners(_ context.Context, namespace string) (string, []*listenerv3.Listener, error) {
+	l, ok := f[namespace]
+	if !ok {
+		return "", nil, errors.New("0 live pods, want 1")
+	}
+	return "waypoint-0", l, nil
 }
