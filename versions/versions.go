@@ -23,11 +23,12 @@ var versionsYAML []byte
 // Versions is versions.yaml.
 type Versions struct {
 	// DefaultIstio is the Istio version used when ISTIO_VERSION is not set.
-	DefaultIstio string    `json:"defaultIstio"`
-	Istio        IstioPins `json:"istio"`
-	Kind         KindPins  `json:"kind"`
-	Images       Images    `json:"images"`
-	Envtest      Envtest   `json:"envtest"`
+	DefaultIstio string     `json:"defaultIstio"`
+	Istio        IstioPins  `json:"istio"`
+	Kind         KindPins   `json:"kind"`
+	Images       Images     `json:"images"`
+	Envtest      Envtest    `json:"envtest"`
+	GatewayAPI   GatewayAPI `json:"gatewayAPI"`
 }
 
 // IstioPins says where Istio's charts come from and which releases the suite is pinned to.
@@ -73,6 +74,12 @@ type Images struct {
 // Envtest pins the kube-apiserver the envtest tier builds.
 type Envtest struct {
 	Kubernetes string `json:"kubernetes"`
+}
+
+// GatewayAPI pins the Gateway API release whose CRDs the ambient install creates.
+type GatewayAPI struct {
+	// Version is the sigs.k8s.io/gateway-api module version (go.mod requires the same).
+	Version string `json:"version"`
 }
 
 // Load parses and validates the embedded versions.yaml.
@@ -137,6 +144,9 @@ func (v *Versions) Validate() error {
 	}
 	if !kindVersionRE.MatchString(v.Envtest.Kubernetes) {
 		return fmt.Errorf("envtest.kubernetes %q is not of the form vMAJOR.MINOR.PATCH", v.Envtest.Kubernetes)
+	}
+	if !kindVersionRE.MatchString(v.GatewayAPI.Version) {
+		return fmt.Errorf("gatewayAPI.version %q is not of the form vMAJOR.MINOR.PATCH", v.GatewayAPI.Version)
 	}
 	return nil
 }

@@ -142,6 +142,7 @@ func TestParseRejects(t *testing.T) {
 		{"unknown field", "images:\n", "images:\n  nginx: docker.io/nginx:1.27\n", `unknown field "nginx"`},
 		{"source module not a pseudo-version", "sourceModule: v0.0.0-20260827124520-eed52ebb66ad", "sourceModule: release-1.31", `istio.sourceModule "release-1.31" is not a Go pseudo-version`},
 		{"latest image", "curl: docker.io/curlimages/curl:8.16.0", "curl: docker.io/curlimages/curl:latest", "images.curl: image \"docker.io/curlimages/curl:latest\" must carry an explicit, non-latest tag"},
+		{"gateway API version form", "gatewayAPI:\n  version: v1.6.0", "gatewayAPI:\n  version: 1.6", `gatewayAPI.version "1.6" is not of the form vMAJOR.MINOR.PATCH`},
 		{"releases out of order", `- version: "1.30.8"`, `- version: "1.33.0"`, "istio.releases: 1.33.0 is listed after 1.31.4; list one release per minor, newest first"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -212,7 +213,9 @@ func TestMatrixJSON(t *testing.T) {
 }
 
 // TestGoModAgrees keeps the Go library pins and versions.yaml one truth: kind is linked as a
-// library, and the typed Istio clients are built from istio.io/client-go.
+// library, the typed Istio clients are built from istio.io/client-go, and the Gateway API CRDs
+// the ambient install creates are copied from sigs.k8s.io/gateway-api (fixtures/gatewayapi,
+// whose test checks the copies against the module go.mod requires).
 func TestGoModAgrees(t *testing.T) {
 	v := mustLoad(t)
 	gomod, err := os.ReadFile("../go.mod")
@@ -220,8 +223,9 @@ func TestGoModAgrees(t *testing.T) {
 		t.Fatal(err)
 	}
 	for mod, want := range map[string]string{
-		"sigs.k8s.io/kind":   v.Kind.Version,
-		"istio.io/client-go": "v" + v.DefaultIstio,
+		"sigs.k8s.io/kind":        v.Kind.Version,
+		"istio.io/client-go":      "v" + v.DefaultIstio,
+		"sigs.k8s.io/gateway-api": v.GatewayAPI.Version,
 	} {
 		m := regexp.MustCompile(`(?m)^\s*` + regexp.QuoteMeta(mod) + ` (v\S+)`).FindSubmatch(gomod)
 		if m == nil {
