@@ -305,18 +305,13 @@ func (s *Settings) FixtureVariant() (fixtures.Variant, error) {
 // it; an upgrade, which needs an image both its releases support, sets NodeImage from
 // versions.UpgradeNodeImage before.
 func (s *Settings) KindNodeImage() (string, error) {
-	if s.NodeImage != "" {
-		return s.NodeImage, nil
-	}
-	version, err := s.IstioVersionOrDefault()
-	if err != nil {
-		return "", err
-	}
-	pins, err := versions.Load()
-	if err != nil {
-		return "", err
-	}
-	return pins.NodeImageFor(version)
+	return orPinned(s.NodeImage, func(pins *versions.Versions) (string, error) {
+		version, err := s.IstioVersionOrDefault()
+		if err != nil {
+			return "", err
+		}
+		return pins.NodeImageFor(version)
+	})
 }
 
 // IstioVersionOrDefault is the Istio version the run is for: ISTIO_VERSION, else versions.yaml's
@@ -325,26 +320,25 @@ func (s *Settings) KindNodeImage() (string, error) {
 // built from it before any cluster is reached, and world.CheckInstalledVersion holds an existing
 // cluster's Istio to it.
 func (s *Settings) IstioVersionOrDefault() (string, error) {
-	if s.IstioVersion != "" {
-		return s.IstioVersion, nil
-	}
-	pins, err := versions.Load()
-	if err != nil {
-		return "", err
-	}
-	return pins.DefaultIstio, nil
+	return orPinned(s.IstioVersion, func(pins *versions.Versions) (string, error) { return pins.DefaultIstio, nil })
 }
 
 // CaptureImageRef is the image the wire specs' capture pod runs: CAPTURE_IMAGE, else the pin.
 func (s *Settings) CaptureImageRef() (string, error) {
-	if s.CaptureImage != "" {
-		return s.CaptureImage, nil
+	return orPinned(s.CaptureImage, func(pins *versions.Versions) (string, error) { return pins.Images.Capture, nil })
+}
+
+// orPinned is a setting's value when the run gives one, else what pinned reads from
+// versions.yaml (loaded only then).
+func orPinned(value string, pinned func(*versions.Versions) (string, error)) (string, error) {
+	if value != "" {
+		return value, nil
 	}
 	pins, err := versions.Load()
 	if err != nil {
 		return "", err
 	}
-	return pins.Images.Capture, nil
+	return pinned(pins)
 }
 
 // CaptureAllowed says whether the wire specs may run their capture pod: always on a kind cluster
