@@ -40,8 +40,13 @@ func (in *Installer) AmbientValues() map[string]any {
 
 // InstallAmbient installs the istio-cni node agent and ztunnel (after istiod, as Istio's ambient
 // Helm install orders them). Readiness of their DaemonSets needs nodes that run them, which the
-// caller checks on a real cluster.
+// caller checks on a real cluster. First it creates the Gateway API CRDs a waypoint needs when
+// the cluster lacks them, and waits until they are Established (istio.io docs/ambient/install/helm
+// installs the Gateway API CRDs before the charts); UninstallAmbient deletes only those it created.
 func (in *Installer) InstallAmbient(ctx context.Context) error {
+	if err := in.installGatewayAPI(ctx); err != nil {
+		return err
+	}
 	for _, c := range []struct{ chart, release string }{{CNIChart, CNIRelease}, {ZtunnelChart, ZtunnelRelease}} {
 		ch, err := in.LoadChart(c.chart)
 		if err != nil {
@@ -55,12 +60,14 @@ func (in *Installer) InstallAmbient(ctx context.Context) error {
 }
 
 // UninstallAmbient removes ztunnel and istio-cni (reverse order), waiting until what each made
-// is gone; a release that is not there is no error.
+// is gone; a release that is not there is no error. Then it deletes the Gateway API CRDs
+// InstallAmbient created (annotated CreatedByAnnotation), and with them any Gateway left; CRDs
+// that were there before stay.
 func (in *Installer) UninstallAmbient(ctx context.Context) error {
 	for _, release := range []string{ZtunnelRelease, CNIRelease} {
 		if err := in.uninstall(release, true); err != nil {
 			return err
 		}
 	}
-	return nil
+	return in.uninstallGatewayAPI(ctx)
 }

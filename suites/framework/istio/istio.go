@@ -22,6 +22,7 @@ import (
 	release "helm.sh/helm/v4/pkg/release/v1"
 	"helm.sh/helm/v4/pkg/storage/driver"
 	corev1 "k8s.io/api/core/v1"
+	apiextensionsclient "k8s.io/apiextensions-apiserver/pkg/client/clientset/clientset"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/validation"
@@ -90,6 +91,7 @@ type Installer struct {
 	kubeconfig string
 	context    string
 	kube       kubernetes.Interface
+	ext        apiextensionsclient.Interface
 	settings   *cli.EnvSettings
 	ownCache   bool
 	pollEvery  time.Duration
@@ -194,7 +196,11 @@ func New(kubeconfig, kubeContext string, opts Options) (*Installer, error) {
 	if err != nil {
 		return nil, err
 	}
-	in.kube = kc
+	ext, err := apiextensionsclient.NewForConfig(restCfg)
+	if err != nil {
+		return nil, err
+	}
+	in.kube, in.ext = kc, ext
 	return in, nil
 }
 
@@ -535,7 +541,7 @@ func (in *Installer) releaseExists(name string) (bool, error) {
 }
 
 // CreatedByAnnotation marks an Istio namespace the Installer created, which Uninstall may
-// delete. It is deliberately not the suite's managed-by label: the fixture cleanup must never
+// delete, and the Gateway API CRDs InstallAmbient created, which UninstallAmbient deletes. It is deliberately not the suite's managed-by label: the fixture cleanup must never
 // delete istio-system under a running control plane (its cluster-scoped webhooks would stay and
 // block pod creation); Istio leaves only through Uninstall.
 const CreatedByAnnotation = "mtls-conformance.io/created-by"
@@ -550,7 +556,7 @@ func (in *Installer) ensureNamespace(ctx context.Context) error {
 	if !apierrors.IsNotFound(err) {
 		return fmt.Errorf("istio: namespace %s: %w", in.opts.Namespace, err)
 	}
-	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: in.opts.Namespace, Annotations: map[string]string{CreatedByAnnotation: "istio-installer"}}}
+	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: in.opts.Namespace, Annotations: map[string]string{CreatedByAnnotation: installerCreated}}}
 	if _, err := in.kube.CoreV1().Namespaces().Create(ctx, ns, metav1.CreateOptions{FieldManager: mesh.FieldManager}); err != nil && !apierrors.IsAlreadyExists(err) {
 		return fmt.Errorf("istio: creating namespace %s: %w", in.opts.Namespace, err)
 	}
@@ -567,7 +573,7 @@ func (in *Installer) deleteOwnNamespace(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	if ns.Annotations[CreatedByAnnotation] != "istio-installer" {
+	if ns.Annotations[CreatedByAnnotation] != installerCreated {
 		return nil
 	}
 	if err := in.kube.CoreV1().Namespaces().Delete(ctx, ns.Name, metav1.DeleteOptions{Preconditions: &metav1.Preconditions{UID: &ns.UID}}); err != nil && !apierrors.IsNotFound(err) {
