@@ -219,4 +219,10 @@ func paYAML(ns, app, mode, portLevel string) string {
 	return b.String()
 }
 
+// drYAML is a DestinationRule in ns named name that sets one TLS mode for host, the
+// DestinationRule counterpart of paYAML.
+func drYAML(ns, name, host, mode string) string {
+	return fmt.Sprintf("apiVersion: networking.istio.io/v1\nkind: DestinationRule\nmetadata: {name: %s, namespace: %s}\nspec:\n  host: %s\n  trafficPolicy: {tls: {mode: %s}}\n", name, ns, host, mode)
+}
+
 func compareRefs(a, b fixtures.Ref) int { return strings.Compare(a.String(), b.String()) }

@@ -45,21 +45,9 @@ var recordedStates = []struct {
 	{"namespace-strict", paYAML("foo", "", "STRICT", ""), []fixtures.Ref{{Name: "httpbin", Namespace: "foo"}}},
 	{"port-level", paYAML("foo", "httpbin", "STRICT", "8080: {mode: DISABLE}"), []fixtures.Ref{{Name: "httpbin", Namespace: "foo"}}},
 	{"bar-disable", paYAML("bar", "", "DISABLE", ""), []fixtures.Ref{{Name: "sleep", Namespace: "foo"}}},
-	{"destination-rules", `apiVersion: networking.istio.io/v1
-kind: DestinationRule
-metadata: {name: legacy-mtls, namespace: foo}
-spec:
-  host: httpbin.legacy.svc.cluster.local
-  trafficPolicy: {tls: {mode: ISTIO_MUTUAL}}
----
-apiVersion: networking.istio.io/v1
-kind: DestinationRule
-metadata: {name: bar-plaintext, namespace: foo}
-spec:
-  host: httpbin.bar.svc.cluster.local
-  trafficPolicy: {tls: {mode: DISABLE}}
----
-` + paYAML("bar", "", "STRICT", ""), []fixtures.Ref{{Name: "sleep", Namespace: "foo"}, {Name: "httpbin", Namespace: "bar"}}},
+	{"destination-rules", drYAML("foo", "legacy-mtls", "httpbin.legacy.svc.cluster.local", "ISTIO_MUTUAL") + "---\n" +
+		drYAML("foo", "bar-plaintext", "httpbin.bar.svc.cluster.local", "DISABLE") + "---\n" +
+		paYAML("bar", "", "STRICT", ""), []fixtures.Ref{{Name: "sleep", Namespace: "foo"}, {Name: "httpbin", Namespace: "bar"}}},
 }
 
 // TestRecordedDumps keeps the engine's recorded dumps honest: their listeners, clusters and
