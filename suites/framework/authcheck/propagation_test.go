@@ -55,6 +55,16 @@ func fastBarrier(src DumpSource, timeout time.Duration) Barrier {
 	return Barrier{Source: src, Timeout: timeout, Interval: 10 * time.Millisecond}
 }
 
+// mustAwait is Await for a barrier the test expects to return: any error ends the test.
+func mustAwait(t *testing.T, b Barrier, want []ProxyExpectation, before PushVersions) *Propagation {
+	t.Helper()
+	p, err := b.Await(t.Context(), want, before)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
 func withVersion(d *Dump, version string) *Dump {
 	c := *d
 	c.ClustersVersion = version
@@ -68,10 +78,7 @@ func TestBarrierWaitsForTheNewInboundConfig(t *testing.T) {
 		load(t, "baseline_httpbin.foo"), load(t, "baseline_httpbin.foo"), load(t, "namespace-strict_httpbin.foo"),
 	}})
 	want := []ProxyExpectation{{Workload: httpbinFoo, Inbound: map[int]Mode{8000: ModeStrict, 8080: ModeStrict}}}
-	p, err := fastBarrier(src, 10*time.Second).Await(t.Context(), want, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	p := mustAwait(t, fastBarrier(src, 10*time.Second), want, nil)
 	if got := src.read(httpbinFoo.Ref); got != 3 || p.Polls != 3 {
 		t.Fatalf("returned after %d reads (%d polls), want exactly 3: not on the two old dumps, at once on the new one", got, p.Polls)
 	}
@@ -91,10 +98,7 @@ func TestBarrierWaitsForTheNewOutboundConfig(t *testing.T) {
 		"outbound|8000||httpbin.legacy.svc.cluster.local": true,
 		"outbound|8000||httpbin.foo.svc.cluster.local":    true,
 	}}}
-	p, err := fastBarrier(src, 10*time.Second).Await(t.Context(), want, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	p := mustAwait(t, fastBarrier(src, 10*time.Second), want, nil)
 	if src.read(sleepFoo.Ref) != 2 || p.Polls != 2 {
 		t.Fatalf("returned after %d reads (%d polls), want 2", src.read(sleepFoo.Ref), p.Polls)
 	}
@@ -163,10 +167,7 @@ func TestBarrierWaitsForANewPush(t *testing.T) {
 		withVersion(strict, "2026-11-02T09:00:00Z/7"), withVersion(strict, "2026-11-02T09:00:00Z/7"), withVersion(strict, "2026-11-02T09:00:03Z/8"),
 	}})
 	want := []ProxyExpectation{{Workload: httpbinFoo, Inbound: map[int]Mode{8000: ModeStrict, 8080: ModeStrict}}}
-	p, err := fastBarrier(src, 10*time.Second).Await(t.Context(), want, before)
-	if err != nil {
-		t.Fatal(err)
-	}
+	p := mustAwait(t, fastBarrier(src, 10*time.Second), want, before)
 	if p.Polls != 3 || p.PushSeenOn != "httpbin-0.foo" {
 		t.Fatalf("polls %d, push seen on %q: want 3 and httpbin-0.foo", p.Polls, p.PushSeenOn)
 	}
@@ -179,10 +180,7 @@ func TestBarrierWaitsForANewPush(t *testing.T) {
 		httpbinFoo.Ref: {withVersion(strict, "2026-11-02T09:00:00Z/7")},
 		sleepFoo.Ref:   {withVersion(sleepBase, "2026-11-02T09:00:00Z/7"), withVersion(sleepBase, "2026-11-02T09:00:00Z/7"), withVersion(sleepBase, "2026-11-02T09:00:04Z/8")},
 	})
-	p, err = fastBarrier(src, 10*time.Second).Await(t.Context(), append(want, ProxyExpectation{Workload: sleepFoo}), before)
-	if err != nil {
-		t.Fatal(err)
-	}
+	p = mustAwait(t, fastBarrier(src, 10*time.Second), append(want, ProxyExpectation{Workload: sleepFoo}), before)
 	if p.Polls != 3 || p.PushSeenOn != "sleep-0.foo" {
 		t.Fatalf("polls %d, push seen on %q: want 3 and sleep-0.foo (the late /7 is no new push)", p.Polls, p.PushSeenOn)
 	}
@@ -190,10 +188,7 @@ func TestBarrierWaitsForANewPush(t *testing.T) {
 	// No push ever: the configuration is as expected, so the step is in force, but the record
 	// says that no push was seen.
 	src = sequence(map[fixtures.Ref][]*Dump{httpbinFoo.Ref: {withVersion(strict, "2026-11-02T09:00:00Z/7")}})
-	p, err = fastBarrier(src, 100*time.Millisecond).Await(t.Context(), want, before)
-	if err != nil {
-		t.Fatal(err)
-	}
+	p = mustAwait(t, fastBarrier(src, 100*time.Millisecond), want, before)
 	if p.PushSeenOn != "" || !strings.Contains(p.Note, "no sidecar received a new push from istiod within 100ms") {
 		t.Errorf("push seen on %q, note %q", p.PushSeenOn, p.Note)
 	}
@@ -201,10 +196,7 @@ func TestBarrierWaitsForANewPush(t *testing.T) {
 
 // Without sidecars there is nothing to wait on, and the record says so.
 func TestBarrierWithoutProxies(t *testing.T) {
-	p, err := fastBarrier(sequence(nil), time.Second).Await(t.Context(), nil, PushVersions{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	p := mustAwait(t, fastBarrier(sequence(nil), time.Second), nil, PushVersions{})
 	if len(p.Proxies) != 0 || p.Note != NoProxies {
 		t.Errorf("proxies %v, note %q: want none and %q", p.Proxies, p.Note, NoProxies)
 	}
