@@ -13,17 +13,22 @@ import (
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/util/wait"
 
+	"github.com/mtls-conformance/mtls-conformance/fixtures/gatewayapi"
 	"github.com/mtls-conformance/mtls-conformance/suites/framework/mesh"
 )
 
 // managedResources are the resources that can hold objects carrying the suite's label, in the
 // order cleanup deletes them: Istio policy first (so the mesh is back to its own state before the
-// workloads go), workloads and what controllers derived from them (ReplicaSets and pods carry the
-// pod template's labels; EndpointSlice and Endpoints controllers copy a Service's labels), then
-// the namespaces themselves.
+// workloads go), then waypoints (Gateways: istiod's deployment controller stops reconciling a
+// waypoint's Deployment once its Gateway is gone, and the garbage collector takes it), workloads
+// and what controllers derived from them (ReplicaSets and pods carry the pod template's labels;
+// EndpointSlice and Endpoints controllers copy a Service's labels), then the namespaces
+// themselves, and with them istio.io/use-waypoint. A resource the cluster does not serve (Istio's
+// without Istio, Gateways without the Gateway API) holds none: listLabelled.
 var managedResources = []schema.GroupVersionResource{
 	{Group: "security.istio.io", Version: "v1", Resource: "peerauthentications"},
 	{Group: "networking.istio.io", Version: "v1", Resource: "destinationrules"},
+	gatewayapi.Gateways,
 	{Group: "apps", Version: "v1", Resource: "deployments"},
 	{Group: "apps", Version: "v1", Resource: "replicasets"},
 	{Version: "v1", Resource: "pods"},
@@ -128,7 +133,9 @@ func (d *Deployer) Cleanup(ctx context.Context) error {
 }
 
 // listLabelled lists the objects of one resource the managed-by selector matches; a resource the
-// cluster does not serve (Istio's, without Istio) holds none.
+// cluster does not serve (Istio's without Istio, Gateways without the Gateway API) holds none:
+// listing a collection the apiserver does not serve is a 404 NotFound, and listing one it serves
+// never is (an empty list).
 func (d *Deployer) listLabelled(ctx context.Context, gvr schema.GroupVersionResource) ([]unstructured.Unstructured, error) {
 	list, err := d.dyn.Resource(gvr).List(ctx, metav1.ListOptions{LabelSelector: mesh.ManagedSelector})
 	if apierrors.IsNotFound(err) {

@@ -19,6 +19,8 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/restmapper"
+	"sigs.k8s.io/e2e-framework/klient/k8s/resources"
+	gatewayclient "sigs.k8s.io/gateway-api/pkg/client/clientset/versioned"
 
 	"github.com/mtls-conformance/mtls-conformance/suites/framework/kubeclient"
 	"github.com/mtls-conformance/mtls-conformance/suites/framework/mesh"
@@ -26,18 +28,22 @@ import (
 
 // Deployer applies and removes the suite's objects in one cluster.
 type Deployer struct {
-	cfg    *rest.Config
-	kube   kubernetes.Interface
-	dyn    dynamic.Interface
-	istio  istioclient.Interface
-	mapper meta.RESTMapper
-	runID  string
+	cfg   *rest.Config
+	kube  kubernetes.Interface
+	dyn   dynamic.Interface
+	istio istioclient.Interface
+	// gateways is the Gateway API's typed client (waypoints).
+	gateways gatewayclient.Interface
+	// resources backs e2e-framework's wait conditions.
+	resources *resources.Resources
+	mapper    meta.RESTMapper
+	runID     string
 
 	// PollInterval is how often readiness and deletion are re-checked.
 	PollInterval time.Duration
-	// ReadyTimeout bounds WaitReady and Restart.
+	// ReadyTimeout bounds WaitReady, Restart and WaitWaypointReady.
 	ReadyTimeout time.Duration
-	// DeleteTimeout bounds DeleteObjects and Cleanup.
+	// DeleteTimeout bounds DeleteObjects, Cleanup and RemoveWaypoint.
 	DeleteTimeout time.Duration
 	// Out receives one line per step (e.g. GinkgoWriter).
 	Out io.Writer
@@ -75,11 +81,21 @@ func New(cfg *rest.Config, runID string) (*Deployer, error) {
 	if err != nil {
 		return nil, err
 	}
+	gw, err := gatewayclient.NewForConfig(cfg)
+	if err != nil {
+		return nil, err
+	}
+	res, err := resources.New(cfg)
+	if err != nil {
+		return nil, err
+	}
 	return &Deployer{
 		cfg:           cfg,
 		kube:          kube,
 		dyn:           dyn,
 		istio:         ic,
+		gateways:      gw,
+		resources:     res,
 		mapper:        restmapper.NewDeferredDiscoveryRESTMapper(memory.NewMemCacheClient(kube.Discovery())),
 		runID:         runID,
 		PollInterval:  time.Second,
