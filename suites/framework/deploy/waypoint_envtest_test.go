@@ -1,0 +1,360 @@
+package deploy
+
+import (
+	"context"
+	"maps"
+	"strings"
+	"testing"
+	"time"
+
+	"istio.io/api/label"
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apiextensions-apiserver/pkg/apihelpers"
+	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
+	apiextensionsclient "k8s.io/apiextensions-apiserver/pkg/client/clientset/clientset"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/wait"
+	"k8s.io/client-go/discovery"
+	gatewayv1 "sigs.k8s.io/gateway-api/apis/v1"
+	gatewayclient "sigs.k8s.io/gateway-api/pkg/client/clientset/versioned"
+
+	"github.com/mtls-conformance/mtls-conformance/fixtures/gatewayapi"
+	"github.com/mtls-conformance/mtls-conformance/scenarios"
+	"github.com/mtls-conformance/mtls-conformance/suites/framework/mesh"
+	"github.com/mtls-conformance/mtls-conformance/suites/testsupport/envtestenv"
+)
+
+// gatewayAPI installs the embedded Gateway API CRDs (fixtures/gatewayapi) into the shared
+// apiserver, waits until they are Established, and removes them when the test ends (after the
+// world's cleanup: call it before newWorld), so other tests see an apiserver without them.
+func gatewayAPI(t *testing.T) gatewayclient.Interface {
+	t.Helper()
+	env := envtestenv.Shared(t)
+	ext := apiextensionsclient.NewForConfigOrDie(env.Config)
+	crds, err := gatewayapi.CRDs()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	t.Cleanup(func() {
+		for _, crd := range crds {
+			if err := ext.ApiextensionsV1().CustomResourceDefinitions().Delete(ctx, crd.Name, metav1.DeleteOptions{}); err != nil && !apierrors.IsNotFound(err) {
+				t.Errorf("deleting CRD %s: %v", crd.Name, err)
+			}
+		}
+		err := wait.PollUntilContextTimeout(ctx, 100*time.Millisecond, 30*time.Second, true, func(ctx context.Context) (bool, error) {
+			served, err := gatewaysServed(ctx, t)
+			return !served, err
+		})
+		if err != nil {
+			t.Errorf("Gateway API still served 30s after deleting its CRDs: %v", err)
+		}
+	})
+	for _, crd := range crds {
+		if _, err := ext.ApiextensionsV1().CustomResourceDefinitions().Create(ctx, crd, metav1.CreateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	err = wait.PollUntilContextTimeout(ctx, 100*time.Millisecond, 30*time.Second, true, func(ctx context.Context) (bool, error) {
+		for _, want := range crds {
+			crd, err := ext.ApiextensionsV1().CustomResourceDefinitions().Get(ctx, want.Name, metav1.GetOptions{})
+			if err != nil || !apihelpers.IsCRDConditionTrue(crd, apiextensionsv1.Established) {
+				return false, err
+			}
+		}
+		return gatewaysServed(ctx, t)
+	})
+	if err != nil {
+		t.Fatalf("Gateway API CRDs not established: %v", err)
+	}
+	return gatewayclient.NewForConfigOrDie(env.Config)
+}
+
+// gatewaysServed asks the apiserver's discovery whether it serves gateway.networking.k8s.io/v1
+// gateways.
+func gatewaysServed(ctx context.Context, t *testing.T) (bool, error) {
+	dc := discovery.NewDiscoveryClientForConfigOrDie(envtestenv.Shared(t).Config)
+	list, err := dc.ServerResourcesForGroupVersionWithContext(ctx, gatewayapi.Gateways.GroupVersion().String())
+	if apierrors.IsNotFound(err) {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	for _, r := range list.APIResources {
+		if r.Name == gatewayapi.GatewaysResource {
+			return true, nil
+		}
+	}
+	return false, nil
+}
+
+// TestApplyAndRemoveWaypoint: ApplyWaypoint creates the Gateway `istioctl waypoint generate`
+// writes (class istio-waypoint, listener mesh 15008 HBONE), labelled as the suite's and annotated
+// exactly as the step asks, and labels the namespace istio.io/use-waypoint=waypoint; applying the
+// step without the client identity takes the annotation off the same Gateway; RemoveWaypoint
+// deletes it and the label, and is no error when nothing is left; Cleanup deletes a Gateway.
+func TestApplyAndRemoveWaypoint(t *testing.T) {
+	gw := gatewayAPI(t)
+	w := newWorld(t, "run-waypoint")
+	ctx := context.Background()
+	if err := w.d.ApplyFixtures(ctx); err != nil {
+		t.Fatal(err)
+	}
+	gateways := gw.GatewayV1().Gateways("foo")
+
+	wp := scenarios.Waypoint{Namespace: "foo", XFCCClientIdentity: true}
+	if err := w.d.ApplyWaypoint(ctx, wp); err != nil {
+		t.Fatal(err)
+	}
+	got, err := gateways.Get(ctx, scenarios.WaypointName, metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Spec.GatewayClassName != "istio-waypoint" {
+		t.Errorf("gatewayClassName %q", got.Spec.GatewayClassName)
+	}
+	wantListeners := []gatewayv1.Listener{{Name: "mesh", Port: 15008, Protocol: "HBONE"}}
+	if len(got.Spec.Listeners) != 1 || got.Spec.Listeners[0].Name != wantListeners[0].Name || got.Spec.Listeners[0].Port != wantListeners[0].Port ||
+		got.Spec.Listeners[0].Protocol != wantListeners[0].Protocol || got.Spec.Listeners[0].Hostname != nil || got.Spec.Listeners[0].TLS != nil {
+		t.Errorf("listeners %+v, want %+v", got.Spec.Listeners, wantListeners)
+	}
+	if got.Labels[mesh.ManagedByLabel] != mesh.ManagedByValue || got.Labels[mesh.RunIDLabel] != "run-waypoint" {
+		t.Errorf("labels %v", got.Labels)
+	}
+	if want := map[string]string{scenarios.XFCCClientIdentityAnnotation: "true"}; !maps.Equal(got.Annotations, want) {
+		t.Errorf("annotations %v, want %v", got.Annotations, want)
+	}
+	if l := nsLabels(t, w, "foo"); l[label.IoIstioUseWaypoint.Name] != scenarios.WaypointName {
+		t.Errorf("namespace foo labels %v, want %s=%s", l, label.IoIstioUseWaypoint.Name, scenarios.WaypointName)
+	}
+
+	// The next step no longer asks for the client identity: the same Gateway, without it.
+	if err := w.d.ApplyWaypoint(ctx, scenarios.Waypoint{Namespace: "foo"}); err != nil {
+		t.Fatal(err)
+	}
+	again, err := gateways.Get(ctx, scenarios.WaypointName, metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if again.UID != got.UID {
+		t.Error("the second ApplyWaypoint replaced the Gateway instead of updating it")
+	}
+	if len(again.Annotations) != 0 {
+		t.Errorf("annotations after the step without the client identity: %v", again.Annotations)
+	}
+	found := false
+	for _, m := range w.managed(t) {
+		found = found || (m.Resource == "gateways" && m.Namespace == "foo" && m.Name == scenarios.WaypointName)
+	}
+	if !found {
+		t.Errorf("ListManaged does not list gateways foo/%s: %v", scenarios.WaypointName, w.managed(t))
+	}
+
+	if err := w.d.RemoveWaypoint(ctx, "foo"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := gateways.Get(ctx, scenarios.WaypointName, metav1.GetOptions{}); !apierrors.IsNotFound(err) {
+		t.Errorf("Gateway after RemoveWaypoint: %v", err)
+	}
+	if l := nsLabels(t, w, "foo"); l[label.IoIstioUseWaypoint.Name] != "" {
+		t.Errorf("namespace foo labels after RemoveWaypoint: %v", l)
+	}
+	if err := w.d.RemoveWaypoint(ctx, "foo"); err != nil {
+		t.Errorf("RemoveWaypoint without a waypoint: %v", err)
+	}
+
+	// Cleanup takes a Gateway with the rest.
+	if err := w.d.ApplyWaypoint(ctx, wp); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.d.Cleanup(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := gateways.Get(ctx, scenarios.WaypointName, metav1.GetOptions{}); !apierrors.IsNotFound(err) {
+		t.Errorf("Gateway after Cleanup: %v", err)
+	}
+}
+
+// TestApplyWaypointLeavesForeignObjects: a Gateway called waypoint that the suite does not
+// manage is not taken over, and a namespace it does not manage gets no Gateway.
+func TestApplyWaypointLeavesForeignObjects(t *testing.T) {
+	gw := gatewayAPI(t)
+	w := newWorld(t, "run-waypoint-foreign")
+	ctx := context.Background()
+	if err := w.d.ApplyFixtures(ctx); err != nil {
+		t.Fatal(err)
+	}
+	foreign := &gatewayv1.Gateway{
+		ObjectMeta: metav1.ObjectMeta{Name: scenarios.WaypointName, Namespace: "bar"},
+		Spec:       gatewayv1.GatewaySpec{GatewayClassName: "someone-elses", Listeners: []gatewayv1.Listener{{Name: "http", Port: 80, Protocol: gatewayv1.HTTPProtocolType}}},
+	}
+	if _, err := gw.GatewayV1().Gateways("bar").Create(ctx, foreign, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = gw.GatewayV1().Gateways("bar").Delete(ctx, scenarios.WaypointName, metav1.DeleteOptions{}) })
+	err := w.d.ApplyWaypoint(ctx, scenarios.Waypoint{Namespace: "bar"})
+	if err == nil || !strings.Contains(err.Error(), "not managed by mtls-conformance") {
+		t.Errorf("ApplyWaypoint over a foreign Gateway: %v", err)
+	}
+	if got, _ := gw.GatewayV1().Gateways("bar").Get(ctx, scenarios.WaypointName, metav1.GetOptions{}); got == nil || got.Spec.GatewayClassName != "someone-elses" {
+		t.Errorf("foreign Gateway changed: %+v", got)
+	}
+	if err := w.d.RemoveWaypoint(ctx, "bar"); err == nil || !strings.Contains(err.Error(), "not managed by mtls-conformance") {
+		t.Errorf("RemoveWaypoint of a foreign Gateway: %v", err)
+	}
+
+	if _, err := w.kube.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "not-ours"}}, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { w.deleteNamespace(t, "not-ours") })
+	if err := w.d.ApplyWaypoint(ctx, scenarios.Waypoint{Namespace: "not-ours"}); err == nil || !strings.Contains(err.Error(), "not managed by mtls-conformance") {
+		t.Errorf("ApplyWaypoint in a foreign namespace: %v", err)
+	}
+	if _, err := gw.GatewayV1().Gateways("not-ours").Get(ctx, scenarios.WaypointName, metav1.GetOptions{}); !apierrors.IsNotFound(err) {
+		t.Errorf("Gateway in a foreign namespace: %v", err)
+	}
+}
+
+// TestWaitWaypointReady: without the waypoint's Deployment (istiod's deployment controller makes
+// it; envtest has none) the wait ends after ReadyTimeout naming the Deployment; once a Deployment
+// called waypoint reports Available it returns.
+func TestWaitWaypointReady(t *testing.T) {
+	w := newWorld(t, "run-waypoint-ready")
+	ctx := context.Background()
+	if err := w.d.ApplyFixtures(ctx); err != nil {
+		t.Fatal(err)
+	}
+	w.d.ReadyTimeout = 2 * time.Second
+	err := w.d.WaitWaypointReady(ctx, "foo")
+	if err == nil || !strings.Contains(err.Error(), "waypoint Deployment foo/waypoint not Available within 2s") {
+		t.Errorf("without a Deployment: %v", err)
+	}
+	createWaypointDeployment(t, w, "foo")
+	err = w.d.WaitWaypointReady(ctx, "foo")
+	if err == nil || !strings.Contains(err.Error(), "waypoint Deployment foo/waypoint not Available within 2s") {
+		t.Errorf("Deployment not Available: %v", err)
+	}
+
+	w.d.ReadyTimeout = 20 * time.Second
+	errc := make(chan error, 1)
+	go func() { errc <- w.d.WaitWaypointReady(ctx, "foo") }()
+	time.Sleep(500 * time.Millisecond)
+	dep, err := w.kube.AppsV1().Deployments("foo").Get(ctx, scenarios.WaypointName, metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	dep.Status = appsv1.DeploymentStatus{
+		ObservedGeneration: dep.Generation, Replicas: 1, UpdatedReplicas: 1, ReadyReplicas: 1, AvailableReplicas: 1,
+		Conditions: []appsv1.DeploymentCondition{{Type: appsv1.DeploymentAvailable, Status: corev1.ConditionTrue, Reason: "MinimumReplicasAvailable"}},
+	}
+	if _, err := w.kube.AppsV1().Deployments("foo").UpdateStatus(ctx, dep, metav1.UpdateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-errc:
+		if err != nil {
+			t.Errorf("after Available: %v", err)
+		}
+	case <-time.After(15 * time.Second):
+		t.Fatal("WaitWaypointReady did not return after the Deployment became Available")
+	}
+}
+
+// TestRemoveWaypointWaitsForTheDeployment: RemoveWaypoint returns only once the waypoint's
+// Deployment is gone (the garbage collector deletes it with its Gateway on a cluster), and names
+// it when it stays.
+func TestRemoveWaypointWaitsForTheDeployment(t *testing.T) {
+	w := newWorld(t, "run-waypoint-remove")
+	ctx := context.Background()
+	if err := w.d.ApplyFixtures(ctx); err != nil {
+		t.Fatal(err)
+	}
+	createWaypointDeployment(t, w, "foo")
+	w.d.DeleteTimeout = 2 * time.Second
+	err := w.d.RemoveWaypoint(ctx, "foo")
+	if err == nil || !strings.Contains(err.Error(), "waypoint Deployment foo/waypoint still present after 2s") {
+		t.Errorf("with the Deployment staying: %v", err)
+	}
+	w.d.DeleteTimeout = 20 * time.Second
+	errc := make(chan error, 1)
+	go func() { errc <- w.d.RemoveWaypoint(ctx, "foo") }()
+	time.Sleep(500 * time.Millisecond)
+	select {
+	case err := <-errc:
+		t.Fatalf("RemoveWaypoint returned with the Deployment present: %v", err)
+	default:
+	}
+	if err := w.kube.AppsV1().Deployments("foo").Delete(ctx, scenarios.WaypointName, metav1.DeleteOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-errc:
+		if err != nil {
+			t.Errorf("after the Deployment went: %v", err)
+		}
+	case <-time.After(15 * time.Second):
+		t.Fatal("RemoveWaypoint did not return after the Deployment went")
+	}
+}
+
+// TestManagedWithoutGatewayAPI: on an apiserver that does not serve the Gateway API, gateways
+// are among the managed resources, and ListManaged and Cleanup still work.
+func TestManagedWithoutGatewayAPI(t *testing.T) {
+	w := newWorld(t, "run-no-gateway-api")
+	ctx := context.Background()
+	if served, err := gatewaysServed(ctx, t); err != nil || served {
+		t.Fatalf("precondition: Gateway API served=%t (%v)", served, err)
+	}
+	found := false
+	for _, r := range managedResources {
+		found = found || r == gatewayapi.Gateways
+	}
+	if !found {
+		t.Errorf("managedResources lack %s", gatewayapi.Gateways)
+	}
+	if err := w.d.ApplyFixtures(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if len(w.managed(t)) == 0 {
+		t.Error("ListManaged lists nothing after ApplyFixtures")
+	}
+	if err := w.d.Cleanup(ctx); err != nil {
+		t.Fatalf("Cleanup without the Gateway API: %v", err)
+	}
+	// RemoveWaypoint has nothing to remove either.
+	if err := w.d.RemoveWaypoint(ctx, "foo"); err != nil {
+		t.Errorf("RemoveWaypoint without the Gateway API or the namespace: %v", err)
+	}
+}
+
+// createWaypointDeployment stands in for istiod's deployment controller: a Deployment named
+// after the Gateway, labelled as the suite's so cleanup takes it, without status.
+func createWaypointDeployment(t *testing.T, w *world, ns string) {
+	t.Helper()
+	sel := map[string]string{"gateway.networking.k8s.io/gateway-name": scenarios.WaypointName}
+	dep := &appsv1.Deployment{
+		ObjectMeta: metav1.ObjectMeta{Name: scenarios.WaypointName, Namespace: ns, Labels: w.d.labels()},
+		Spec: appsv1.DeploymentSpec{
+			Selector: &metav1.LabelSelector{MatchLabels: sel},
+			Template: corev1.PodTemplateSpec{
+				ObjectMeta: metav1.ObjectMeta{Labels: sel},
+				Spec:       corev1.PodSpec{Containers: []corev1.Container{{Name: "istio-proxy", Image: "registry.istio.io/release/proxyv2:1.31.0"}}},
+			},
+		},
+	}
+	if _, err := w.kube.AppsV1().Deployments(ns).Create(context.Background(), dep, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func nsLabels(t *testing.T, w *world, name string) map[string]string {
+	t.Helper()
+	ns, err := w.kube.CoreV1().Namespaces().Get(context.Background(), name, metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ns.Labels
+}
