@@ -14,6 +14,7 @@ import (
 	"sigs.k8s.io/e2e-framework/klient/wait/conditions"
 	gatewayv1 "sigs.k8s.io/gateway-api/apis/v1"
 
+	"github.com/mtls-conformance/mtls-conformance/fixtures/gatewayapi"
 	"github.com/mtls-conformance/mtls-conformance/scenarios"
 	"github.com/mtls-conformance/mtls-conformance/suites/framework/mesh"
 )
@@ -73,6 +74,10 @@ func (d *Deployer) ApplyWaypoint(ctx context.Context, w scenarios.Waypoint) erro
 		_, err := applyManaged(ctx, d.gateways.GatewayV1().Gateways(w.Namespace), d.waypointGateway(w))
 		return err
 	})
+	if apierrors.IsNotFound(err) {
+		// The namespace exists (checked above): the resource is what is missing.
+		return fmt.Errorf("deploy: applying %s: the cluster does not serve %s %s (install the Gateway API CRDs; the ambient install does when it creates Istio): %w", key, gatewayapi.Gateways.GroupVersion(), gatewayapi.Gateways.Resource, err)
+	}
 	if err != nil {
 		return fmt.Errorf("deploy: applying %s: %w", key, err)
 	}

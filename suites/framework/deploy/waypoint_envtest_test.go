@@ -321,6 +321,10 @@ func TestManagedWithoutGatewayAPI(t *testing.T) {
 	if len(w.managed(t)) == 0 {
 		t.Error("ListManaged lists nothing after ApplyFixtures")
 	}
+	err := w.d.ApplyWaypoint(ctx, scenarios.Waypoint{Namespace: "foo"})
+	if err == nil || !strings.Contains(err.Error(), "the cluster does not serve gateway.networking.k8s.io/v1 gateways") {
+		t.Errorf("ApplyWaypoint without the Gateway API: %v", err)
+	}
 	if err := w.d.Cleanup(ctx); err != nil {
 		t.Fatalf("Cleanup without the Gateway API: %v", err)
 	}
