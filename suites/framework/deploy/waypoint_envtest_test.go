@@ -10,86 +10,16 @@ import (
 	"istio.io/api/label"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
-	"k8s.io/apiextensions-apiserver/pkg/apihelpers"
-	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
-	apiextensionsclient "k8s.io/apiextensions-apiserver/pkg/client/clientset/clientset"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/util/wait"
-	"k8s.io/client-go/discovery"
 	gatewayv1 "sigs.k8s.io/gateway-api/apis/v1"
-	gatewayclient "sigs.k8s.io/gateway-api/pkg/client/clientset/versioned"
 
 	"github.com/mtls-conformance/mtls-conformance/fixtures/gatewayapi"
 	"github.com/mtls-conformance/mtls-conformance/scenarios"
+	"github.com/mtls-conformance/mtls-conformance/suites/framework/istio"
 	"github.com/mtls-conformance/mtls-conformance/suites/framework/mesh"
 	"github.com/mtls-conformance/mtls-conformance/suites/testsupport/envtestenv"
 )
-
-// gatewayAPI installs the embedded Gateway API CRDs (fixtures/gatewayapi) into the shared
-// apiserver, waits until they are Established, and removes them when the test ends (after the
-// world's cleanup: call it before newWorld), so other tests see an apiserver without them.
-func gatewayAPI(t *testing.T) gatewayclient.Interface {
-	t.Helper()
-	env := envtestenv.Shared(t)
-	ext := apiextensionsclient.NewForConfigOrDie(env.Config)
-	crds, err := gatewayapi.CRDs()
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx := context.Background()
-	t.Cleanup(func() {
-		for _, crd := range crds {
-			if err := ext.ApiextensionsV1().CustomResourceDefinitions().Delete(ctx, crd.Name, metav1.DeleteOptions{}); err != nil && !apierrors.IsNotFound(err) {
-				t.Errorf("deleting CRD %s: %v", crd.Name, err)
-			}
-		}
-		err := wait.PollUntilContextTimeout(ctx, 100*time.Millisecond, 30*time.Second, true, func(ctx context.Context) (bool, error) {
-			served, err := gatewaysServed(ctx, t)
-			return !served, err
-		})
-		if err != nil {
-			t.Errorf("Gateway API still served 30s after deleting its CRDs: %v", err)
-		}
-	})
-	for _, crd := range crds {
-		if _, err := ext.ApiextensionsV1().CustomResourceDefinitions().Create(ctx, crd, metav1.CreateOptions{}); err != nil {
-			t.Fatal(err)
-		}
-	}
-	err = wait.PollUntilContextTimeout(ctx, 100*time.Millisecond, 30*time.Second, true, func(ctx context.Context) (bool, error) {
-		for _, want := range crds {
-			crd, err := ext.ApiextensionsV1().CustomResourceDefinitions().Get(ctx, want.Name, metav1.GetOptions{})
-			if err != nil || !apihelpers.IsCRDConditionTrue(crd, apiextensionsv1.Established) {
-				return false, err
-			}
-		}
-		return gatewaysServed(ctx, t)
-	})
-	if err != nil {
-		t.Fatalf("Gateway API CRDs not established: %v", err)
-	}
-	return gatewayclient.NewForConfigOrDie(env.Config)
-}
-
-// gatewaysServed asks the apiserver's discovery whether it serves gateway.networking.k8s.io/v1
-// gateways.
-func gatewaysServed(ctx context.Context, t *testing.T) (bool, error) {
-	dc := discovery.NewDiscoveryClientForConfigOrDie(envtestenv.Shared(t).Config)
-	list, err := dc.ServerResourcesForGroupVersionWithContext(ctx, gatewayapi.Gateways.GroupVersion().String())
-	if apierrors.IsNotFound(err) {
-		return false, nil
-	}
-	if err != nil {
-		return false, err
-	}
-	for _, r := range list.APIResources {
-		if r.Name == gatewayapi.GatewaysResource {
-			return true, nil
-		}
-	}
-	return false, nil
-}
 
 // TestApplyAndRemoveWaypoint: ApplyWaypoint creates the Gateway `istioctl waypoint generate`
 // writes (class istio-waypoint, listener mesh 15008 HBONE), labelled as the suite's and annotated
@@ -97,7 +27,7 @@ func gatewaysServed(ctx context.Context, t *testing.T) (bool, error) {
 // step without the client identity takes the annotation off the same Gateway; RemoveWaypoint
 // deletes it and the label, and is no error when nothing is left; Cleanup deletes a Gateway.
 func TestApplyAndRemoveWaypoint(t *testing.T) {
-	gw := gatewayAPI(t)
+	gw := envtestenv.InstallGatewayAPI(t, envtestenv.Shared(t))
 	w := newWorld(t, "run-waypoint")
 	ctx := context.Background()
 	if err := w.d.ApplyFixtures(ctx); err != nil {
@@ -181,7 +111,7 @@ func TestApplyAndRemoveWaypoint(t *testing.T) {
 // TestApplyWaypointLeavesForeignObjects: a Gateway called waypoint that the suite does not
 // manage is not taken over, and a namespace it does not manage gets no Gateway.
 func TestApplyWaypointLeavesForeignObjects(t *testing.T) {
-	gw := gatewayAPI(t)
+	gw := envtestenv.InstallGatewayAPI(t, envtestenv.Shared(t))
 	w := newWorld(t, "run-waypoint-foreign")
 	ctx := context.Background()
 	if err := w.d.ApplyFixtures(ctx); err != nil {
@@ -305,7 +235,7 @@ func TestRemoveWaypointWaitsForTheDeployment(t *testing.T) {
 func TestManagedWithoutGatewayAPI(t *testing.T) {
 	w := newWorld(t, "run-no-gateway-api")
 	ctx := context.Background()
-	if served, err := gatewaysServed(ctx, t); err != nil || served {
+	if served, err := istio.GatewayAPIInstalled(ctx, envtestenv.Shared(t).Config); err != nil || served {
 		t.Fatalf("precondition: Gateway API served=%t (%v)", served, err)
 	}
 	found := false

@@ -9,10 +9,10 @@ import (
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/client-go/discovery"
 	"k8s.io/client-go/rest"
 
 	"github.com/mtls-conformance/mtls-conformance/fixtures/gatewayapi"
+	"github.com/mtls-conformance/mtls-conformance/suites/framework/kubeclient"
 	"github.com/mtls-conformance/mtls-conformance/suites/framework/mesh"
 )
 
@@ -22,27 +22,13 @@ const installerCreated = "istio-installer"
 
 // GatewayAPIInstalled says whether the cluster behind cfg serves gateway.networking.k8s.io/v1
 // gateways, which an ambient waypoint is (for a cluster the suite did not create, whose Gateway
-// API someone else installed or not). The discovery document of the group version says; a group
-// version the apiserver does not serve is a NotFound.
+// API someone else installed or not), by discovery (kubeclient.Serves).
 func GatewayAPIInstalled(ctx context.Context, cfg *rest.Config) (bool, error) {
-	dc, err := discovery.NewDiscoveryClientForConfig(cfg)
+	served, err := kubeclient.Serves(ctx, cfg, gatewayapi.Gateways)
 	if err != nil {
-		return false, err
+		return false, fmt.Errorf("istio: %w", err)
 	}
-	gv := gatewayapi.Group + "/" + gatewayapi.Version
-	list, err := dc.ServerResourcesForGroupVersionWithContext(ctx, gv)
-	if apierrors.IsNotFound(err) {
-		return false, nil
-	}
-	if err != nil {
-		return false, fmt.Errorf("istio: discovering %s: %w", gv, err)
-	}
-	for _, r := range list.APIResources {
-		if r.Name == gatewayapi.GatewaysResource {
-			return true, nil
-		}
-	}
-	return false, nil
+	return served, nil
 }
 
 // installGatewayAPI creates each Gateway API CRD a waypoint needs (fixtures/gatewayapi: the

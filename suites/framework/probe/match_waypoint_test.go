@@ -4,7 +4,6 @@ import (
 	"testing"
 
 	"github.com/mtls-conformance/mtls-conformance/scenarios"
-	"github.com/mtls-conformance/mtls-conformance/suites/framework/xfcc"
 )
 
 // TestMatchWaypoint: a waypoint expectation matches the waypoint's By/URI-only XFCC and fails a
@@ -24,21 +23,5 @@ func TestMatchWaypoint(t *testing.T) {
 	}
 	if err := Match(want, &Observation{ExitCode: 0, HTTPCode: 200}); err == nil {
 		t.Errorf("no XFCC matched a waypoint expectation")
-	}
-}
-
-// TestObservationOutcomeWaypoint: an observed By/URI-only header shows as class waypoint, a
-// sidecar's element as mtls.
-func TestObservationOutcomeWaypoint(t *testing.T) {
-	const waypoint, client = "spiffe://cluster.local/ns/foo/sa/waypoint", "spiffe://cluster.local/ns/foo/sa/sleep"
-	for header, class := range map[string]scenarios.Class{
-		"By=" + waypoint + ";URI=" + client: scenarios.ClassWaypoint,
-		"By=" + waypoint + ";Hash=0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef" + `;Subject="";URI=` + client: scenarios.ClassMTLS,
-	} {
-		obs := &Observation{ExitCode: 0, HTTPCode: 200, XFCC: []string{header}}
-		obs.XFCCElements, obs.XFCCErr = xfcc.Parse(header)
-		if got := obs.Outcome().Class(); got != class {
-			t.Errorf("%s: class %q, want %q", header, got, class)
-		}
 	}
 }

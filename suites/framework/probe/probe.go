@@ -227,16 +227,12 @@ func (o *Observation) Class() Class {
 }
 
 // Outcome is the observation in the terms scenarios use, for side-by-side display. XFCC is filled
-// from the parsed header when it holds one element, marked as a waypoint's when it carries no
-// certificate details.
+// from the parsed header when it holds one element.
 func (o *Observation) Outcome() scenarios.Outcome {
 	out := scenarios.Outcome{ExitCode: o.ExitCode, HTTPCode: o.HTTPCode, MTLS: len(o.XFCC) > 0}
 	if len(o.XFCCElements) == 1 {
 		e := o.XFCCElements[0]
 		out.XFCC = &scenarios.XFCC{By: strings.Join(e.By, ","), URI: strings.Join(e.URI, ",")}
-		// A sidecar always writes Hash and Subject; an ambient waypoint's header has neither
-		// (xfcc.Want.Waypoint).
-		out.Waypoint = e.Hash == "" && !e.HasSubject
 	}
 	return out
 }

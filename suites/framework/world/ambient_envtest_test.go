@@ -19,6 +19,8 @@ import (
 	"k8s.io/client-go/kubernetes"
 
 	"github.com/mtls-conformance/mtls-conformance/fixtures"
+	"github.com/mtls-conformance/mtls-conformance/scenarios"
+	"github.com/mtls-conformance/mtls-conformance/suites/framework/deploy"
 	"github.com/mtls-conformance/mtls-conformance/suites/framework/istio"
 	"github.com/mtls-conformance/mtls-conformance/suites/framework/mesh"
 	"github.com/mtls-conformance/mtls-conformance/suites/framework/settings"
@@ -388,9 +390,22 @@ func (s standInZtunnels) Dumps(ctx context.Context, nodes []string) (*ztunnel.No
 	for _, p := range byRef {
 		pods = append(pods, p)
 	}
+	// istiod gives every Service of a namespace labelled istio.io/use-waypoint the waypoint.
+	kube, err := kubernetes.NewForConfig(s.w.Config)
+	if err != nil {
+		return nil, err
+	}
+	nss, err := kube.CoreV1().Namespaces().List(ctx, metav1.ListOptions{LabelSelector: deploy.UseWaypointLabel})
+	if err != nil {
+		return nil, err
+	}
 	out := &ztunnel.NodeDumps{ByNode: map[string]*ztunnel.Dump{}, Pods: []string{"stand-in.istio-system"}}
 	for _, n := range nodes {
-		out.ByNode[n] = standInDump(s.w.Topology, pods, captured, strict)
+		d := standInDump(s.w.Topology, pods, captured, strict)
+		for _, ns := range nss.Items {
+			d = withWaypoint(d, ns.Name, scenarios.WaypointName)
+		}
+		out.ByNode[n] = d
 	}
 	return out, nil
 }

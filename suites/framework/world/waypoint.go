@@ -12,11 +12,55 @@ import (
 	"k8s.io/client-go/kubernetes"
 
 	"github.com/mtls-conformance/mtls-conformance/fixtures"
+	"github.com/mtls-conformance/mtls-conformance/fixtures/gatewayapi"
 	"github.com/mtls-conformance/mtls-conformance/scenarios"
 	"github.com/mtls-conformance/mtls-conformance/suites/framework/authcheck"
+	"github.com/mtls-conformance/mtls-conformance/suites/framework/istio"
 	"github.com/mtls-conformance/mtls-conformance/suites/framework/mesh"
 	envoywaypoint "github.com/mtls-conformance/mtls-conformance/suites/framework/waypoint"
 )
+
+// applyWaypoints deploys a step's waypoints (the Gateway, the namespace's istio.io/use-waypoint)
+// and waits until each one's Deployment, which istiod's deployment controller makes from the
+// Gateway, is available; the barrier then waits for its configuration. A cluster that serves no
+// Gateway API has no way to run one: that is said in one line, not waited on.
+func (w *World) applyWaypoints(ctx context.Context, waypoints []scenarios.Waypoint) error {
+	if len(waypoints) == 0 {
+		return nil
+	}
+	served, err := istio.GatewayAPIInstalled(ctx, w.Config)
+	if err != nil {
+		return err
+	}
+	if !served {
+		return fmt.Errorf("the cluster serves no Gateway API gateways (%s): a waypoint is a Gateway; install the Gateway API CRDs (a run that installs Istio with DATAPLANE=ambient creates them)", gatewayapi.Gateways.GroupResource())
+	}
+	for _, wp := range waypoints {
+		if err := w.Deployer.ApplyWaypoint(ctx, wp); err != nil {
+			return err
+		}
+	}
+	for _, wp := range waypoints {
+		if err := w.Deployer.WaitWaypointReady(ctx, wp.Namespace); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// waypointNamespaces are the namespaces any step of s deploys a waypoint in, sorted.
+func waypointNamespaces(s *scenarios.Scenario) []string {
+	var out []string
+	for _, step := range s.Steps {
+		for _, wp := range step.Waypoints {
+			if !slices.Contains(out, wp.Namespace) {
+				out = append(out, wp.Namespace)
+			}
+		}
+	}
+	slices.Sort(out)
+	return out
+}
 
 // waypointSource is what the ambient barrier reads of a step's waypoints: the cluster's, or a
 // test's.

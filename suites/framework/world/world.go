@@ -347,13 +347,6 @@ func (w *World) MeshWideAllowed() error {
 // state the mesh is not in.
 func (w *World) ApplyStep(ctx context.Context, s *scenarios.Scenario, i int) error {
 	step := s.Steps[i]
-	if len(step.Waypoints) > 0 {
-		// Predicted and checked against Istio's generators (tools/istiogen), but no code here
-		// deploys a waypoint yet (Gateway API CRDs, the Gateway, istio.io/use-waypoint) nor
-		// verifies its XFCC-only-By-and-URI header: fail the step rather than time out on a
-		// barrier that could never hold.
-		return fmt.Errorf("%s step %d (%s): deploying waypoints on a cluster is not implemented yet (issue 16)", s.Name, i+1, step.Name)
-	}
 	before := w.pushSnapshot(ctx, len(step.Delete)+len(step.Apply) > 0)
 	if err := w.Deployer.DeleteObjects(ctx, step.Delete); err != nil {
 		return err
@@ -363,14 +356,17 @@ func (w *World) ApplyStep(ctx context.Context, s *scenarios.Scenario, i int) err
 			return err
 		}
 	}
+	if err := w.applyWaypoints(ctx, step.Waypoints); err != nil {
+		return fmt.Errorf("%s step %d (%s): %w", s.Name, i+1, step.Name, err)
+	}
 	if err := w.Deployer.ApplyObjects(ctx, step.Apply); err != nil {
 		return err
 	}
 	return w.awaitInForce(ctx, s.Name, step.Name, i, s.StateAt(w.Topology, i), before)
 }
 
-// ResetScenario removes what s left in force and puts relabelled namespaces back as the
-// fixtures define them, restarting their pods, so no scenario leaks into the next; then it waits
+// ResetScenario removes what s left in force (its objects, its waypoints) and puts relabelled
+// namespaces back as the fixtures define them, restarting their pods, so no scenario leaks into the next; then it waits
 // until the baseline is in force on every sidecar (recorded as the step report.ResetStep).
 func (w *World) ResetScenario(ctx context.Context, s *scenarios.Scenario) error {
 	// Every object any step applies: a scenario that failed half-way has not reached the last
@@ -392,6 +388,11 @@ func (w *World) ResetScenario(ctx context.Context, s *scenarios.Scenario) error 
 	for _, step := range s.Steps {
 		for _, c := range step.Namespaces {
 			relabelled[c.Name] = true
+		}
+	}
+	for _, ns := range waypointNamespaces(s) {
+		if err := w.Deployer.RemoveWaypoint(ctx, ns); err != nil {
+			errs = append(errs, err)
 		}
 	}
 	for ns := range relabelled {
