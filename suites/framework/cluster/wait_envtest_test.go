@@ -9,6 +9,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/e2e-framework/klient"
 
+	"github.com/mtls-conformance/mtls-conformance/suites/testsupport/deploytest"
 	"github.com/mtls-conformance/mtls-conformance/suites/testsupport/envtestenv"
 )
 
@@ -66,28 +67,23 @@ func TestWaitForControlPlaneOnRealAPIServer(t *testing.T) {
 	}
 
 	// Both become ready while the provider waits.
-	done := make(chan error, 1)
 	p.controlPlaneTimeout = time.Minute
-	go func() { done <- p.waitForControlPlane(ctx, client) }()
-	n, err := kube.CoreV1().Nodes().Get(ctx, "mtls-conformance-worker", metav1.GetOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	n.Status.Conditions[0].Status = corev1.ConditionTrue
-	if _, err := kube.CoreV1().Nodes().UpdateStatus(ctx, n, metav1.UpdateOptions{}); err != nil {
-		t.Fatal(err)
-	}
-	dep.Status = appsv1.DeploymentStatus{Replicas: 2, ReadyReplicas: 2, AvailableReplicas: 2,
-		Conditions: []appsv1.DeploymentCondition{{Type: appsv1.DeploymentAvailable, Status: corev1.ConditionTrue, Reason: "MinimumReplicasAvailable"}}}
-	if _, err := kube.AppsV1().Deployments("kube-system").UpdateStatus(ctx, dep, metav1.UpdateOptions{}); err != nil {
-		t.Fatal(err)
-	}
-	select {
-	case err := <-done:
+	err = deploytest.ReturnsAfter(t, func() error { return p.waitForControlPlane(ctx, client) }, func() {
+		n, err := kube.CoreV1().Nodes().Get(ctx, "mtls-conformance-worker", metav1.GetOptions{})
 		if err != nil {
-			t.Fatalf("ready cluster: %v", err)
+			t.Fatal(err)
 		}
-	case <-time.After(30 * time.Second):
-		t.Fatal("the wait did not notice the cluster became ready")
+		n.Status.Conditions[0].Status = corev1.ConditionTrue
+		if _, err := kube.CoreV1().Nodes().UpdateStatus(ctx, n, metav1.UpdateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		dep.Status = appsv1.DeploymentStatus{Replicas: 2, ReadyReplicas: 2, AvailableReplicas: 2,
+			Conditions: []appsv1.DeploymentCondition{{Type: appsv1.DeploymentAvailable, Status: corev1.ConditionTrue, Reason: "MinimumReplicasAvailable"}}}
+		if _, err := kube.AppsV1().Deployments("kube-system").UpdateStatus(ctx, dep, metav1.UpdateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	})
+	if err != nil {
+		t.Fatalf("ready cluster: %v", err)
 	}
 }

@@ -36,6 +36,17 @@ type world struct {
 	d     *Deployer
 }
 
+// withFixtures is newWorld with the fixtures applied, and the context to go on with.
+func withFixtures(t *testing.T, runID string) (*world, context.Context) {
+	t.Helper()
+	w := newWorld(t, runID)
+	ctx := context.Background()
+	if err := w.d.ApplyFixtures(ctx); err != nil {
+		t.Fatal(err)
+	}
+	return w, ctx
+}
+
 func newWorld(t *testing.T, runID string) *world {
 	t.Helper()
 	env := envtestenv.Shared(t)
@@ -128,11 +139,7 @@ func byTopologyBut(namespace string, sidecar deploytest.Sidecar) func(string) de
 // TestFixturesApplyAndBecomeReady: every fixture object applies with server-side apply, carries
 // both labels, and the readiness code finds every workload once its status says ready.
 func TestFixturesApplyAndBecomeReady(t *testing.T) {
-	w := newWorld(t, "run-fixtures")
-	ctx := context.Background()
-	if err := w.d.ApplyFixtures(ctx); err != nil {
-		t.Fatal(err)
-	}
+	w, ctx := withFixtures(t, "run-fixtures")
 	objs, err := fixtures.Objects()
 	if err != nil {
 		t.Fatal(err)
@@ -217,11 +224,7 @@ func TestFixturesApplyAndBecomeReady(t *testing.T) {
 // TestSidecarMismatchIsSetupFailure: a Ready pod without the sidecar its namespace asks for (or
 // with one it does not ask for) fails readiness at once, not after the timeout.
 func TestSidecarMismatchIsSetupFailure(t *testing.T) {
-	w := newWorld(t, "run-sidecar")
-	ctx := context.Background()
-	if err := w.d.ApplyFixtures(ctx); err != nil {
-		t.Fatal(err)
-	}
+	w, ctx := withFixtures(t, "run-sidecar")
 	w.d.ReadyTimeout = time.Minute
 	for _, tc := range []struct {
 		name    string
@@ -259,11 +262,7 @@ func TestSidecarMismatchIsSetupFailure(t *testing.T) {
 // TestRestartAfterInjectionFlip: utilities is flipped to istio-injection=enabled and curl is
 // restarted; readiness waits for the new pods and then wants their sidecar.
 func TestRestartAfterInjectionFlip(t *testing.T) {
-	w := newWorld(t, "run-restart")
-	ctx := context.Background()
-	if err := w.d.ApplyFixtures(ctx); err != nil {
-		t.Fatal(err)
-	}
+	w, ctx := withFixtures(t, "run-restart")
 	w.rollout(t, byTopology)
 	if err := w.d.SetInjection(ctx, "utilities", "enabled"); err != nil {
 		t.Fatal(err)
@@ -331,11 +330,7 @@ func istioSystem(t *testing.T, w *world) {
 // TestEveryCatalogPolicyApplies applies every step of every catalog scenario to the real
 // apiserver, whose Istio CRDs carry Istio's validation rules, and checks creation order.
 func TestEveryCatalogPolicyApplies(t *testing.T) {
-	w := newWorld(t, "run-catalog")
-	ctx := context.Background()
-	if err := w.d.ApplyFixtures(ctx); err != nil {
-		t.Fatal(err)
-	}
+	w, ctx := withFixtures(t, "run-catalog")
 	istioSystem(t, w)
 	catalog, err := scenarios.Catalog()
 	if err != nil {

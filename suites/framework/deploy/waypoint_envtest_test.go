@@ -18,6 +18,7 @@ import (
 	"github.com/mtls-conformance/mtls-conformance/scenarios"
 	"github.com/mtls-conformance/mtls-conformance/suites/framework/istio"
 	"github.com/mtls-conformance/mtls-conformance/suites/framework/mesh"
+	"github.com/mtls-conformance/mtls-conformance/suites/testsupport/deploytest"
 	"github.com/mtls-conformance/mtls-conformance/suites/testsupport/envtestenv"
 )
 
@@ -28,11 +29,7 @@ import (
 // deletes it and the label, and is no error when nothing is left; Cleanup deletes a Gateway.
 func TestApplyAndRemoveWaypoint(t *testing.T) {
 	gw := envtestenv.InstallGatewayAPI(t, envtestenv.Shared(t))
-	w := newWorld(t, "run-waypoint")
-	ctx := context.Background()
-	if err := w.d.ApplyFixtures(ctx); err != nil {
-		t.Fatal(err)
-	}
+	w, ctx := withFixtures(t, "run-waypoint")
 	gateways := gw.GatewayV1().Gateways("foo")
 
 	wp := scenarios.Waypoint{Namespace: "foo", XFCCClientIdentity: true}
@@ -112,11 +109,7 @@ func TestApplyAndRemoveWaypoint(t *testing.T) {
 // manage is not taken over, and a namespace it does not manage gets no Gateway.
 func TestApplyWaypointLeavesForeignObjects(t *testing.T) {
 	gw := envtestenv.InstallGatewayAPI(t, envtestenv.Shared(t))
-	w := newWorld(t, "run-waypoint-foreign")
-	ctx := context.Background()
-	if err := w.d.ApplyFixtures(ctx); err != nil {
-		t.Fatal(err)
-	}
+	w, ctx := withFixtures(t, "run-waypoint-foreign")
 	foreign := &gatewayv1.Gateway{
 		ObjectMeta: metav1.ObjectMeta{Name: scenarios.WaypointName, Namespace: "bar"},
 		Spec:       gatewayv1.GatewaySpec{GatewayClassName: "someone-elses", Listeners: []gatewayv1.Listener{{Name: "http", Port: 80, Protocol: gatewayv1.HTTPProtocolType}}},
@@ -152,11 +145,7 @@ func TestApplyWaypointLeavesForeignObjects(t *testing.T) {
 // it; envtest has none) the wait ends after ReadyTimeout naming the Deployment; once a Deployment
 // called waypoint reports Available it returns.
 func TestWaitWaypointReady(t *testing.T) {
-	w := newWorld(t, "run-waypoint-ready")
-	ctx := context.Background()
-	if err := w.d.ApplyFixtures(ctx); err != nil {
-		t.Fatal(err)
-	}
+	w, ctx := withFixtures(t, "run-waypoint-ready")
 	w.d.ReadyTimeout = 2 * time.Second
 	err := w.d.WaitWaypointReady(ctx, "foo")
 	if err == nil || !strings.Contains(err.Error(), "waypoint Deployment foo/waypoint not Available within 2s") {
@@ -169,27 +158,21 @@ func TestWaitWaypointReady(t *testing.T) {
 	}
 
 	w.d.ReadyTimeout = 20 * time.Second
-	errc := make(chan error, 1)
-	go func() { errc <- w.d.WaitWaypointReady(ctx, "foo") }()
-	time.Sleep(500 * time.Millisecond)
-	dep, err := w.kube.AppsV1().Deployments("foo").Get(ctx, scenarios.WaypointName, metav1.GetOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	dep.Status = appsv1.DeploymentStatus{
-		ObservedGeneration: dep.Generation, Replicas: 1, UpdatedReplicas: 1, ReadyReplicas: 1, AvailableReplicas: 1,
-		Conditions: []appsv1.DeploymentCondition{{Type: appsv1.DeploymentAvailable, Status: corev1.ConditionTrue, Reason: "MinimumReplicasAvailable"}},
-	}
-	if _, err := w.kube.AppsV1().Deployments("foo").UpdateStatus(ctx, dep, metav1.UpdateOptions{}); err != nil {
-		t.Fatal(err)
-	}
-	select {
-	case err := <-errc:
+	err = deploytest.ReturnsAfter(t, func() error { return w.d.WaitWaypointReady(ctx, "foo") }, func() {
+		dep, err := w.kube.AppsV1().Deployments("foo").Get(ctx, scenarios.WaypointName, metav1.GetOptions{})
 		if err != nil {
-			t.Errorf("after Available: %v", err)
+			t.Fatal(err)
 		}
-	case <-time.After(15 * time.Second):
-		t.Fatal("WaitWaypointReady did not return after the Deployment became Available")
+		dep.Status = appsv1.DeploymentStatus{
+			ObservedGeneration: dep.Generation, Replicas: 1, UpdatedReplicas: 1, ReadyReplicas: 1, AvailableReplicas: 1,
+			Conditions: []appsv1.DeploymentCondition{{Type: appsv1.DeploymentAvailable, Status: corev1.ConditionTrue, Reason: "MinimumReplicasAvailable"}},
+		}
+		if _, err := w.kube.AppsV1().Deployments("foo").UpdateStatus(ctx, dep, metav1.UpdateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	})
+	if err != nil {
+		t.Errorf("after Available: %v", err)
 	}
 }
 
@@ -197,11 +180,7 @@ func TestWaitWaypointReady(t *testing.T) {
 // Deployment is gone (the garbage collector deletes it with its Gateway on a cluster), and names
 // it when it stays.
 func TestRemoveWaypointWaitsForTheDeployment(t *testing.T) {
-	w := newWorld(t, "run-waypoint-remove")
-	ctx := context.Background()
-	if err := w.d.ApplyFixtures(ctx); err != nil {
-		t.Fatal(err)
-	}
+	w, ctx := withFixtures(t, "run-waypoint-remove")
 	createWaypointDeployment(t, w, "foo")
 	w.d.DeleteTimeout = 2 * time.Second
 	err := w.d.RemoveWaypoint(ctx, "foo")
@@ -209,24 +188,13 @@ func TestRemoveWaypointWaitsForTheDeployment(t *testing.T) {
 		t.Errorf("with the Deployment staying: %v", err)
 	}
 	w.d.DeleteTimeout = 20 * time.Second
-	errc := make(chan error, 1)
-	go func() { errc <- w.d.RemoveWaypoint(ctx, "foo") }()
-	time.Sleep(500 * time.Millisecond)
-	select {
-	case err := <-errc:
-		t.Fatalf("RemoveWaypoint returned with the Deployment present: %v", err)
-	default:
-	}
-	if err := w.kube.AppsV1().Deployments("foo").Delete(ctx, scenarios.WaypointName, metav1.DeleteOptions{}); err != nil {
-		t.Fatal(err)
-	}
-	select {
-	case err := <-errc:
-		if err != nil {
-			t.Errorf("after the Deployment went: %v", err)
+	err = deploytest.ReturnsAfter(t, func() error { return w.d.RemoveWaypoint(ctx, "foo") }, func() {
+		if err := w.kube.AppsV1().Deployments("foo").Delete(ctx, scenarios.WaypointName, metav1.DeleteOptions{}); err != nil {
+			t.Fatal(err)
 		}
-	case <-time.After(15 * time.Second):
-		t.Fatal("RemoveWaypoint did not return after the Deployment went")
+	})
+	if err != nil {
+		t.Errorf("after the Deployment went: %v", err)
 	}
 }
 

@@ -38,18 +38,9 @@ import (
 // asks for injection, no pod gets a sidecar), a step is in force without any sidecar to wait
 // for, and teardown removes what the run made and leaves the user's ztunnel.
 func TestAmbientOnAnExistingIstio(t *testing.T) {
-	env := envtestenv.Start(t)
-	kube := env.Kube(t)
-	deploytest.NamespaceFinalizer(t, kube)
+	env, kube, s := ambientOnExistingIstio(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()
-	deploytest.StandInIstiod(t, kube, "1.31.1")
-	deploytest.StandInControllers(t, kube)
-
-	s := ambientSettings()
-	s.ClusterMode, s.Kubeconfig = settings.ModeExisting, env.Kubeconfig
-	s.ReportsDir = t.TempDir()
-	s.Timeout = 3 * time.Second
 	setup := func() (*World, error) {
 		t.Helper()
 		w := newWorld(t, s)
@@ -153,6 +144,23 @@ func TestAmbientOnAnExistingIstio(t *testing.T) {
 	if _, err := kube.AppsV1().DaemonSets("istio-system").Get(ctx, "ztunnel", metav1.GetOptions{}); err != nil {
 		t.Fatalf("the user's ztunnel must survive: %v", err)
 	}
+}
+
+// ambientOnExistingIstio is a real apiserver standing in for a user's cluster with Istio 1.31.1
+// (stand-in istiod, Deployment controller and injector), and an ambient run's settings for it:
+// an existing cluster, reports in a temporary folder, barriers that give up after 3s.
+func ambientOnExistingIstio(t *testing.T) (*envtestenv.Env, kubernetes.Interface, settings.Settings) {
+	t.Helper()
+	env := envtestenv.Start(t)
+	kube := env.Kube(t)
+	deploytest.NamespaceFinalizer(t, kube)
+	deploytest.StandInIstiod(t, kube, "1.31.1")
+	deploytest.StandInControllers(t, kube)
+	s := ambientSettings()
+	s.ClusterMode, s.Kubeconfig = settings.ModeExisting, env.Kubeconfig
+	s.ReportsDir = t.TempDir()
+	s.Timeout = 3 * time.Second
+	return env, kube, s
 }
 
 // TestAmbientInstall: with INSTALL_ISTIO on a cluster without Istio, DATAPLANE=ambient installs

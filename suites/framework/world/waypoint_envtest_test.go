@@ -19,7 +19,6 @@ import (
 	"github.com/mtls-conformance/mtls-conformance/fixtures"
 	"github.com/mtls-conformance/mtls-conformance/scenarios"
 	"github.com/mtls-conformance/mtls-conformance/suites/framework/deploy"
-	"github.com/mtls-conformance/mtls-conformance/suites/framework/settings"
 	"github.com/mtls-conformance/mtls-conformance/suites/testsupport/catalogtest"
 	"github.com/mtls-conformance/mtls-conformance/suites/testsupport/deploytest"
 	"github.com/mtls-conformance/mtls-conformance/suites/testsupport/envtestenv"
@@ -36,20 +35,11 @@ import (
 // Deployment from the Gateway, ztunnel routes a labelled namespace's Services through it, the
 // waypoint's listeners follow its Gateway's annotation).
 func TestWaypointScenario(t *testing.T) {
-	env := envtestenv.Start(t)
-	kube := env.Kube(t)
-	deploytest.NamespaceFinalizer(t, kube)
+	env, kube, s := ambientOnExistingIstio(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()
-	deploytest.StandInIstiod(t, kube, "1.31.1")
-	deploytest.StandInControllers(t, kube)
 	readyZtunnel(t, kube)
 	standInCNI(t, kube)
-
-	s := ambientSettings()
-	s.ClusterMode, s.Kubeconfig = settings.ModeExisting, env.Kubeconfig
-	s.ReportsDir = t.TempDir()
-	s.Timeout = 3 * time.Second
 	w := newWorld(t, s)
 	if err := w.Setup(ctx); err != nil {
 		t.Fatalf("Setup: %v", err)
