@@ -18,7 +18,6 @@ import (
 	"k8s.io/apimachinery/pkg/util/wait"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/client-go/kubernetes"
 
 	"github.com/mtls-conformance/mtls-conformance/scenarios"
 	"github.com/mtls-conformance/mtls-conformance/suites/framework/deploy"
@@ -65,7 +64,7 @@ func TestMTLSSuiteOnAClusterWithoutIstio(t *testing.T) {
 // error — never as a verdict on mTLS —, summary.md has its grid, and teardown leaves no managed
 // object while the user's istiod survives.
 func TestMTLSSuiteRunsAScenario(t *testing.T) {
-	env, kube := standInMesh(t)
+	env, kube := deploytest.StandInMesh(t)
 	ctx := t.Context()
 	// Watch for the scenario's policy while the suite runs.
 	ic, err := istioclient.NewForConfig(env.Config)
@@ -144,7 +143,7 @@ func TestMTLSSuiteRunsAScenario(t *testing.T) {
 // that relabels a namespace for injection is skipped, every probe recorded with the reason; and
 // the report's header says where the expectations came from.
 func TestMTLSSuiteWithoutSidecarsExpectsTheOracle(t *testing.T) {
-	env, _ := standInMesh(t)
+	env, _ := deploytest.StandInMesh(t)
 	reports, results, out := runScenarios(t, env, "namespace-strict || utilities-injection", "none")
 	const topology = "INJECT=none — expectations from the oracle, not the catalog"
 	if results.Header.Topology != topology {
@@ -286,18 +285,6 @@ func runFailingSuite(t *testing.T, passed string, args []string, env ...string) 
 		t.Fatalf("%s:\n%s", passed, out)
 	}
 	return out
-}
-
-// standInMesh is a real kube-apiserver with a stand-in istiod and stand-in controllers, and no
-// kubelet: every exec fails.
-func standInMesh(t *testing.T) (*envtestenv.Env, kubernetes.Interface) {
-	t.Helper()
-	env := envtestenv.Start(t)
-	kube := env.Kube(t)
-	deploytest.NamespaceFinalizer(t, kube)
-	deploytest.StandInIstiod(t, kube, "1.31.1")
-	deploytest.StandInControllers(t, kube)
-	return env, kube
 }
 
 // runScenarios runs the mtls suite's scenarios the label filter selects on env as an existing

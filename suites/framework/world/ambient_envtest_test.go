@@ -146,16 +146,11 @@ func TestAmbientOnAnExistingIstio(t *testing.T) {
 	}
 }
 
-// ambientOnExistingIstio is a real apiserver standing in for a user's cluster with Istio 1.31.1
-// (stand-in istiod, Deployment controller and injector), and an ambient run's settings for it:
+// ambientOnExistingIstio is deploytest.StandInMesh and an ambient run's settings for it:
 // an existing cluster, reports in a temporary folder, barriers that give up after 3s.
 func ambientOnExistingIstio(t *testing.T) (*envtestenv.Env, kubernetes.Interface, settings.Settings) {
 	t.Helper()
-	env := envtestenv.Start(t)
-	kube := env.Kube(t)
-	deploytest.NamespaceFinalizer(t, kube)
-	deploytest.StandInIstiod(t, kube, "1.31.1")
-	deploytest.StandInControllers(t, kube)
+	env, kube := deploytest.StandInMesh(t)
 	s := ambientSettings()
 	s.ClusterMode, s.Kubeconfig = settings.ModeExisting, env.Kubeconfig
 	s.ReportsDir = t.TempDir()

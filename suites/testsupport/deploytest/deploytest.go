@@ -21,6 +21,7 @@ import (
 	"k8s.io/client-go/kubernetes"
 
 	"github.com/mtls-conformance/mtls-conformance/suites/framework/mesh"
+	"github.com/mtls-conformance/mtls-conformance/suites/testsupport/envtestenv"
 )
 
 // NamespaceFinalizer finishes the deletion of empty Terminating namespaces, as the namespace
@@ -255,4 +256,17 @@ func StandInIstiod(t testing.TB, kube kubernetes.Interface, version string) {
 	if err := CompleteRollout(ctx, kube, "istio-system", "istiod"); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// StandInMesh is a real kube-apiserver standing in for a user's cluster with Istio 1.31.1: a
+// stand-in istiod, stand-in controllers (StandInControllers) and the namespace finalizer; no
+// kubelet, so every exec fails.
+func StandInMesh(t testing.TB) (*envtestenv.Env, kubernetes.Interface) {
+	t.Helper()
+	env := envtestenv.Start(t)
+	kube := env.Kube(t)
+	NamespaceFinalizer(t, kube)
+	StandInIstiod(t, kube, "1.31.1")
+	StandInControllers(t, kube)
+	return env, kube
 }
