@@ -5,6 +5,7 @@
 package deploy
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"regexp"
@@ -65,29 +66,18 @@ func New(cfg *rest.Config, runID string) (*Deployer, error) {
 	}
 	// Readiness and cleanup poll many objects a second.
 	cfg = kubeclient.Config(cfg)
-	kube, err := kubernetes.NewForConfig(cfg)
-	if err != nil {
-		return nil, err
-	}
 	// Listing v1 Endpoints (whose controller copies a Service's labels) draws a deprecation
 	// warning on every call since Kubernetes 1.33; it says nothing about the suite's objects.
 	quiet := rest.CopyConfig(cfg)
 	quiet.WarningHandler = rest.NoWarnings{}
-	dyn, err := dynamic.NewForConfig(quiet)
-	if err != nil {
-		return nil, err
-	}
-	ic, err := istioclient.NewForConfig(cfg)
-	if err != nil {
-		return nil, err
-	}
-	gw, err := gatewayclient.NewForConfig(cfg)
-	if err != nil {
-		return nil, err
-	}
-	res, err := resources.New(cfg)
-	if err != nil {
-		return nil, err
+	// Each client fails only on a config it cannot use; one error names them all.
+	kube, kubeErr := kubernetes.NewForConfig(cfg)
+	dyn, dynErr := dynamic.NewForConfig(quiet)
+	ic, istioErr := istioclient.NewForConfig(cfg)
+	gw, gatewayErr := gatewayclient.NewForConfig(cfg)
+	res, resErr := resources.New(cfg)
+	if err := errors.Join(kubeErr, dynErr, istioErr, gatewayErr, resErr); err != nil {
+		return nil, fmt.Errorf("deploy: clients: %w", err)
 	}
 	return &Deployer{
 		cfg:           cfg,
