@@ -227,13 +227,10 @@ func (in *IstioInstallation) Summary() string {
 // found by the label app=istiod that Istio's istiod chart and istioctl both put on the
 // Deployment (istio/istio manifests/charts/istio-control/istio-discovery/templates/deployment.yaml).
 func DetectIstio(ctx context.Context, cfg *rest.Config) (*IstioInstallation, error) {
-	ext, err := apiextensionsclient.NewForConfig(cfg)
-	if err != nil {
-		return nil, err
-	}
-	cs, err := kubernetes.NewForConfig(cfg)
-	if err != nil {
-		return nil, err
+	ext, extErr := apiextensionsclient.NewForConfig(cfg)
+	cs, kubeErr := kubernetes.NewForConfig(cfg)
+	if err := errors.Join(extErr, kubeErr); err != nil {
+		return nil, fmt.Errorf("detect Istio: clients: %w", err)
 	}
 	in := &IstioInstallation{}
 	for _, name := range IstioCRDs {
