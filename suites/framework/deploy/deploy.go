@@ -20,7 +20,6 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/restmapper"
-	"sigs.k8s.io/e2e-framework/klient/k8s/resources"
 	gatewayclient "sigs.k8s.io/gateway-api/pkg/client/clientset/versioned"
 
 	"github.com/mtls-conformance/mtls-conformance/suites/framework/kubeclient"
@@ -35,10 +34,8 @@ type Deployer struct {
 	istio istioclient.Interface
 	// gateways is the Gateway API's typed client (waypoints).
 	gateways gatewayclient.Interface
-	// resources backs e2e-framework's wait conditions.
-	resources *resources.Resources
-	mapper    meta.RESTMapper
-	runID     string
+	mapper   meta.RESTMapper
+	runID    string
 
 	// PollInterval is how often readiness and deletion are re-checked.
 	PollInterval time.Duration
@@ -75,8 +72,7 @@ func New(cfg *rest.Config, runID string) (*Deployer, error) {
 	dyn, dynErr := dynamic.NewForConfig(quiet)
 	ic, istioErr := istioclient.NewForConfig(cfg)
 	gw, gatewayErr := gatewayclient.NewForConfig(cfg)
-	res, resErr := resources.New(cfg)
-	if err := errors.Join(kubeErr, dynErr, istioErr, gatewayErr, resErr); err != nil {
+	if err := errors.Join(kubeErr, dynErr, istioErr, gatewayErr); err != nil {
 		return nil, fmt.Errorf("deploy: clients: %w", err)
 	}
 	return &Deployer{
@@ -85,7 +81,6 @@ func New(cfg *rest.Config, runID string) (*Deployer, error) {
 		dyn:           dyn,
 		istio:         ic,
 		gateways:      gw,
-		resources:     res,
 		mapper:        restmapper.NewDeferredDiscoveryRESTMapper(memory.NewMemCacheClient(kube.Discovery())),
 		runID:         runID,
 		PollInterval:  time.Second,

@@ -3,7 +3,7 @@ package deploy
 import (
 	"context"
 	"fmt"
-	"maps"
+	"time"
 
 	"istio.io/api/label"
 	appsv1 "k8s.io/api/apps/v1"
@@ -11,7 +11,6 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/util/retry"
 	"sigs.k8s.io/e2e-framework/klient/wait"
-	"sigs.k8s.io/e2e-framework/klient/wait/conditions"
 	gatewayv1 "sigs.k8s.io/gateway-api/apis/v1"
 
 	"github.com/mtls-conformance/mtls-conformance/fixtures/gatewayapi"
@@ -19,41 +18,15 @@ import (
 	"github.com/mtls-conformance/mtls-conformance/suites/framework/mesh"
 )
 
-// The waypoint Gateway as `istioctl waypoint generate` writes it (istio/istio
-// istioctl/pkg/waypoint/waypoint.go makeGateway): class istio-waypoint
-// (pkg/config/constants WaypointGatewayClassName; istio.io/istio is not a dependency of this
-// module, and istio.io/api has no constant for it), one listener "mesh" on the HBONE port 15008
-// with protocol HBONE (pkg/config/protocol HBONE).
-const (
-	WaypointClass    = "istio-waypoint"
-	waypointListener = "mesh"
-	waypointPort     = 15008
-	hboneProtocol    = gatewayv1.ProtocolType("HBONE")
-)
-
 // UseWaypointLabel on a namespace sends every Service of it through the named waypoint (istio.io/api
 // label.IoIstioUseWaypoint).
 var UseWaypointLabel = label.IoIstioUseWaypoint.Name
 
-// waypointGateway is the Gateway of w: scenarios.WaypointName in w.Namespace, the suite's labels,
-// exactly w's annotations.
+// waypointGateway is the Gateway of w, labelled as the suite's: exactly w's annotations.
 func (d *Deployer) waypointGateway(w scenarios.Waypoint) *gatewayv1.Gateway {
-	return &gatewayv1.Gateway{
-		ObjectMeta: metav1.ObjectMeta{
-			Name:        scenarios.WaypointName,
-			Namespace:   w.Namespace,
-			Labels:      d.labels(),
-			Annotations: maps.Clone(w.Annotations()),
-		},
-		Spec: gatewayv1.GatewaySpec{
-			GatewayClassName: WaypointClass,
-			Listeners: []gatewayv1.Listener{{
-				Name:     waypointListener,
-				Port:     waypointPort,
-				Protocol: hboneProtocol,
-			}},
-		},
-	}
+	gw := gatewayapi.Waypoint(scenarios.WaypointName, w.Namespace, w.Annotations())
+	gw.Labels = d.labels()
+	return gw
 }
 
 // ApplyWaypoint creates the waypoint of w (Gateway scenarios.WaypointName of class
@@ -81,7 +54,7 @@ func (d *Deployer) ApplyWaypoint(ctx context.Context, w scenarios.Waypoint) erro
 	if err != nil {
 		return fmt.Errorf("deploy: applying %s: %w", key, err)
 	}
-	d.logf("applied %s (class %s, annotations %v)", key, WaypointClass, gw.Annotations)
+	d.logf("applied %s (class %s, annotations %v)", key, gatewayapi.WaypointClass, gw.Annotations)
 	return d.relabelNamespace(ctx, w.Namespace, UseWaypointLabel, scenarios.WaypointName)
 }
 
@@ -118,49 +91,68 @@ func (d *Deployer) RemoveWaypoint(ctx context.Context, namespace string) error {
 		}
 		d.logf("deleted %s", key)
 	}
-	deployment := &appsv1.Deployment{ObjectMeta: metav1.ObjectMeta{Name: scenarios.WaypointName, Namespace: namespace}}
-	deleted := conditions.New(d.resources).ResourceDeleted(deployment)
-	var last error
-	err = wait.For(func(ctx context.Context) (bool, error) {
-		// An API error is "not yet": the timeout's message says what was last seen.
-		done, err := deleted(ctx)
-		last = err
-		return done && err == nil, nil
-	}, wait.WithContext(ctx), wait.WithTimeout(d.DeleteTimeout), wait.WithInterval(d.PollInterval), wait.WithImmediate())
-	if err != nil {
-		msg := fmt.Sprintf("deploy: waypoint Deployment %s/%s still present after %s", namespace, scenarios.WaypointName, d.DeleteTimeout)
-		if last != nil {
-			msg += " (last check: " + last.Error() + ")"
+	err = d.waitWaypointDeployment(ctx, namespace, d.DeleteTimeout, func(dep *appsv1.Deployment) string {
+		if dep != nil {
+			return "still present"
 		}
-		return fmt.Errorf("%s: %w", msg, err)
+		return ""
+	})
+	if err != nil {
+		return fmt.Errorf("deploy: waypoint Deployment %s/%s not gone within %s (%w)", namespace, scenarios.WaypointName, d.DeleteTimeout, err)
 	}
 	return nil
 }
 
-// WaitWaypointReady waits, within ReadyTimeout, until namespace's waypoint Deployment (named
-// after the Gateway by istiod's deployment controller) exists and is Available
-// (e2e-framework's conditions.DeploymentAvailable).
-func (d *Deployer) WaitWaypointReady(ctx context.Context, namespace string) error {
-	available := conditions.New(d.resources).DeploymentAvailable(scenarios.WaypointName, namespace)
-	last := "not checked yet"
+// WaitWaypointReady waits, within ReadyTimeout, until w's waypoint Deployment (named after the
+// Gateway by istiod's deployment controller) has rolled out what the Gateway now says, as
+// `kubectl rollout status` decides it (rolloutPending): istiod copies the Gateway's annotations
+// onto the pod template (istio/istio pilot/pkg/config/kube/gatewaycommon/deploymentcontroller.go
+// extractInfrastructureMetadata, with PILOT_ENABLE_GATEWAY_API_COPY_LABELS_ANNOTATIONS on by
+// default; istio-discovery files/waypoint.yaml), so a step that adds or drops the XFCC annotation
+// rolls out a new waypoint pod, and until the template carries the step's value the Deployment
+// is not yet the step's (Available throughout a rolling update, it would say nothing).
+func (d *Deployer) WaitWaypointReady(ctx context.Context, w scenarios.Waypoint) error {
+	want := w.Annotations()[scenarios.XFCCClientIdentityAnnotation]
+	err := d.waitWaypointDeployment(ctx, w.Namespace, d.ReadyTimeout, func(dep *appsv1.Deployment) string {
+		if dep == nil {
+			return "not created yet"
+		}
+		if got := dep.Spec.Template.Annotations[scenarios.XFCCClientIdentityAnnotation]; got != want {
+			return fmt.Sprintf("pod template %s=%q, the Gateway's %q (istiod copies the Gateway's annotations unless PILOT_ENABLE_GATEWAY_API_COPY_LABELS_ANNOTATIONS=false)", scenarios.XFCCClientIdentityAnnotation, got, want)
+		}
+		return rolloutPending(dep)
+	})
+	if err != nil {
+		return fmt.Errorf("deploy: waypoint Deployment %s/%s not rolled out within %s (%w)", w.Namespace, scenarios.WaypointName, d.ReadyTimeout, err)
+	}
+	d.logf("waypoint Deployment %s/%s rolled out", w.Namespace, scenarios.WaypointName)
+	return nil
+}
+
+// waitWaypointDeployment polls namespace's waypoint Deployment (nil when there is none) until
+// pending says "" of it, within timeout; the error is the last thing pending said, or the last
+// read that failed.
+func (d *Deployer) waitWaypointDeployment(ctx context.Context, namespace string, timeout time.Duration, pending func(*appsv1.Deployment) string) error {
+	last, judged := "not checked yet", false
 	err := wait.For(func(ctx context.Context) (bool, error) {
-		// DeploymentAvailable ends the wait on any error; a Deployment istiod has not created yet
-		// (NotFound) or a transient API error means "not yet" here.
-		done, err := available(ctx)
+		dep, err := d.kube.AppsV1().Deployments(namespace).Get(ctx, scenarios.WaypointName, metav1.GetOptions{})
 		switch {
 		case apierrors.IsNotFound(err):
-			last = "not created yet"
+			dep = nil
 		case err != nil:
-			last = err.Error()
-		case !done:
-			last = "no Available=True condition"
+			// An API error is "not yet", and says less than what a read showed before (near the
+			// deadline client-go's rate limiter refuses to wait: no news about the Deployment).
+			if !judged {
+				last = err.Error()
+			}
+			return false, nil
 		}
-		return done && err == nil, nil
-	}, wait.WithContext(ctx), wait.WithTimeout(d.ReadyTimeout), wait.WithInterval(d.PollInterval), wait.WithImmediate())
+		last, judged = pending(dep), true
+		return last == "", nil
+	}, wait.WithContext(ctx), wait.WithTimeout(timeout), wait.WithInterval(d.PollInterval), wait.WithImmediate())
 	if err != nil {
-		return fmt.Errorf("deploy: waypoint Deployment %s/%s not Available within %s (%s): %w", namespace, scenarios.WaypointName, d.ReadyTimeout, last, err)
+		return fmt.Errorf("%s: %w", last, err)
 	}
-	d.logf("waypoint Deployment %s/%s Available", namespace, scenarios.WaypointName)
 	return nil
 }
 

@@ -142,37 +142,45 @@ func TestApplyWaypointLeavesForeignObjects(t *testing.T) {
 }
 
 // TestWaitWaypointReady: without the waypoint's Deployment (istiod's deployment controller makes
-// it; envtest has none) the wait ends after ReadyTimeout naming the Deployment; once a Deployment
-// called waypoint reports Available it returns.
+// it; envtest has none) the wait ends after ReadyTimeout naming the Deployment; a Deployment whose
+// pod template does not carry the step's XFCC annotation yet (istiod has not re-rendered it from
+// the Gateway) is not the step's; one that carries it but has not rolled out is waited on; it
+// returns once the rollout is complete.
 func TestWaitWaypointReady(t *testing.T) {
 	w, ctx := withFixtures(t, "run-waypoint-ready")
+	wp := scenarios.Waypoint{Namespace: "foo", XFCCClientIdentity: true}
 	w.d.ReadyTimeout = 2 * time.Second
-	err := w.d.WaitWaypointReady(ctx, "foo")
-	if err == nil || !strings.Contains(err.Error(), "waypoint Deployment foo/waypoint not Available within 2s") {
+	err := w.d.WaitWaypointReady(ctx, wp)
+	if err == nil || !strings.Contains(err.Error(), "waypoint Deployment foo/waypoint not rolled out within 2s (not created yet") {
 		t.Errorf("without a Deployment: %v", err)
 	}
 	createWaypointDeployment(t, w, "foo")
-	err = w.d.WaitWaypointReady(ctx, "foo")
-	if err == nil || !strings.Contains(err.Error(), "waypoint Deployment foo/waypoint not Available within 2s") {
-		t.Errorf("Deployment not Available: %v", err)
+	err = w.d.WaitWaypointReady(ctx, wp)
+	if err == nil || !strings.Contains(err.Error(), `not rolled out within 2s (pod template ambient.istio.io/xfcc-include-client-identity="", the Gateway's "true"`) {
+		t.Errorf("a Deployment without the step's annotation: %v", err)
+	}
+	dep, err := w.kube.AppsV1().Deployments("foo").Get(ctx, scenarios.WaypointName, metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	dep.Spec.Template.Annotations = wp.Annotations()
+	if dep, err = w.kube.AppsV1().Deployments("foo").Update(ctx, dep, metav1.UpdateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	err = w.d.WaitWaypointReady(ctx, wp)
+	if err == nil || !strings.Contains(err.Error(), "not rolled out within 2s (generation 2 not yet observed") {
+		t.Errorf("a Deployment not rolled out: %v", err)
 	}
 
 	w.d.ReadyTimeout = 20 * time.Second
-	err = deploytest.ReturnsAfter(t, func() error { return w.d.WaitWaypointReady(ctx, "foo") }, func() {
-		dep, err := w.kube.AppsV1().Deployments("foo").Get(ctx, scenarios.WaypointName, metav1.GetOptions{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		dep.Status = appsv1.DeploymentStatus{
-			ObservedGeneration: dep.Generation, Replicas: 1, UpdatedReplicas: 1, ReadyReplicas: 1, AvailableReplicas: 1,
-			Conditions: []appsv1.DeploymentCondition{{Type: appsv1.DeploymentAvailable, Status: corev1.ConditionTrue, Reason: "MinimumReplicasAvailable"}},
-		}
+	err = deploytest.ReturnsAfter(t, func() error { return w.d.WaitWaypointReady(ctx, wp) }, func() {
+		deploytest.SetRolloutStatus(dep, 1, 1, 1, "NewReplicaSetAvailable")
 		if _, err := w.kube.AppsV1().Deployments("foo").UpdateStatus(ctx, dep, metav1.UpdateOptions{}); err != nil {
 			t.Fatal(err)
 		}
 	})
 	if err != nil {
-		t.Errorf("after Available: %v", err)
+		t.Errorf("after the rollout: %v", err)
 	}
 }
 
@@ -184,7 +192,7 @@ func TestRemoveWaypointWaitsForTheDeployment(t *testing.T) {
 	createWaypointDeployment(t, w, "foo")
 	w.d.DeleteTimeout = 2 * time.Second
 	err := w.d.RemoveWaypoint(ctx, "foo")
-	if err == nil || !strings.Contains(err.Error(), "waypoint Deployment foo/waypoint still present after 2s") {
+	if err == nil || !strings.Contains(err.Error(), "waypoint Deployment foo/waypoint not gone within 2s (still present") {
 		t.Errorf("with the Deployment staying: %v", err)
 	}
 	w.d.DeleteTimeout = 20 * time.Second

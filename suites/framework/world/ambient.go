@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"istio.io/api/annotation"
+	"istio.io/api/label"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
@@ -198,8 +199,8 @@ func (w *World) awaitCapture(ctx context.Context, namespaces []string, captured 
 	return fmt.Errorf("DATAPLANE=ambient: pods of a namespace taken out of the mesh are still captured by ztunnel after %s: %s (the istio-cni node agent removes it once it has released the pod; is istio-cni running on that node?)", w.Settings.Timeout, last)
 }
 
-// captureMismatch names the first pod of namespaces (not being deleted, not finished) whose
-// capture is not the wanted one; "" when there is none. Captured is the annotation's "enabled";
+// captureMismatch names the first pod of namespaces (not being deleted, not finished, not a
+// waypoint's) whose capture is not the wanted one; "" when there is none. Captured is the annotation's "enabled";
 // released is its absence: "pending" (the pod's redirection is set up but it has not reached a
 // ztunnel yet, and must still be undone to leave: istio cni/pkg/util/podutil.go
 // PodPartiallyEnrolled) is neither, and is waited out.
@@ -211,6 +212,11 @@ func captureMismatch(ctx context.Context, kube kubernetes.Interface, namespaces 
 		}
 		for _, p := range pods.Items {
 			if p.DeletionTimestamp != nil || p.Status.Phase == corev1.PodSucceeded || p.Status.Phase == corev1.PodFailed {
+				continue
+			}
+			if _, waypoint := p.Labels[label.IoK8sNetworkingGatewayGatewayName.Name]; waypoint {
+				// A waypoint's pod is never captured: istiod labels it istio.io/dataplane-mode=none
+				// (istio-discovery files/waypoint.yaml).
 				continue
 			}
 			got, annotated := p.Annotations[annotation.AmbientRedirection.Name]

@@ -12,36 +12,24 @@ import (
 	"k8s.io/client-go/kubernetes"
 
 	"github.com/mtls-conformance/mtls-conformance/fixtures"
-	"github.com/mtls-conformance/mtls-conformance/fixtures/gatewayapi"
 	"github.com/mtls-conformance/mtls-conformance/scenarios"
 	"github.com/mtls-conformance/mtls-conformance/suites/framework/authcheck"
-	"github.com/mtls-conformance/mtls-conformance/suites/framework/istio"
 	"github.com/mtls-conformance/mtls-conformance/suites/framework/mesh"
 	envoywaypoint "github.com/mtls-conformance/mtls-conformance/suites/framework/waypoint"
 )
 
 // applyWaypoints deploys a step's waypoints (the Gateway, the namespace's istio.io/use-waypoint)
 // and waits until each one's Deployment, which istiod's deployment controller makes from the
-// Gateway, is available; the barrier then waits for its configuration. A cluster that serves no
-// Gateway API has no way to run one: that is said in one line, not waited on.
+// Gateway, has rolled out what the Gateway says; the barrier then waits for its configuration.
+// On a cluster that serves no Gateway API, ApplyWaypoint says so in one line.
 func (w *World) applyWaypoints(ctx context.Context, waypoints []scenarios.Waypoint) error {
-	if len(waypoints) == 0 {
-		return nil
-	}
-	served, err := istio.GatewayAPIInstalled(ctx, w.Config)
-	if err != nil {
-		return err
-	}
-	if !served {
-		return fmt.Errorf("the cluster serves no Gateway API gateways (%s): a waypoint is a Gateway; install the Gateway API CRDs (a run that installs Istio with DATAPLANE=ambient creates them)", gatewayapi.Gateways.GroupResource())
-	}
 	for _, wp := range waypoints {
 		if err := w.Deployer.ApplyWaypoint(ctx, wp); err != nil {
 			return err
 		}
 	}
 	for _, wp := range waypoints {
-		if err := w.Deployer.WaitWaypointReady(ctx, wp.Namespace); err != nil {
+		if err := w.Deployer.WaitWaypointReady(ctx, wp); err != nil {
 			return err
 		}
 	}

@@ -56,6 +56,7 @@ import (
 	gatewayv1 "sigs.k8s.io/gateway-api/apis/v1"
 
 	"github.com/mtls-conformance/mtls-conformance/fixtures"
+	"github.com/mtls-conformance/mtls-conformance/fixtures/gatewayapi"
 	"github.com/mtls-conformance/mtls-conformance/scenarios"
 	"github.com/mtls-conformance/mtls-conformance/tools/istiogen/harness"
 )
@@ -73,8 +74,9 @@ const (
 
 	// Name is the Gateway's name, and so its Service's, pod's and service account's.
 	Name = scenarios.WaypointName
-	// Class is Istio's waypoint GatewayClass, served by the mesh controller.
-	Class = "istio-waypoint"
+	// Class is Istio's waypoint GatewayClass, served by the mesh controller: the suite's
+	// (TestWaypointClassIsIstios).
+	Class = gatewayapi.WaypointClass
 	// HBONEPort is the waypoint's only listener (Istio's waypoint Gateway: listener mesh, HBONE).
 	HBONEPort = 15008
 )
@@ -179,18 +181,11 @@ func podLabels() map[string]string {
 // annotations copied onto the pod; the pod at podIP, the Service at clusterIP (AddressesAt).
 // Both tools/istiogen/waypoint and tools/istiogen/ambient deploy waypoints with it.
 func Objects(ns string, annotations map[string]string, podIP, clusterIP netip.Addr) []runtime.Object {
-	hostname := fmt.Sprintf("%s.%s.svc.cluster.local", Name, ns)
-	gw := &gatewayv1.Gateway{
-		ObjectMeta: metav1.ObjectMeta{Name: Name, Namespace: ns, Annotations: maps.Clone(annotations)},
-		Spec: gatewayv1.GatewaySpec{
-			GatewayClassName: Class,
-			Listeners: []gatewayv1.Listener{{
-				Name: "mesh", Port: HBONEPort, Protocol: "HBONE",
-			}},
-		},
-		Status: gatewayv1.GatewayStatus{
-			Addresses: []gatewayv1.GatewayStatusAddress{{Type: ptr(gatewayv1.HostnameAddressType), Value: hostname}},
-		},
+	hostname := fixtures.Hostname(fixtures.Ref{Name: Name, Namespace: ns})
+	// The Gateway the suite deploys, with the address istiod's status would give it.
+	gw := gatewayapi.Waypoint(Name, ns, annotations)
+	gw.Status = gatewayv1.GatewayStatus{
+		Addresses: []gatewayv1.GatewayStatusAddress{{Type: ptr(gatewayv1.HostnameAddressType), Value: hostname}},
 	}
 	labels := podLabels()
 	selector := map[string]string{label.IoK8sNetworkingGatewayGatewayName.Name: Name}

@@ -14,11 +14,14 @@ import (
 	"istio.io/istio/pilot/pkg/model"
 	securitymodel "istio.io/istio/pilot/pkg/security/model"
 	"istio.io/istio/pkg/config"
+	"istio.io/istio/pkg/config/constants"
 	"istio.io/istio/pkg/config/host"
+	"istio.io/istio/pkg/config/protocol"
 	"istio.io/istio/pkg/config/schema/gvk"
 	"istio.io/istio/pkg/wellknown"
 
 	"github.com/mtls-conformance/mtls-conformance/fixtures"
+	"github.com/mtls-conformance/mtls-conformance/fixtures/gatewayapi"
 	envoywaypoint "github.com/mtls-conformance/mtls-conformance/suites/framework/waypoint"
 )
 
@@ -180,5 +183,18 @@ func TestChainNameIsIstios(t *testing.T) {
 	}
 	if got := fixtures.Hostname(Served); got != "httpbin.foo.svc.cluster.local" {
 		t.Errorf("fixtures.Hostname(%s) = %q", Served, got)
+	}
+}
+
+// TestWaypointClassIsIstios: the class of the Gateway the suite deploys is Istio's waypoint
+// class (pkg/config/constants WaypointGatewayClassName), and its one listener the HBONE port
+// Istio's waypoints listen on.
+func TestWaypointClassIsIstios(t *testing.T) {
+	gw := gatewayapi.Waypoint(Name, "foo", nil)
+	if string(gw.Spec.GatewayClassName) != constants.WaypointGatewayClassName {
+		t.Errorf("class %q, Istio's %q", gw.Spec.GatewayClassName, constants.WaypointGatewayClassName)
+	}
+	if l := gw.Spec.Listeners; len(l) != 1 || int(l[0].Port) != model.HBoneInboundListenPort || string(l[0].Protocol) != string(protocol.HBONE) {
+		t.Errorf("listeners %+v, want one on %d %s", l, model.HBoneInboundListenPort, protocol.HBONE)
 	}
 }
