@@ -190,7 +190,7 @@ func (byHost drByHost) mostSpecific(host string) ([]*drEntry, bool) {
 // lookup follows PushContext.destinationRule and then SidecarScope.DestinationRule: the
 // DestinationRule (or none) the client's sidecar applies to the Service.
 func (idx *drIndex) lookup(client fixtures.Workload, svc fixtures.Service) *drEntry {
-	host := svc.Name + "." + svc.Namespace + ".svc." + clusterDomain
+	host := fixtures.Hostname(svc.Ref)
 	var list []*drEntry
 	found := false
 	if client.Namespace != idx.root {
@@ -238,10 +238,6 @@ func subsetOf(selector, labels map[string]string) bool {
 	return true
 }
 
-// clusterDomain is the Kubernetes cluster domain of the fixture cluster (kind's default, and
-// the fake discovery server's in tools/istiogen).
-const clusterDomain = "cluster.local"
-
 // resolveHost follows ResolveShortnameToFQDN (pilot/pkg/model/config.go): "*" and hosts with a
 // dot (or IP addresses) are kept; a short name is completed with the rule's namespace.
 func resolveHost(host, namespace string) string {
@@ -251,5 +247,5 @@ func resolveHost(host, namespace string) string {
 	if _, err := netip.ParseAddr(host); err == nil {
 		return host
 	}
-	return host + "." + namespace + ".svc." + clusterDomain
+	return fixtures.Hostname(fixtures.Ref{Name: host, Namespace: namespace})
 }

@@ -9,10 +9,6 @@ import (
 	"github.com/mtls-conformance/mtls-conformance/scenarios/oracle"
 )
 
-// clusterDomain is the Kubernetes cluster domain in the Service hostnames Istio names clusters
-// after (<svc>.<ns>.svc.cluster.local; kind's and the Istio charts' default).
-const clusterDomain = "cluster.local"
-
 // Expectations are what every sidecar's configuration must say when st is in force, as the
 // oracle predicts it: each server's mode on each workload port (oracle.EffectiveModes), and what
 // each client sends through each Service port's cluster (from oracle.Predict). Workloads without a
@@ -54,7 +50,7 @@ func Expectations(topo *fixtures.Topology, st scenarios.State) ([]ProxyExpectati
 			if e.Outbound == nil {
 				e.Outbound = map[string]bool{}
 			}
-			e.Outbound[OutboundName(svc.Name+"."+svc.Namespace+".svc."+clusterDomain, o.Port)] = mtls
+			e.Outbound[OutboundName(fixtures.Hostname(svc.Ref), o.Port)] = mtls
 		}
 		out = append(out, e)
 	}
