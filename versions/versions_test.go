@@ -236,6 +236,19 @@ func TestGoModAgrees(t *testing.T) {
 			t.Errorf("go.mod has %s %s, versions.yaml says %s", mod, m[1], want)
 		}
 	}
+	// The version Istio's source requires is what tools/istiogen, which links it, resolves to:
+	// the pin must be that one, the API Istio's controllers are built against.
+	istiogen, err := os.ReadFile("../tools/istiogen/go.mod")
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := ""
+	if m := regexp.MustCompile(`(?m)^\s*sigs\.k8s\.io/gateway-api (v\S+)`).FindSubmatch(istiogen); m != nil {
+		got = string(m[1])
+	}
+	if got != v.GatewayAPI.Version {
+		t.Errorf("tools/istiogen/go.mod resolves sigs.k8s.io/gateway-api to %q (Istio's requirement), versions.yaml says %s", got, v.GatewayAPI.Version)
+	}
 }
 
 // TestFixtureImagesArePinned checks that the embedded manifests run exactly the pinned images.

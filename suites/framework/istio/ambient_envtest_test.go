@@ -3,11 +3,13 @@ package istio
 import (
 	"context"
 	"testing"
+	"time"
 
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	apiextensionsclient "k8s.io/apiextensions-apiserver/pkg/client/clientset/clientset"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/rest"
 
 	"github.com/mtls-conformance/mtls-conformance/fixtures/gatewayapi"
@@ -24,7 +26,7 @@ func TestAmbientChartsInstallUninstall(t *testing.T) {
 	in, kube, env := installer(t, Options{Tag: "1.31.1"})
 	ctx := context.Background()
 	ext := apiextensionsclient.NewForConfigOrDie(env.Config)
-	if served := gatewayAPIServed(ctx, t, env.Config); served {
+	if served := gatewayAPIServed(ctx, t, env.Config, false); served {
 		t.Fatal("Gateway API served before the ambient install")
 	}
 	if _, err := in.InstallBase(ctx); err != nil {
@@ -46,7 +48,7 @@ func TestAmbientChartsInstallUninstall(t *testing.T) {
 			t.Errorf("CRD %s: annotations %v conditions %v", got.Name, got.Annotations, got.Status.Conditions)
 		}
 	}
-	if !gatewayAPIServed(ctx, t, env.Config) {
+	if !gatewayAPIServed(ctx, t, env.Config, true) {
 		t.Error("Gateway API not served after the ambient install")
 	}
 	for _, r := range []string{CNIRelease, ZtunnelRelease} {
@@ -101,7 +103,7 @@ func TestAmbientChartsInstallUninstall(t *testing.T) {
 			t.Errorf("CRD %s after uninstall: %v", c.Name, err)
 		}
 	}
-	if gatewayAPIServed(ctx, t, env.Config) {
+	if gatewayAPIServed(ctx, t, env.Config, false) {
 		t.Error("Gateway API still served after the ambient uninstall")
 	}
 	if err := in.Uninstall(ctx); err != nil {
@@ -124,13 +126,13 @@ func TestGatewayAPIKeepsForeignCRDs(t *testing.T) {
 		t.Fatal(err)
 	}
 	// Half installed: gatewayclasses, but no gateways.
-	if gatewayAPIServed(ctx, t, env.Config) {
+	if gatewayAPIServed(ctx, t, env.Config, false) {
 		t.Fatal("gateways served with only the GatewayClass CRD")
 	}
 	if err := in.installGatewayAPI(ctx); err != nil {
 		t.Fatal(err)
 	}
-	if !gatewayAPIServed(ctx, t, env.Config) {
+	if !gatewayAPIServed(ctx, t, env.Config, true) {
 		t.Fatal("gateways not served after installGatewayAPI")
 	}
 	got, err := ext.ApiextensionsV1().CustomResourceDefinitions().Get(ctx, classes.Name, metav1.GetOptions{})
@@ -159,12 +161,19 @@ func TestGatewayAPIKeepsForeignCRDs(t *testing.T) {
 	}
 }
 
-func gatewayAPIServed(ctx context.Context, t *testing.T, cfg *rest.Config) bool {
+func gatewayAPIServed(ctx context.Context, t *testing.T, cfg *rest.Config, want bool) bool {
 	t.Helper()
-	served, err := GatewayAPIInstalled(ctx, cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
+	var served bool
+	// Discovery can lag a moment behind a CRD's Established condition and its deletion: wait up
+	// to 30s for want, then report what is served.
+	_ = wait.PollUntilContextTimeout(ctx, 100*time.Millisecond, 30*time.Second, true, func(ctx context.Context) (bool, error) {
+		var err error
+		served, err = GatewayAPIInstalled(ctx, cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return served == want, nil
+	})
 	return served
 }
 

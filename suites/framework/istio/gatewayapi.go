@@ -54,10 +54,14 @@ func (in *Installer) installGatewayAPI(ctx context.Context) error {
 			crd.Annotations = map[string]string{}
 		}
 		crd.Annotations[CreatedByAnnotation] = installerCreated
-		if _, err := client.Create(ctx, crd, metav1.CreateOptions{FieldManager: mesh.FieldManager}); err != nil && !apierrors.IsAlreadyExists(err) {
+		switch _, err := client.Create(ctx, crd, metav1.CreateOptions{FieldManager: mesh.FieldManager}); {
+		case apierrors.IsAlreadyExists(err):
+			// Someone else's, made since the Get: theirs to keep (it carries no annotation of ours).
+		case err != nil:
 			return fmt.Errorf("istio: creating Gateway API CRD %s: %w", crd.Name, err)
+		default:
+			in.logf("created Gateway API CRD %s (%s)", crd.Name, crd.Annotations[gatewayapi.BundleVersionAnnotation])
 		}
-		in.logf("created Gateway API CRD %s (%s)", crd.Name, crd.Annotations[gatewayapi.BundleVersionAnnotation])
 	}
 	err = pollUntil(ctx, in.pollEvery, in.opts.HelmTimeout, func(ctx context.Context) (bool, string, error) {
 		var pending []string

@@ -67,15 +67,15 @@ func Verify(values []string, want *Want) ([]Element, error) {
 	if len(e.By) != 1 || e.By[0] != want.By {
 		problems = append(problems, fmt.Sprintf("By=%q, want [%q]", e.By, want.By))
 	}
-	if len(e.URI) != 1 || e.URI[0] != want.URI {
-		problems = append(problems, fmt.Sprintf("URI=%q, want [%q]", e.URI, want.URI))
-	}
 	if want.Waypoint {
 		if extra := (Element{Hash: e.Hash, Cert: e.Cert, Chain: e.Chain, Subject: e.Subject, HasSubject: e.HasSubject, DNS: e.DNS}).String(); extra != "" {
 			problems = append(problems, fmt.Sprintf("%s, want only By and URI (a waypoint's header)", extra))
 		}
 	} else {
 		problems = append(problems, sidecarProblems(e, want)...)
+	}
+	if len(e.URI) != 1 || e.URI[0] != want.URI {
+		problems = append(problems, fmt.Sprintf("URI=%q, want [%q]", e.URI, want.URI))
 	}
 	if len(problems) > 0 {
 		return elements, fmt.Errorf("%s %q: %v", Header, values[0], problems)
