@@ -261,12 +261,8 @@ func (d *Deployer) SetEnrolment(ctx context.Context, namespace string, enrolled 
 
 // relabelNamespace sets (or, value nil, removes) one label of a namespace the suite manages.
 func (d *Deployer) relabelNamespace(ctx context.Context, namespace, label string, value any) error {
-	ns, err := d.kube.CoreV1().Namespaces().Get(ctx, namespace, metav1.GetOptions{})
-	if err != nil {
-		return fmt.Errorf("deploy: namespace %s: %w", namespace, err)
-	}
-	if ns.Labels[mesh.ManagedByLabel] != mesh.ManagedByValue {
-		return fmt.Errorf("deploy: namespace %s is not managed by mtls-conformance; not relabelling it", namespace)
+	if err := d.checkManagedNamespace(ctx, namespace, "relabelling it"); err != nil {
+		return err
 	}
 	patch, _ := json.Marshal(map[string]any{"metadata": map[string]any{"labels": map[string]any{label: value}}})
 	if _, err := d.kube.CoreV1().Namespaces().Patch(ctx, namespace, types.MergePatchType, patch, metav1.PatchOptions{FieldManager: mesh.FieldManager}); err != nil {

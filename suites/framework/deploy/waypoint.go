@@ -36,7 +36,7 @@ func (d *Deployer) waypointGateway(w scenarios.Waypoint) *gatewayv1.Gateway {
 // istio.io/use-waypoint=<WaypointName>. Only a namespace and a Gateway the suite manages are
 // changed. istiod's deployment controller then makes the waypoint's Deployment (WaitWaypointReady).
 func (d *Deployer) ApplyWaypoint(ctx context.Context, w scenarios.Waypoint) error {
-	if err := d.checkManagedNamespace(ctx, w.Namespace); err != nil {
+	if err := d.checkManagedNamespace(ctx, w.Namespace, "putting a waypoint in it"); err != nil {
 		return err
 	}
 	gw := d.waypointGateway(w)
@@ -156,14 +156,15 @@ func (d *Deployer) waitWaypointDeployment(ctx context.Context, namespace string,
 	return nil
 }
 
-// checkManagedNamespace fails unless namespace exists and the suite manages it.
-func (d *Deployer) checkManagedNamespace(ctx context.Context, namespace string) error {
+// checkManagedNamespace fails unless namespace exists and the suite manages it; the error says
+// what the suite is then not doing to it.
+func (d *Deployer) checkManagedNamespace(ctx context.Context, namespace, doing string) error {
 	ns, err := d.kube.CoreV1().Namespaces().Get(ctx, namespace, metav1.GetOptions{})
 	if err != nil {
 		return fmt.Errorf("deploy: namespace %s: %w", namespace, err)
 	}
 	if ns.Labels[mesh.ManagedByLabel] != mesh.ManagedByValue {
-		return fmt.Errorf("deploy: namespace %s is not managed by mtls-conformance; not putting a waypoint in it", namespace)
+		return fmt.Errorf("deploy: namespace %s is not managed by mtls-conformance; not %s", namespace, doing)
 	}
 	return nil
 }

@@ -117,7 +117,7 @@ func (c clusterWaypoints) Listeners(ctx context.Context, namespace string) (stri
 		return "", nil, fmt.Errorf("%d live pods, want 1", len(live))
 	}
 	pod := &list.Items[live[0]]
-	f, err := authcheck.NewFetcher(c.w.Config)
+	f, err := c.w.dumpFetcher()
 	if err != nil {
 		return "", nil, err
 	}
