@@ -82,6 +82,10 @@ func TestAmbientChartsInstallUninstall(t *testing.T) {
 	}
 	t.Logf("cni DaemonSet %s image %s", cni.Name, cni.Spec.Template.Spec.Containers[0].Image)
 
+	// A deleted CRD goes once the apiserver's finalizer has cleaned up its storage; on a loaded
+	// 2-core CI machine that once took more than the minute the other waits here get (CI run of
+	// 7fb02f9): give the uninstall, whose last wait that is, the chart default's room.
+	in.opts.HelmTimeout = DefaultHelmTimeout
 	if err := in.UninstallAmbient(ctx); err != nil {
 		t.Fatal(err)
 	}
